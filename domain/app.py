@@ -1,0 +1,573 @@
+"""The Fangxin application: the commands and queries of shoppers and merchants."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Transcoding,
+    UUIDAsHex,
+)
+
+from domain.errors import ConflictError, InvalidInputError, NotFoundError
+from domain.people import Merchant, Visitor, VisitorErasedError
+from domain.ports import (
+    Clock,
+    CodeSigner,
+    Credentials,
+    Directory,
+    Ids,
+    KeyShredder,
+    ReadModelSync,
+    VenueView,
+    VisitLog,
+    VisitView,
+)
+from domain.stats import Bucket, BucketStats, StatsVisit, venue_stats
+from domain.venues import (
+    CodeKind,
+    InvalidVenueCodeError,
+    Venue,
+    VenueCode,
+    VenueCodeRotatedError,
+)
+from domain.visits import CheckInVia, CheckoutReason, Visit
+
+# Ids derived from (principal, Idempotency-Key): a retried request finds what it made before.
+# The inputs are pseudonymous ids and client keys, never personal data.
+ID_NAMESPACE = UUID("6f1c2a8e-3d0b-5c57-9a51-0e4d2f6b7a10")
+MAX_VISITS_WINDOW = timedelta(days=93)
+
+
+class DateAsISO(Transcoding):
+    """Stores `datetime.date` values as ISO strings."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        """Encode."""
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        """Decode."""
+        return date.fromisoformat(data)
+
+
+def transcodings() -> list[Transcoding]:
+    """The value types stored events may hold besides JSON's own."""
+    return [UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()]
+
+
+class WrongCodeKindError(InvalidInputError):
+    """A checkout code was scanned to check in."""
+
+    kind = "wrong-code-kind"
+
+
+class NothingOpenError(ConflictError):
+    """There is no open visit to close."""
+
+    kind = "nothing-open"
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """The key was used before for something this answer cannot repeat."""
+
+    kind = "idempotency-key-reused"
+
+
+class WindowError(InvalidInputError):
+    """A time window is empty, reversed or too long."""
+
+    kind = "invalid-window"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the application needs from outside, built by the composition root."""
+
+    clock: Clock
+    ids: Ids
+    credentials: Credentials
+    codes: CodeSigner
+    keys: KeyShredder
+    directory: Directory
+    visits: VisitLog
+    sync: ReadModelSync
+
+
+class Registration(msgspec.Struct, frozen=True):
+    """A new principal and its only copy of the bearer token."""
+
+    id: UUID
+    token: str
+
+
+class VenueCodes(msgspec.Struct, frozen=True):
+    """A venue's current codes."""
+
+    code: str
+    checkout_code: str
+
+
+class CheckedIn(msgspec.Struct, frozen=True):
+    """The answer to a check-in."""
+
+    visit_id: UUID
+    venue: VenueView
+    checked_in_at: datetime
+    party_visit_ids: list[UUID]
+
+
+class CheckedOut(msgspec.Struct, frozen=True):
+    """The answer to a check-out."""
+
+    visit_id: UUID
+    checked_out_at: datetime
+    dwell_seconds: int
+
+
+def derive_id(kind: str, *parts: object) -> UUID:
+    """A deterministic id for an idempotent create."""
+    return uuid.uuid5(ID_NAMESPACE, "|".join([kind, *map(str, parts)]))
+
+
+class Fangxin(Application):
+    """Commands write aggregates to the log; queries read the read models."""
+
+    name = "fangxin"
+
+    def __init__(
+        self, ports: Ports, env: dict[str, str] | None = None, mapper: Mapper[Any] | None = None
+    ) -> None:
+        self._injected_mapper = mapper
+        self.ports = ports
+        self._locks = [threading.Lock() for _ in range(256)]
+        super().__init__(env)
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """Use the composition root's mapper (scoped encryption) when one is given."""
+        if self._injected_mapper is not None:
+            return self._injected_mapper
+        return super().construct_mapper()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """The library's transcodings, and dates."""
+        for transcoding in transcodings():
+            transcoder.register(transcoding)
+
+    def _lock(self, key: UUID) -> threading.Lock:
+        return self._locks[key.int % len(self._locks)]
+
+    def commit(self, *aggregates: Aggregate | None) -> None:
+        """Append the aggregates' new events durably, then wait for the read models."""
+        recordings = self.save(*aggregates)
+        if recordings:
+            self.ports.sync.wait_for(max(r.notification.id for r in recordings))
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        try:
+            self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+    # -- visitors and merchants -----------------------------------------------------------
+
+    def register_visitor(
+        self, name: str, phone: str, dependents: Sequence[str], idempotency_key: str | None
+    ) -> Registration:
+        """Register a shopper; every registration is a new pseudonymous visitor."""
+        if len(set(dependents)) != len(dependents):
+            raise InvalidInputError("dependents must have distinct names")
+        visitor_id = self._new_id("visitor", idempotency_key)
+        token, token_hash = self.ports.credentials.new_token()
+        visitor = Visitor(
+            id=visitor_id,
+            name=name,
+            phone=phone,
+            phone_index=self.ports.credentials.phone_index(phone),
+            token_hash=token_hash,
+            dependent_ids=[self.ports.ids.new() for _ in dependents],
+            dependent_names=list(dependents),
+            assisted=False,
+        )
+        self._create(visitor)
+        return Registration(id=visitor_id, token=token)
+
+    def register_merchant(
+        self, name: str, contact_phone: str, idempotency_key: str | None
+    ) -> Registration:
+        """Register a merchant."""
+        merchant_id = self._new_id("merchant", idempotency_key)
+        token, token_hash = self.ports.credentials.new_token()
+        self._create(
+            Merchant(id=merchant_id, name=name, contact_phone=contact_phone, token_hash=token_hash)
+        )
+        return Registration(id=merchant_id, token=token)
+
+    def _new_id(self, kind: str, idempotency_key: str | None) -> UUID:
+        if idempotency_key is None:
+            return self.ports.ids.new()
+        return derive_id(kind, idempotency_key)
+
+    def _create(self, aggregate: Aggregate) -> None:
+        try:
+            self.commit(aggregate)
+        except IntegrityError:
+            raise IdempotencyKeyReusedError(
+                "this Idempotency-Key was used already; its answer cannot be repeated"
+            ) from None
+
+    def erase_visitor(self, visitor_id: UUID) -> None:
+        """Erase a visitor: record it, then destroy their key (shredding name, phone, visits)."""
+        with self._lock(visitor_id):
+            visitor = self._visitor(visitor_id)
+            visitor.erase(self.ports.clock.now())
+            self.commit(visitor)
+            self.ports.keys.destroy_visitor(visitor_id)
+
+    def _visitor(self, visitor_id: UUID) -> Visitor:
+        try:
+            visitor: Visitor = self.repository.get(visitor_id)
+        except AggregateNotFoundError:
+            raise NotFoundError("no such visitor") from None
+        if visitor.erased or visitor.forgotten:
+            raise VisitorErasedError("this visitor's data was erased")
+        return visitor
+
+    # -- venues ---------------------------------------------------------------------------
+
+    def register_venue(
+        self,
+        merchant_id: UUID,
+        name: str,
+        address: str,
+        region: str,
+        category: str,
+        capacity: int | None,
+        max_dwell_minutes: int,
+        idempotency_key: str | None,
+    ) -> UUID:
+        """Register a venue of a merchant; returns its id."""
+        venue_id = self._new_id(f"venue|{merchant_id}", idempotency_key)
+        if idempotency_key is not None and self.ports.directory.venue(venue_id) is not None:
+            return venue_id
+        venue = Venue(
+            id=venue_id,
+            merchant_id=merchant_id,
+            name=name,
+            address=address,
+            region=region,
+            category=category,
+            capacity=capacity,
+            max_dwell_minutes=max_dwell_minutes,
+        )
+        try:
+            self.commit(venue)
+        except IntegrityError:
+            pass  # the same key, at the same time: the first one made it
+        return venue_id
+
+    def owned_venue(self, merchant_id: UUID, venue_id: UUID) -> VenueView:
+        """A venue, only for its owner; anyone else learns nothing (404)."""
+        venue = self.ports.directory.venue(venue_id)
+        if venue is None or venue.merchant_id != merchant_id:
+            raise NotFoundError("no such venue")
+        return venue
+
+    def venues_of(self, merchant_id: UUID) -> list[VenueView]:
+        """A merchant's own venues."""
+        return self.ports.directory.venues_of(merchant_id)
+
+    def codes_of(self, venue: VenueView) -> VenueCodes:
+        """The current entry and checkout codes of a venue."""
+        issue = self.ports.codes.issue
+        return VenueCodes(
+            code=issue(venue.venue_id, CodeKind.ENTRY, venue.code_version),
+            checkout_code=issue(venue.venue_id, CodeKind.CHECKOUT, venue.code_version),
+        )
+
+    def rotate_codes(self, merchant_id: UUID, venue_id: UUID) -> VenueView:
+        """Replace a venue's codes; the old ones are refused from now on."""
+        self.owned_venue(merchant_id, venue_id)
+        with self._lock(venue_id):
+            venue: Venue = self.repository.get(venue_id)
+            venue.rotate_codes()
+            self.commit(venue)
+        return self.owned_venue(merchant_id, venue_id)
+
+    def venue_for_code(self, code_text: str) -> tuple[VenueView, VenueCode]:
+        """The venue a scanned code names, refusing forged, unknown and rotated codes."""
+        code = self.ports.codes.read(code_text)
+        venue = self.ports.directory.venue(code.venue_id)
+        if venue is None:
+            raise InvalidVenueCodeError("this code names no venue")
+        if code.key_version != venue.code_version:
+            raise VenueCodeRotatedError("this venue code was replaced; scan the current poster")
+        return venue, code
+
+    # -- check-in and check-out -----------------------------------------------------------
+
+    def check_in(
+        self,
+        visitor_id: UUID,
+        code_text: str,
+        party: Sequence[str],
+        idempotency_key: str | None,
+    ) -> CheckedIn:
+        """Check a visitor (and the dependents named in `party`) in at the code's venue."""
+        venue, code = self.venue_for_code(code_text)
+        if code.kind is not CodeKind.ENTRY:
+            raise WrongCodeKindError("this is the venue's checkout code; scan the entry poster")
+        visitor = self.ports.directory.visitor(visitor_id)
+        if visitor is None:
+            raise VisitorErasedError("this visitor's data was erased")
+        members: list[tuple[UUID, CheckInVia]] = [(visitor_id, CheckInVia.SCAN)]
+        for name in dict.fromkeys(party):
+            if name not in visitor.dependents:
+                raise InvalidInputError("the party names someone who is not a registered dependent")
+            members.append((visitor.dependents[name], CheckInVia.PARTY))
+        with self._lock(visitor_id):
+            visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
+            known = self.ports.visits.get(visit_id)
+            if known is not None:
+                return self._checked_in(known, venue, visitor_id)
+            already = [
+                v for v in self.ports.visits.open_of(visitor_id) if v.venue_id == venue.venue_id
+            ]
+            if already and len(members) == 1:
+                # A second scan at the door of the venue one is in changes nothing.
+                return self._checked_in(already[0], venue, visitor_id)
+            at = self.ports.clock.now()
+            changed: list[Aggregate] = []
+            for member_id, via in members:
+                changed.extend(self._close_open(member_id, at, CheckoutReason.SUPERSEDED))
+                member_visit_id = (
+                    visit_id if member_id == visitor_id else derive_id("party", visit_id, member_id)
+                )
+                changed.append(
+                    Visit(
+                        id=member_visit_id,
+                        visitor_id=member_id,
+                        guardian_id=visitor_id,
+                        venue_id=venue.venue_id,
+                        at=at,
+                        via=via.value,
+                    )
+                )
+            try:
+                self.commit(*changed)
+            except IntegrityError:
+                known = self.ports.visits.get(visit_id)
+                if known is None:
+                    raise ConflictError("a concurrent change got there first; retry") from None
+                return self._checked_in(known, venue, visitor_id)
+            stored = self.ports.visits.get(visit_id)
+            assert stored is not None, "read-your-writes: the projection has the new visit"
+            return self._checked_in(stored, venue, visitor_id)
+
+    def _checked_in(self, visit: VisitView, venue: VenueView, visitor_id: UUID) -> CheckedIn:
+        party = [
+            v.visit_id
+            for v in self.ports.visits.of_guardian(
+                visitor_id, visit.checked_in_at, visit.checked_in_at + timedelta(microseconds=1)
+            )
+            if v.visit_id != visit.visit_id and v.venue_id == visit.venue_id
+        ]
+        return CheckedIn(
+            visit_id=visit.visit_id,
+            venue=venue,
+            checked_in_at=visit.checked_in_at,
+            party_visit_ids=party,
+        )
+
+    def _close_open(self, person_id: UUID, at: datetime, reason: CheckoutReason) -> list[Visit]:
+        closed: list[Visit] = []
+        for view in self.ports.visits.open_of(person_id):
+            visit: Visit = self.repository.get(view.visit_id)
+            if visit.is_open:
+                visit.check_out(at, reason)
+                closed.append(visit)
+        return closed
+
+    def check_out_visit(self, visitor_id: UUID, visit_id: UUID) -> CheckedOut:
+        """The visitor closes one of their own visits (reason `manual`)."""
+        view = self.ports.visits.get(visit_id)
+        if view is None or view.guardian_id != visitor_id:
+            raise NotFoundError("no such visit")
+        with self._lock(visitor_id):
+            return self._close([view.visit_id], CheckoutReason.MANUAL)[0]
+
+    def check_out_by_code(self, visitor_id: UUID, code_text: str) -> CheckedOut:
+        """Close the visitor's (and their party's) open visits at the code's venue."""
+        venue, code = self.venue_for_code(code_text)
+        reason = CheckoutReason.PAYMENT if code.kind is CodeKind.CHECKOUT else CheckoutReason.SCAN
+        with self._lock(visitor_id):
+            visitor = self.ports.directory.visitor(visitor_id)
+            people = [visitor_id, *(visitor.dependents.values() if visitor else ())]
+            open_here = [
+                v.visit_id
+                for person in people
+                for v in self.ports.visits.open_of(person)
+                if v.venue_id == venue.venue_id
+            ]
+            if not open_here:
+                raise NothingOpenError("no open visit at this venue")
+            return self._close(open_here, reason)[0]
+
+    def till_check_out(self, merchant_id: UUID, venue_id: UUID, visit_id: UUID) -> CheckedOut:
+        """The venue's till closes a visit it was shown (reason `payment`)."""
+        self.owned_venue(merchant_id, venue_id)
+        view = self.ports.visits.get(visit_id)
+        if view is None or view.venue_id != venue_id:
+            raise NotFoundError("no such visit at this venue")
+        with self._lock(view.guardian_id):
+            return self._close([visit_id], CheckoutReason.PAYMENT)[0]
+
+    def _close(self, visit_ids: list[UUID], reason: CheckoutReason) -> list[CheckedOut]:
+        at = self.ports.clock.now()
+        visits: list[Visit] = [self.repository.get(i) for i in visit_ids]
+        for visit in visits:
+            visit.check_out(at, reason)
+        self.commit(*visits)
+        return [
+            CheckedOut(
+                visit_id=v.id,
+                checked_out_at=v.checked_out_at or at,
+                dwell_seconds=v.dwell_seconds or 0,
+            )
+            for v in visits
+        ]
+
+    def assisted_check_in(
+        self,
+        merchant_id: UUID,
+        venue_id: UUID,
+        name: str,
+        phone: str,
+        idempotency_key: str | None,
+    ) -> CheckedIn:
+        """Check in a person without a phone, at the venue's counter."""
+        venue = self.owned_venue(merchant_id, venue_id)
+        visitor_id = self._new_id(f"assisted|{venue_id}", idempotency_key)
+        visit_id = derive_id("assisted-visit", visitor_id)
+        known = self.ports.visits.get(visit_id)
+        if known is not None:
+            return self._checked_in(known, venue, visitor_id)
+        at = self.ports.clock.now()
+        visitor = Visitor(
+            id=visitor_id,
+            name=name,
+            phone=phone,
+            phone_index=self.ports.credentials.phone_index(phone),
+            token_hash="",
+            dependent_ids=[],
+            dependent_names=[],
+            assisted=True,
+        )
+        visit = Visit(
+            id=visit_id,
+            visitor_id=visitor_id,
+            guardian_id=visitor_id,
+            venue_id=venue_id,
+            at=at,
+            via=CheckInVia.ASSISTED.value,
+        )
+        try:
+            self.commit(visitor, visit)
+        except IntegrityError:
+            pass  # a concurrent retry with the same key stored it
+        stored = self.ports.visits.get(visit_id)
+        if stored is None:
+            raise ConflictError("a concurrent change got there first; retry")
+        return self._checked_in(stored, venue, visitor_id)
+
+    # -- background duties ----------------------------------------------------------------
+
+    def auto_check_out(self, batch: int = 500) -> int:
+        """Close every open visit whose venue's maximum dwell has passed (reason `auto`)."""
+        closed = 0
+        while True:
+            due = self.ports.visits.due(self.ports.clock.now(), batch)
+            if not due:
+                return closed
+            visits: list[Visit] = []
+            for view in due:
+                venue = self.ports.directory.venue(view.venue_id)
+                max_dwell = timedelta(minutes=venue.max_dwell_minutes if venue else 180)
+                with self._lock(view.guardian_id):
+                    visit: Visit = self.repository.get(view.visit_id)
+                    if visit.is_open:
+                        visit.check_out(view.checked_in_at + max_dwell, CheckoutReason.AUTO)
+                        visits.append(visit)
+            try:
+                self.commit(*visits)
+            except IntegrityError:
+                continue  # someone closed one of them meanwhile: look again
+            closed += len(visits)
+            if len(due) < batch:
+                return closed
+
+    def apply_retention(self, retention_days: int) -> int:
+        """Shred the days older than the retention period and drop them from the read models."""
+        today = self.ports.clock.now().date()
+        cutoff_day = today - timedelta(days=retention_days)
+        self.ports.keys.destroy_days_before(cutoff_day)
+        cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=ZoneInfo("UTC"))
+        return self.ports.visits.drop_before(cutoff)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def visits_of(self, visitor_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """A visitor's own visits (with their dependents'), oldest first."""
+        if end <= start or end - start > MAX_VISITS_WINDOW:
+            raise WindowError("`to` must follow `from`, at most 93 days later")
+        return self.ports.visits.of_guardian(visitor_id, start, end)
+
+    def venue_stats(
+        self,
+        merchant_id: UUID,
+        venue_id: UUID,
+        start: datetime,
+        end: datetime,
+        bucket: Bucket,
+        tz: ZoneInfo,
+    ) -> tuple[list[BucketStats], BucketStats]:
+        """Dwell statistics of an owned venue, never naming a visitor."""
+        self.owned_venue(merchant_id, venue_id)
+        if end <= start:
+            raise WindowError("`to` must follow `from`")
+        visits = [
+            StatsVisit(
+                visitor_id=v.visitor_id,
+                checked_in_at=v.checked_in_at,
+                checked_out_at=v.checked_out_at,
+                checkout_reason=v.checkout_reason,
+            )
+            for v in self.ports.visits.at_venue(venue_id, start, end)
+        ]
+        return venue_stats(visits, start, end, bucket, tz)
+
+    def occupancy(self, merchant_id: UUID, venue_id: UUID) -> tuple[int, int | None]:
+        """How many people are in an owned venue now, and its capacity."""
+        venue = self.owned_venue(merchant_id, venue_id)
+        return self.ports.visits.occupancy(venue_id), venue.capacity

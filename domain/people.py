@@ -1,0 +1,108 @@
+"""The people who use Fangxin: visitors (shoppers) and merchants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import GoneError, InvalidInputError
+
+
+class VisitorErasedError(GoneError):
+    """The visitor erased their data."""
+
+    kind = "visitor-erased"
+
+
+class UnknownDependentError(InvalidInputError):
+    """A party names someone who is not among the visitor's dependents."""
+
+    kind = "unknown-dependent"
+
+
+class Visitor(Aggregate):
+    """A pseudonymous shopper; name and phone only ever stored encrypted under their own key."""
+
+    forgotten = False
+    erased = False
+
+    class Registered(Aggregate.Created):
+        """A shopper registered (or was registered at a till, `assisted`)."""
+
+        name: str
+        phone: str
+        phone_index: str
+        token_hash: str
+        dependent_ids: list[UUID]
+        dependent_names: list[str]
+        assisted: bool
+
+        @property
+        def privacy_scopes(self) -> tuple[str, ...]:
+            """Keys this event is encrypted under: the visitor's own."""
+            return (f"visitor:{self.originator_id}",)
+
+    class Erased(Aggregate.Event):
+        """The visitor erased their data; the event itself carries none."""
+
+        at: datetime
+
+    @event(Registered)
+    def __init__(
+        self,
+        id: UUID,
+        name: str,
+        phone: str,
+        phone_index: str,
+        token_hash: str,
+        dependent_ids: list[UUID],
+        dependent_names: list[str],
+        assisted: bool,
+    ) -> None:
+        self.name = name
+        self.phone = phone
+        self.phone_index = phone_index
+        self.token_hash = token_hash
+        self.dependent_ids = list(dependent_ids)
+        self.dependent_names = list(dependent_names)
+        self.assisted = assisted
+
+    def dependent_id(self, name: str) -> UUID:
+        """The pseudonymous id of a dependent named at registration."""
+        for dependent_id, dependent_name in zip(
+            self.dependent_ids, self.dependent_names, strict=True
+        ):
+            if dependent_name == name:
+                return dependent_id
+        raise UnknownDependentError("the party names someone who is not a registered dependent")
+
+    def erase(self, at: datetime) -> None:
+        """Record the erasure; the caller then destroys the visitor's key."""
+        if self.erased:
+            raise VisitorErasedError("this visitor's data was erased")
+        self._erased(at=at)
+
+    @event(Erased)
+    def _erased(self, at: datetime) -> None:
+        self.erased = True
+
+
+class Merchant(Aggregate):
+    """A shop owner: owns venues, sees their statistics, never their visitors."""
+
+    forgotten = False
+
+    class Registered(Aggregate.Created):
+        """A merchant registered."""
+
+        name: str
+        contact_phone: str
+        token_hash: str
+
+    @event(Registered)
+    def __init__(self, id: UUID, name: str, contact_phone: str, token_hash: str) -> None:
+        self.name = name
+        self.contact_phone = contact_phone
+        self.token_hash = token_hash

@@ -1,0 +1,206 @@
+"""What the domain needs from the outside world, as Protocols; infrastructure provides them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+from domain.venues import CodeKind, VenueCode
+
+
+class Clock(Protocol):
+    """The current time, always timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        """Now."""
+        ...
+
+
+class Ids(Protocol):
+    """Fresh random ids."""
+
+    def new(self) -> UUID:
+        """A random UUID."""
+        ...
+
+
+class Credentials(Protocol):
+    """Bearer tokens and the keyed blind index of phone numbers."""
+
+    def new_token(self) -> tuple[str, str]:
+        """A fresh token (at least 128 random bits) and the hash that is stored of it."""
+        ...
+
+    def token_hash(self, token: str) -> str:
+        """The stored hash of a presented token."""
+        ...
+
+    def phone_index(self, phone: str) -> str:
+        """The blind index of a phone number (keyed, never the number itself)."""
+        ...
+
+
+class CodeSigner(Protocol):
+    """Issues and authenticates venue codes."""
+
+    def issue(self, venue_id: UUID, kind: CodeKind, key_version: int) -> str:
+        """The short URL-safe code for one poster."""
+        ...
+
+    def read(self, code: str) -> VenueCode:
+        """What a code says; raises InvalidVenueCodeError when it is not authentic."""
+        ...
+
+
+class KeyShredder(Protocol):
+    """Destroys data keys, which makes the data they encrypt unreadable for good."""
+
+    def destroy_visitor(self, visitor_id: UUID) -> None:
+        """Shred a visitor's personal data and visits."""
+        ...
+
+    def destroy_days_before(self, day: date) -> int:
+        """Shred every visit that began before `day` (UTC); returns how many day keys went."""
+        ...
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who a bearer token belongs to."""
+
+    role: str
+    id: UUID
+    agency_id: UUID | None = None
+
+
+class VenueView(msgspec.Struct, frozen=True):
+    """A venue as the read side knows it."""
+
+    venue_id: UUID
+    merchant_id: UUID
+    name: str
+    address: str
+    region: str
+    category: str
+    capacity: int | None
+    max_dwell_minutes: int
+    code_version: int
+
+
+class VisitorView(msgspec.Struct, frozen=True):
+    """A visitor as the read side knows it (no name or phone)."""
+
+    visitor_id: UUID
+    dependents: dict[str, UUID]
+    phone_index: str
+
+
+class VisitView(msgspec.Struct, frozen=True):
+    """A visit as the read side knows it."""
+
+    visit_id: UUID
+    visitor_id: UUID
+    guardian_id: UUID
+    venue_id: UUID
+    checked_in_at: datetime
+    via: str
+    checked_out_at: datetime | None = None
+    checkout_reason: str | None = None
+
+
+class Directory(Protocol):
+    """Read model of tokens, visitors and venues."""
+
+    def principal(self, token_hash: str) -> Principal | None:
+        """Whose token this is."""
+        ...
+
+    def venue(self, venue_id: UUID) -> VenueView | None:
+        """One venue."""
+        ...
+
+    def venues_of(self, merchant_id: UUID) -> list[VenueView]:
+        """A merchant's venues, oldest first."""
+        ...
+
+    def visitor(self, visitor_id: UUID) -> VisitorView | None:
+        """One visitor (None once erased)."""
+        ...
+
+    def visitors_by_phone(self, phone_index: str) -> list[UUID]:
+        """Every visitor registered with that phone."""
+        ...
+
+    def add_token(self, token_hash: str, principal: Principal) -> None:
+        """Remember a token."""
+        ...
+
+    def remove_tokens_of(self, principal_id: UUID) -> None:
+        """Forget every token of a principal."""
+        ...
+
+    def put_venue(self, venue: VenueView) -> None:
+        """Add or replace a venue."""
+        ...
+
+    def put_visitor(self, visitor: VisitorView) -> None:
+        """Add a visitor."""
+        ...
+
+    def remove_visitor(self, visitor_id: UUID) -> None:
+        """Forget a visitor."""
+        ...
+
+
+class VisitLog(Protocol):
+    """Read model of visits: by visitor, by venue, open ones and their deadlines."""
+
+    def get(self, visit_id: UUID) -> VisitView | None:
+        """One visit."""
+        ...
+
+    def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits of a visitor and their dependents that began in [start, end), oldest first."""
+        ...
+
+    def open_of(self, visitor_id: UUID) -> list[VisitView]:
+        """Open visits of one person."""
+        ...
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits at a venue that began in [start, end), oldest first."""
+        ...
+
+    def occupancy(self, venue_id: UUID) -> int:
+        """How many visits are open at a venue."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[VisitView]:
+        """Open visits whose venue's maximum dwell has passed."""
+        ...
+
+    def checked_in(self, visit: VisitView, deadline: datetime) -> None:
+        """Add an open visit, to be closed automatically at `deadline`."""
+        ...
+
+    def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None:
+        """Close a visit."""
+        ...
+
+    def forget_guardian(self, guardian_id: UUID) -> None:
+        """Drop every visit of a visitor and their dependents."""
+        ...
+
+    def drop_before(self, cutoff: datetime) -> int:
+        """Drop visits that began before `cutoff`; returns how many."""
+        ...
+
+
+class ReadModelSync(Protocol):
+    """Lets a writer wait until the read models have applied its own events."""
+
+    def wait_for(self, position: int) -> None:
+        """Return once every event up to `position` of the log is projected."""
+        ...

@@ -1,0 +1,132 @@
+"""The eventsourcing Mapper that encrypts every stored event under its scoped data keys.
+
+Stored state: a format byte, the number of key ids, the key ids, then AES-256-GCM of the
+zlib-compressed JSON payload. The associated data binds the ciphertext to the event's id,
+version and topic (and to its key ids), so a payload moved to another event fails to decrypt.
+An event whose key was destroyed is read back as `Forgotten`, never as an error.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
+
+from domain.forgetting import Forgotten
+from infrastructure.crypto import DecryptionError, combine_keys, seal, unseal
+from infrastructure.keystore import KEY_ID_BYTES, KeyStore
+
+FORMAT = 1
+SYSTEM_SCOPES = ("system",)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CACHE_LIMIT = 100_000
+
+
+class ScopedCipherMapper(Mapper[UUID]):
+    """Compresses and encrypts events under the keys of their `privacy_scopes`."""
+
+    def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
+        super().__init__(transcoder=transcoder)
+        self._keys = keys
+        self._aeads: dict[bytes, AESGCM] = {}
+        self._lock = threading.Lock()
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        """Encode, compress and encrypt one event."""
+        plain = super().to_stored_event(domain_event)
+        scopes: tuple[str, ...] = getattr(domain_event, "privacy_scopes", SYSTEM_SCOPES)
+        id_key_pairs = [self._keys.key_for(scope) for scope in scopes]
+        key_ids = b"".join(key_id for key_id, _ in id_key_pairs)
+        header = bytes([FORMAT, len(id_key_pairs)]) + key_ids
+        aead = self._aead(key_ids, [key for _, key in id_key_pairs])
+        body = seal(aead, zlib.compress(plain.state, 1), _context(plain, header))
+        return StoredEvent(
+            originator_id=plain.originator_id,
+            originator_version=plain.originator_version,
+            topic=plain.topic,
+            state=header + body,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """Decrypt one event; a destroyed key gives a `Forgotten` event."""
+        state = stored_event.state
+        if len(state) < 2 or state[0] != FORMAT:
+            raise MapperDeserialisationError(f"unknown stored format in {stored_event.topic}")
+        count = state[1]
+        header_end = 2 + count * KEY_ID_BYTES
+        key_ids = state[2:header_end]
+        keys: list[bytes] = []
+        for i in range(count):
+            key = self._keys.key_by_id(key_ids[i * KEY_ID_BYTES : (i + 1) * KEY_ID_BYTES])
+            if key is None:
+                return _forgotten(stored_event)
+            keys.append(key)
+        aead = self._aead(key_ids, keys)
+        try:
+            compressed = unseal(
+                aead, state[header_end:], _context(stored_event, state[:header_end])
+            )
+        except DecryptionError:
+            raise MapperDeserialisationError(
+                f"stored event {stored_event.originator_id} v{stored_event.originator_version}"
+                " fails authentication: it was altered or moved"
+            ) from None
+        plain = StoredEvent(
+            originator_id=stored_event.originator_id,
+            originator_version=stored_event.originator_version,
+            topic=stored_event.topic,
+            state=zlib.decompress(compressed),
+        )
+        return super().to_domain_event(plain)
+
+    def _aead(self, key_ids: bytes, keys: list[bytes]) -> AESGCM:
+        aead = self._aeads.get(key_ids)
+        if aead is None:
+            aead = AESGCM(combine_keys(keys, b"fangxin-event-key|" + key_ids))
+            with self._lock:
+                if len(self._aeads) >= _CACHE_LIMIT:
+                    self._aeads.clear()
+                self._aeads[key_ids] = aead
+        return aead
+
+    def forget_cached(self) -> None:
+        """Drop cached keys (after keys were destroyed)."""
+        with self._lock:
+            self._aeads.clear()
+
+
+def _context(stored: StoredEvent, header: bytes) -> bytes:
+    originator = stored.originator_id
+    originator_bytes = originator.bytes if isinstance(originator, UUID) else originator.encode()
+    return b"|".join(
+        [
+            originator_bytes,
+            stored.originator_version.to_bytes(8, "big"),
+            stored.topic.encode(),
+            header,
+        ]
+    )
+
+
+def _forgotten(stored_event: StoredEvent) -> Forgotten:
+    module, _, qualname = stored_event.topic.partition(":")
+    aggregate_qualname = qualname.rsplit(".", 1)[0] if "." in qualname else qualname
+    originator_id: Any = stored_event.originator_id
+    return Forgotten(
+        originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+        originator_version=stored_event.originator_version,
+        timestamp=_EPOCH,
+        original_topic=stored_event.topic,
+        aggregate_topic=f"{module}:{aggregate_qualname}",
+    )

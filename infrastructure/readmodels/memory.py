@@ -1,0 +1,205 @@
+"""In-memory read models (the embedded deployment), rebuilt from the log at every start."""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+from collections import defaultdict
+from datetime import datetime
+from uuid import UUID
+
+from domain.ports import Principal, VenueView, VisitorView, VisitView
+
+
+class MemoryDirectory:
+    """Tokens, visitors and venues in dictionaries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, Principal] = {}
+        self._tokens_of: dict[UUID, set[str]] = defaultdict(set)
+        self._venues: dict[UUID, VenueView] = {}
+        self._venues_of: dict[UUID, list[UUID]] = defaultdict(list)
+        self._visitors: dict[UUID, VisitorView] = {}
+        self._by_phone: dict[str, list[UUID]] = defaultdict(list)
+
+    def principal(self, token_hash: str) -> Principal | None:
+        """Whose token this is."""
+        return self._tokens.get(token_hash)
+
+    def venue(self, venue_id: UUID) -> VenueView | None:
+        """One venue."""
+        return self._venues.get(venue_id)
+
+    def venues_of(self, merchant_id: UUID) -> list[VenueView]:
+        """A merchant's venues, oldest first."""
+        with self._lock:
+            return [self._venues[v] for v in self._venues_of.get(merchant_id, [])]
+
+    def visitor(self, visitor_id: UUID) -> VisitorView | None:
+        """One visitor."""
+        return self._visitors.get(visitor_id)
+
+    def visitors_by_phone(self, phone_index: str) -> list[UUID]:
+        """Visitors registered with a phone."""
+        with self._lock:
+            return list(self._by_phone.get(phone_index, []))
+
+    def add_token(self, token_hash: str, principal: Principal) -> None:
+        """Remember a token."""
+        with self._lock:
+            self._tokens[token_hash] = principal
+            self._tokens_of[principal.id].add(token_hash)
+
+    def remove_tokens_of(self, principal_id: UUID) -> None:
+        """Forget a principal's tokens."""
+        with self._lock:
+            for token_hash in self._tokens_of.pop(principal_id, set()):
+                self._tokens.pop(token_hash, None)
+
+    def put_venue(self, venue: VenueView) -> None:
+        """Add or replace a venue."""
+        with self._lock:
+            if venue.venue_id not in self._venues:
+                self._venues_of[venue.merchant_id].append(venue.venue_id)
+            self._venues[venue.venue_id] = venue
+
+    def put_visitor(self, visitor: VisitorView) -> None:
+        """Add a visitor."""
+        with self._lock:
+            self._visitors[visitor.visitor_id] = visitor
+            self._by_phone[visitor.phone_index].append(visitor.visitor_id)
+
+    def remove_visitor(self, visitor_id: UUID) -> None:
+        """Forget a visitor."""
+        with self._lock:
+            visitor = self._visitors.pop(visitor_id, None)
+            if visitor is not None:
+                ids = self._by_phone.get(visitor.phone_index, [])
+                if visitor_id in ids:
+                    ids.remove(visitor_id)
+
+
+class MemoryVisitLog:
+    """Visits by id, by guardian, by venue (sorted by check-in), open ones and their deadlines."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._visits: dict[UUID, VisitView] = {}
+        self._by_guardian: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
+        self._by_venue: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
+        self._open_of: dict[UUID, set[UUID]] = defaultdict(set)
+        self._open_at: dict[UUID, int] = defaultdict(int)
+        self._deadlines: list[tuple[datetime, UUID]] = []
+
+    def get(self, visit_id: UUID) -> VisitView | None:
+        """One visit."""
+        return self._visits.get(visit_id)
+
+    def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits of a visitor and dependents that began in [start, end)."""
+        with self._lock:
+            return self._range(self._by_guardian.get(guardian_id, []), start, end)
+
+    def open_of(self, visitor_id: UUID) -> list[VisitView]:
+        """Open visits of one person."""
+        with self._lock:
+            return [self._visits[v] for v in self._open_of.get(visitor_id, ())]
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits at a venue that began in [start, end)."""
+        with self._lock:
+            return self._range(self._by_venue.get(venue_id, []), start, end)
+
+    def _range(
+        self, index: list[tuple[datetime, UUID]], start: datetime, end: datetime
+    ) -> list[VisitView]:
+        low = bisect.bisect_left(index, (start, _MIN_UUID))
+        high = bisect.bisect_left(index, (end, _MIN_UUID))
+        return [self._visits[v] for _, v in index[low:high] if v in self._visits]
+
+    def occupancy(self, venue_id: UUID) -> int:
+        """Open visits at a venue."""
+        return self._open_at.get(venue_id, 0)
+
+    def due(self, now: datetime, limit: int) -> list[VisitView]:
+        """Open visits past their deadline, earliest first."""
+        found: list[VisitView] = []
+        with self._lock:
+            for deadline, visit_id in heapq.nsmallest(limit * 2 + 16, self._deadlines):
+                if deadline > now or len(found) >= limit:
+                    break
+                visit = self._visits.get(visit_id)
+                if visit is not None and visit.checked_out_at is None:
+                    found.append(visit)
+            # Entries of visits closed meanwhile are dropped lazily.
+            while self._deadlines and self._is_stale(self._deadlines[0][1]):
+                heapq.heappop(self._deadlines)
+        return found
+
+    def _is_stale(self, visit_id: UUID) -> bool:
+        visit = self._visits.get(visit_id)
+        return visit is None or visit.checked_out_at is not None
+
+    def checked_in(self, visit: VisitView, deadline: datetime) -> None:
+        """Add an open visit."""
+        with self._lock:
+            if visit.visit_id in self._visits:
+                return
+            self._visits[visit.visit_id] = visit
+            entry = (visit.checked_in_at, visit.visit_id)
+            bisect.insort(self._by_guardian[visit.guardian_id], entry)
+            bisect.insort(self._by_venue[visit.venue_id], entry)
+            if visit.checked_out_at is None:
+                self._open_of[visit.visitor_id].add(visit.visit_id)
+                self._open_at[visit.venue_id] += 1
+                heapq.heappush(self._deadlines, (deadline, visit.visit_id))
+
+    def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None:
+        """Close a visit."""
+        with self._lock:
+            visit = self._visits.get(visit_id)
+            if visit is None or visit.checked_out_at is not None:
+                return
+            self._visits[visit_id] = _closed(visit, at, reason)
+            self._open_of[visit.visitor_id].discard(visit_id)
+            self._open_at[visit.venue_id] -= 1
+
+    def forget_guardian(self, guardian_id: UUID) -> None:
+        """Drop every visit of a visitor and their dependents."""
+        with self._lock:
+            for _, visit_id in self._by_guardian.pop(guardian_id, []):
+                self._remove(visit_id)
+
+    def drop_before(self, cutoff: datetime) -> int:
+        """Drop visits that began before the cutoff."""
+        with self._lock:
+            old = [v for v in self._visits.values() if v.checked_in_at < cutoff]
+            for visit in old:
+                self._remove(visit.visit_id)
+            for index in (*self._by_guardian.values(), *self._by_venue.values()):
+                del index[: bisect.bisect_left(index, (cutoff, _MIN_UUID))]
+            return len(old)
+
+    def _remove(self, visit_id: UUID) -> None:
+        visit = self._visits.pop(visit_id, None)
+        if visit is not None and visit.checked_out_at is None:
+            self._open_of[visit.visitor_id].discard(visit_id)
+            self._open_at[visit.venue_id] -= 1
+
+
+_MIN_UUID = UUID(int=0)
+
+
+def _closed(visit: VisitView, at: datetime, reason: str) -> VisitView:
+    return VisitView(
+        visit_id=visit.visit_id,
+        visitor_id=visit.visitor_id,
+        guardian_id=visit.guardian_id,
+        venue_id=visit.venue_id,
+        checked_in_at=visit.checked_in_at,
+        via=visit.via,
+        checked_out_at=at,
+        checkout_reason=reason,
+    )

@@ -1,0 +1,64 @@
+"""All configuration, read once from FANGXIN_* environment variables into one frozen Struct."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+PREFIX = "FANGXIN_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The service's configuration; every field is `FANGXIN_<FIELD>` in the environment."""
+
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = ""
+    admin_token: str = ""
+    master_key: str = ""
+    database_url: str = ""
+    redis_url: str = ""
+    retention_days: int = 28
+    workers: int = 1
+    default_max_dwell_minutes: int = 180
+    max_body_bytes: int = 16 * 1024
+    auto_checkout_interval_seconds: float = 30.0
+    rate_limit: int = 0
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL that venue codes point to, without a trailing slash."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def data_path(self) -> Path:
+        """The data folder of the embedded deployment."""
+        return Path(self.data_dir)
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the event store and key store live in PostgreSQL."""
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read FANGXIN_* variables (strings converted to the field types), then apply overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {
+        key[len(PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in Settings.__struct_fields__
+    }
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"fangxin: bad configuration: {exc}") from None
