@@ -1,0 +1,77 @@
+"""Bearer-token authentication and role checks, as litestar dependencies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from domain.errors import InvalidInputError
+from domain.ports import Principal
+from infrastructure.container import Services
+
+MAX_TOKEN_LENGTH = 200
+
+
+class TimeWithoutOffsetError(InvalidInputError):
+    """A time was given without its UTC offset."""
+
+    kind = "time-without-offset"
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    """The process's services, put on the app state by the lifespan."""
+    services: Services = request.app.state.services
+    return services
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    """Who presents the bearer token; 401 when there is none or it is unknown."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NotAuthorizedException("a bearer token is required")
+    services = services_of(request)
+    principal = services.directory.principal(services.app.ports.credentials.token_hash(token))
+    if principal is None:
+        raise NotAuthorizedException("the bearer token is not valid")
+    return principal
+
+
+def _require(request: Request[Any, Any, Any], role: str) -> UUID:
+    principal = principal_of(request)
+    if principal.role != role:
+        raise PermissionDeniedException(f"only a {role} may do this")
+    return principal.id
+
+
+def provide_visitor(request: Request[Any, Any, Any]) -> UUID:
+    """The authenticated visitor's id."""
+    return _require(request, "visitor")
+
+
+def provide_merchant(request: Request[Any, Any, Any]) -> UUID:
+    """The authenticated merchant's id."""
+    return _require(request, "merchant")
+
+
+def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
+    """The client's `Idempotency-Key`, if any (at most 200 characters)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= MAX_TOKEN_LENGTH:
+        raise InvalidInputError("Idempotency-Key must have 1 to 200 characters")
+    return key
+
+
+def parse_time(value: str, name: str) -> datetime:
+    """An RFC 3339 time with an offset; a time without one is refused."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"`{name}` is not an RFC 3339 time") from None
+    if "T" not in value.upper() or parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise TimeWithoutOffsetError(f"`{name}` needs a UTC offset, e.g. 2026-03-04T09:30:00Z")
+    return parsed

@@ -1,0 +1,284 @@
+"""Merchants and their venues: codes, posters, till actions, statistics (API.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from domain.app import VenueCodes
+from domain.errors import InvalidInputError
+from domain.ports import VenueView
+from domain.stats import Bucket, BucketStats
+from domain.venues import CodeKind
+from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
+from interface.http.idempotency import ResponseCache
+from interface.http.schemas import (
+    AssistedCheckIn,
+    AssistedOut,
+    CheckOutOut,
+    CodesOut,
+    MerchantCreated,
+    NewMerchant,
+    NewVenue,
+    OccupancyOut,
+    StatsBucketOut,
+    StatsOut,
+    TillCheckOut,
+    VenueList,
+    VenueOut,
+)
+from interface.http.visitors import created
+
+MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
+From = Annotated[str | None, QueryParameter(query="from", required=False)]
+To = Annotated[str | None, QueryParameter(query="to", required=False)]
+BucketParam = Annotated[Bucket, QueryParameter(query="bucket", required=False)]
+TzParam = Annotated[str, QueryParameter(query="tz", required=False, max_length=64)]
+KindParam = Annotated[CodeKind, QueryParameter(query="kind", required=False)]
+
+
+def urls(request: Request[Any, Any, Any], codes: VenueCodes) -> CodesOut:
+    """The venue's codes and the URLs their posters hold."""
+    base = services_of(request).settings.base_url
+    return CodesOut(
+        code=codes.code,
+        checkin_url=f"{base}/c/{codes.code}",
+        checkout_code=codes.checkout_code,
+        checkout_url=f"{base}/o/{codes.checkout_code}",
+    )
+
+
+def venue_out(request: Request[Any, Any, Any], venue: VenueView) -> VenueOut:
+    """A venue as its owner sees it."""
+    codes = urls(request, services_of(request).app.codes_of(venue))
+    return VenueOut(
+        venue_id=venue.venue_id,
+        name=venue.name,
+        address=venue.address,
+        region=venue.region,
+        category=venue.category,
+        capacity=venue.capacity,
+        max_dwell_minutes=venue.max_dwell_minutes,
+        code=codes.code,
+        checkin_url=codes.checkin_url,
+        checkout_code=codes.checkout_code,
+        checkout_url=codes.checkout_url,
+    )
+
+
+@post("/v1/merchants", status_code=201, sync_to_thread=True)
+def register_merchant(
+    request: Request[Any, Any, Any], data: JSONBody[NewMerchant]
+) -> Response[bytes]:
+    """Register a merchant; the answer holds the only copy of their token."""
+    services = services_of(request)
+    key = idempotency_key(request)
+    cache: ResponseCache = request.app.state.responses
+    fingerprint = cache.fingerprint(msgspec.json.encode(data))
+    if key is not None and (replay := cache.get("merchants", key, fingerprint)) is not None:
+        return created(replay)
+    made = services.app.register_merchant(data.name, data.contact_phone, key)
+    body = msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
+    if key is not None:
+        cache.put("merchants", key, fingerprint, body)
+    return created(body)
+
+
+@post("/v1/venues", status_code=201, dependencies=MERCHANT, sync_to_thread=True)
+def register_venue(
+    request: Request[Any, Any, Any], merchant_id: UUID, data: JSONBody[NewVenue]
+) -> VenueOut:
+    """Register a venue; the answer holds its entry and checkout codes and their URLs."""
+    services = services_of(request)
+    venue_id = services.app.register_venue(
+        merchant_id,
+        data.name,
+        data.address,
+        data.region,
+        data.category,
+        data.capacity,
+        data.max_dwell_minutes or services.settings.default_max_dwell_minutes,
+        idempotency_key(request),
+    )
+    return venue_out(request, services.app.owned_venue(merchant_id, venue_id))
+
+
+@get("/v1/venues", dependencies=MERCHANT, sync_to_thread=False)
+def list_venues(request: Request[Any, Any, Any], merchant_id: UUID) -> VenueList:
+    """The merchant's own venues."""
+    venues = services_of(request).app.venues_of(merchant_id)
+    return VenueList(venues=[venue_out(request, v) for v in venues])
+
+
+@get("/v1/venues/{venue_id:uuid}", dependencies=MERCHANT, sync_to_thread=False)
+def show_venue(
+    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+) -> VenueOut:
+    """One own venue with its current codes."""
+    return venue_out(request, services_of(request).app.owned_venue(merchant_id, venue_id))
+
+
+def _poster(
+    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: UUID, kind: CodeKind
+) -> tuple[str, str]:
+    services = services_of(request)
+    venue = services.app.owned_venue(merchant_id, venue_id)
+    codes = urls(request, services.app.codes_of(venue))
+    url = codes.checkout_url if kind is CodeKind.CHECKOUT else codes.checkin_url
+    return url, venue.name
+
+
+@get("/v1/venues/{venue_id:uuid}/poster.svg", dependencies=MERCHANT, sync_to_thread=True)
+def poster_svg(
+    request: Request[Any, Any, Any],
+    merchant_id: UUID,
+    venue_id: FromPath[UUID],
+    kind: KindParam = CodeKind.ENTRY,
+) -> Response[bytes]:
+    """The printable poster; its QR holds the check-in (or, `kind=checkout`, checkout) URL."""
+    from infrastructure import qr
+
+    url, name = _poster(request, merchant_id, venue_id, kind)
+    return Response(
+        content=qr.poster_svg(url, name, kind),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@get("/v1/venues/{venue_id:uuid}/poster.png", dependencies=MERCHANT, sync_to_thread=True)
+def poster_png(
+    request: Request[Any, Any, Any],
+    merchant_id: UUID,
+    venue_id: FromPath[UUID],
+    kind: KindParam = CodeKind.ENTRY,
+) -> Response[bytes]:
+    """The printable poster as PNG."""
+    from infrastructure import qr
+
+    url, name = _poster(request, merchant_id, venue_id, kind)
+    return Response(
+        content=qr.poster_png(url, name, kind),
+        media_type="image/png",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@post(
+    "/v1/venues/{venue_id:uuid}/code-rotations",
+    status_code=201,
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+)
+def rotate_codes(
+    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+) -> CodesOut:
+    """Replace the venue's codes (a poster leaked); the old codes are refused from now on."""
+    app = services_of(request).app
+    return urls(request, app.codes_of(app.rotate_codes(merchant_id, venue_id)))
+
+
+@post(
+    "/v1/venues/{venue_id:uuid}/assisted-check-ins",
+    status_code=201,
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+)
+def assisted_check_in(
+    request: Request[Any, Any, Any],
+    merchant_id: UUID,
+    venue_id: FromPath[UUID],
+    data: JSONBody[AssistedCheckIn],
+) -> AssistedOut:
+    """Check in a person without a phone at the counter."""
+    result = services_of(request).app.assisted_check_in(
+        merchant_id, venue_id, data.name, data.phone, idempotency_key(request)
+    )
+    return AssistedOut(visit_id=result.visit_id, checked_in_at=result.checked_in_at)
+
+
+@post(
+    "/v1/venues/{venue_id:uuid}/check-outs",
+    status_code=200,
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+)
+def till_check_out(
+    request: Request[Any, Any, Any],
+    merchant_id: UUID,
+    venue_id: FromPath[UUID],
+    data: JSONBody[TillCheckOut],
+) -> CheckOutOut:
+    """The till closes a visit it was shown (reason `payment`)."""
+    result = services_of(request).app.till_check_out(merchant_id, venue_id, data.visit_id)
+    return CheckOutOut(
+        visit_id=result.visit_id,
+        checked_out_at=result.checked_out_at,
+        dwell_seconds=result.dwell_seconds,
+    )
+
+
+@get("/v1/venues/{venue_id:uuid}/stats", dependencies=MERCHANT, sync_to_thread=True)
+def venue_stats(
+    request: Request[Any, Any, Any],
+    merchant_id: UUID,
+    venue_id: FromPath[UUID],
+    start: From = None,
+    end: To = None,
+    bucket: BucketParam = Bucket.HOUR,
+    tz: TzParam = "UTC",
+) -> StatsOut:
+    """Check-ins, unique visitors and dwell per hour or day; never a visitor id."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError("`tz` is not a known IANA time zone") from None
+    now = datetime.now(UTC)
+    to = parse_time(end, "to") if end else now
+    since = parse_time(start, "from") if start else to - timedelta(days=1)
+    buckets, totals = services_of(request).app.venue_stats(
+        merchant_id, venue_id, since, to, bucket, zone
+    )
+    return StatsOut(buckets=[_bucket_out(b) for b in buckets], totals=_bucket_out(totals))
+
+
+def _bucket_out(b: BucketStats) -> StatsBucketOut:
+    return StatsBucketOut(
+        start=b.start,
+        check_ins=b.check_ins,
+        unique_visitors=b.unique_visitors,
+        median_dwell_seconds=b.median_dwell_seconds,
+        p90_dwell_seconds=b.p90_dwell_seconds,
+        auto_closed=b.auto_closed,
+    )
+
+
+@get("/v1/venues/{venue_id:uuid}/occupancy", dependencies=MERCHANT, sync_to_thread=False)
+def occupancy(
+    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+) -> OccupancyOut:
+    """How many people are in the venue now."""
+    current, capacity = services_of(request).app.occupancy(merchant_id, venue_id)
+    return OccupancyOut(current=current, capacity=capacity)
+
+
+merchant_handlers = [
+    register_merchant,
+    register_venue,
+    list_venues,
+    show_venue,
+    poster_svg,
+    poster_png,
+    rotate_codes,
+    assisted_check_in,
+    till_check_out,
+    venue_stats,
+    occupancy,
+]

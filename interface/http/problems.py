@@ -1,0 +1,148 @@
+"""The one place that turns errors into RFC 9457 problem details; nothing echoes personal data."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    GoneError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+log = logging.getLogger("fangxin.http")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_STATUS_OF: list[tuple[type[DomainError], int]] = [
+    (InvalidInputError, 400),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (GoneError, 410),
+]
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+_KINDS = {
+    400: "invalid-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "idempotency-key-mismatch",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem details body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[dict[str, str]] | None = None
+
+
+def problem_type(kind: str) -> str:
+    """The problem `type` URI of a kind of problem (a relative reference, as RFC 9457 allows)."""
+    return f"/problems/{kind}"
+
+
+def problem_response(
+    status: int, kind: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[bytes]:
+    """A problem+json response."""
+    body = Problem(
+        type=problem_type(kind),
+        title=_TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        **extra,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain refusal."""
+    for cls, status in _STATUS_OF:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    """Domain refusals: their kind is the problem type, their message is safe to show."""
+    return problem_response(status_of(exc), exc.kind, str(exc))
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Framework errors (validation, auth, routing, body size), keeping their headers."""
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ValidationException):
+        return problem_response(
+            400, "invalid-body", "the request does not match the schema", errors=_errors(exc.extra)
+        )
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    detail = exc.detail if status < 500 else ""
+    return problem_response(status, _KINDS.get(status, "error"), detail, headers=headers)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A bug: logged with its type only (no request data), answered without detail."""
+    log.error(
+        "unhandled error",
+        extra={"path": request.url.path, "error": type(exc).__name__},
+        exc_info=exc,
+    )
+    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "")
+
+
+def _errors(extra: Any) -> list[dict[str, str]]:
+    # Keep the field and the rule, never the submitted value.
+    items = extra if isinstance(extra, list) else [extra] if extra else []
+    out: list[dict[str, str]] = []
+    for item in items:
+        if isinstance(item, dict):
+            out.append({k: str(v) for k, v in item.items() if k in ("key", "message", "source")})
+    return out
+
+
+exception_handlers: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

@@ -1,0 +1,138 @@
+"""Shoppers: register, check in and out, see their visits, erase their data (API.md "Visitors")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.di import Provide
+from litestar.params import JSONBody, QueryParameter
+
+from domain.errors import InvalidInputError
+from domain.ports import VenueView, VisitView
+from interface.http.auth import idempotency_key, parse_time, provide_visitor, services_of
+from interface.http.idempotency import ResponseCache
+from interface.http.schemas import (
+    CheckInBody,
+    CheckInOut,
+    CheckOutBody,
+    CheckOutOut,
+    NewVisitor,
+    VenueRef,
+    VisitorCreated,
+    VisitOut,
+    VisitsOut,
+)
+
+VISITOR = {"visitor_id": Provide(provide_visitor, sync_to_thread=False)}
+DEFAULT_HISTORY = timedelta(days=28)
+OptionalFrom = Annotated[str | None, QueryParameter(query="from", required=False)]
+OptionalTo = Annotated[str | None, QueryParameter(query="to", required=False)]
+
+
+def created(body: bytes) -> Response[bytes]:
+    """A 201 JSON answer from already encoded bytes."""
+    return Response(content=body, status_code=201, media_type="application/json")
+
+
+def venue_ref(venue: VenueView | None, venue_id: UUID) -> VenueRef:
+    """How a visitor sees a venue."""
+    return VenueRef(venue_id=venue_id, name=venue.name if venue else "")
+
+
+@post("/v1/visitors", status_code=201, sync_to_thread=True)
+def register_visitor(
+    request: Request[Any, Any, Any], data: JSONBody[NewVisitor]
+) -> Response[bytes]:
+    """Register a shopper; the answer holds the only copy of their token."""
+    services = services_of(request)
+    key = idempotency_key(request)
+    cache: ResponseCache = request.app.state.responses
+    fingerprint = cache.fingerprint(msgspec.json.encode(data))
+    if key is not None and (replay := cache.get("visitors", key, fingerprint)) is not None:
+        return created(replay)
+    made = services.app.register_visitor(data.name, data.phone, data.dependents, key)
+    body = msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
+    if key is not None:
+        cache.put("visitors", key, fingerprint, body)
+    return created(body)
+
+
+@post("/v1/check-ins", status_code=201, dependencies=VISITOR, sync_to_thread=True)
+def check_in(
+    request: Request[Any, Any, Any], visitor_id: UUID, data: JSONBody[CheckInBody]
+) -> CheckInOut:
+    """Check in at the venue of a scanned entry code."""
+    services = services_of(request)
+    result = services.app.check_in(visitor_id, data.code, data.party, idempotency_key(request))
+    return CheckInOut(
+        visit_id=result.visit_id,
+        venue=venue_ref(result.venue, result.venue.venue_id),
+        checked_in_at=result.checked_in_at,
+        party_visit_ids=result.party_visit_ids,
+    )
+
+
+@post("/v1/check-outs", status_code=200, dependencies=VISITOR, sync_to_thread=True)
+def check_out(
+    request: Request[Any, Any, Any], visitor_id: UUID, data: JSONBody[CheckOutBody]
+) -> CheckOutOut:
+    """Close a visit by its id (`manual`) or by a scanned code of the venue (`payment`/`scan`)."""
+    app = services_of(request).app
+    if (data.visit_id is None) == (data.code is None):
+        raise InvalidInputError("give exactly one of `visit_id` and `code`")
+    if data.visit_id is not None:
+        result = app.check_out_visit(visitor_id, data.visit_id)
+    else:
+        assert data.code is not None
+        result = app.check_out_by_code(visitor_id, data.code)
+    return CheckOutOut(
+        visit_id=result.visit_id,
+        checked_out_at=result.checked_out_at,
+        dwell_seconds=result.dwell_seconds,
+    )
+
+
+@get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=False)
+def my_visits(
+    request: Request[Any, Any, Any],
+    visitor_id: UUID,
+    start: OptionalFrom = None,
+    end: OptionalTo = None,
+) -> VisitsOut:
+    """The visitor's own visits (and their dependents'), oldest first."""
+    services = services_of(request)
+    now = datetime.now(UTC)
+    to = parse_time(end, "to") if end else now + timedelta(minutes=1)
+    since = parse_time(start, "from") if start else to - DEFAULT_HISTORY
+    visitor = services.directory.visitor(visitor_id)
+    names = {v: k for k, v in (visitor.dependents.items() if visitor else ())}
+    return VisitsOut(
+        visits=[
+            _visit_out(v, services.directory.venue(v.venue_id), names)
+            for v in services.app.visits_of(visitor_id, since, to)
+        ]
+    )
+
+
+def _visit_out(visit: VisitView, venue: VenueView | None, names: dict[UUID, str]) -> VisitOut:
+    return VisitOut(
+        visit_id=visit.visit_id,
+        venue=venue_ref(venue, visit.venue_id),
+        checked_in_at=visit.checked_in_at,
+        checked_out_at=visit.checked_out_at,
+        checkout_reason=visit.checkout_reason,
+        person=names.get(visit.visitor_id, "self"),
+    )
+
+
+@delete("/v1/me", status_code=204, dependencies=VISITOR, sync_to_thread=True)
+def erase_me(request: Request[Any, Any, Any], visitor_id: UUID) -> None:
+    """Erase the visitor: their key is destroyed, their token stops working."""
+    services_of(request).app.erase_visitor(visitor_id)
+
+
+visitor_handlers = [register_visitor, check_in, check_out, my_visits, erase_me]
