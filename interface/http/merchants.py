@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.di import Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter, RawBody
 
 from domain.app import VenueCodes
 from domain.errors import InvalidInputError
@@ -18,6 +18,7 @@ from domain.ports import VenueView
 from domain.stats import Bucket, BucketStats
 from domain.venues import CodeKind
 from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
+from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
 from interface.http.schemas import (
     AssistedCheckIn,
@@ -37,11 +38,11 @@ from interface.http.schemas import (
 from interface.http.visitors import created
 
 MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
-From = Annotated[str | None, QueryParameter(query="from", required=False)]
-To = Annotated[str | None, QueryParameter(query="to", required=False)]
-BucketParam = Annotated[Bucket, QueryParameter(query="bucket", required=False)]
-TzParam = Annotated[str, QueryParameter(query="tz", required=False, max_length=64)]
-KindParam = Annotated[CodeKind, QueryParameter(query="kind", required=False)]
+From = Annotated[str | None, QueryParameter(name="from", required=False)]
+To = Annotated[str | None, QueryParameter(name="to", required=False)]
+BucketParam = Annotated[Bucket, QueryParameter(name="bucket", required=False)]
+TzParam = Annotated[str, QueryParameter(name="tz", required=False, max_length=64)]
+KindParam = Annotated[CodeKind, QueryParameter(name="kind", required=False)]
 
 
 def urls(request: Request[Any, Any, Any], codes: VenueCodes) -> CodesOut:
@@ -74,44 +75,44 @@ def venue_out(request: Request[Any, Any, Any], venue: VenueView) -> VenueOut:
 
 
 @post("/v1/merchants", status_code=201, sync_to_thread=True)
-def register_merchant(
-    request: Request[Any, Any, Any], data: JSONBody[NewMerchant]
-) -> Response[bytes]:
+def register_merchant(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Register a merchant; the answer holds the only copy of their token."""
+    req = decode_body(body, NewMerchant)
     services = services_of(request)
     key = idempotency_key(request)
     cache: ResponseCache = request.app.state.responses
-    fingerprint = cache.fingerprint(msgspec.json.encode(data))
+    fingerprint = cache.fingerprint(msgspec.json.encode(req))
     if key is not None and (replay := cache.get("merchants", key, fingerprint)) is not None:
         return created(replay)
-    made = services.app.register_merchant(data.name, data.contact_phone, key)
-    body = msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
+    made = services.app.register_merchant(req.name, req.contact_phone, key)
+    answer = msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
     if key is not None:
-        cache.put("merchants", key, fingerprint, body)
-    return created(body)
+        cache.put("merchants", key, fingerprint, answer)
+    return created(answer)
 
 
 @post("/v1/venues", status_code=201, dependencies=MERCHANT, sync_to_thread=True)
 def register_venue(
-    request: Request[Any, Any, Any], merchant_id: UUID, data: JSONBody[NewVenue]
+    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], body: RawBody
 ) -> VenueOut:
     """Register a venue; the answer holds its entry and checkout codes and their URLs."""
+    req = decode_body(body, NewVenue)
     services = services_of(request)
     venue_id = services.app.register_venue(
         merchant_id,
-        data.name,
-        data.address,
-        data.region,
-        data.category,
-        data.capacity,
-        data.max_dwell_minutes or services.settings.default_max_dwell_minutes,
+        req.name,
+        req.address,
+        req.region,
+        req.category,
+        req.capacity,
+        req.max_dwell_minutes or services.settings.default_max_dwell_minutes,
         idempotency_key(request),
     )
     return venue_out(request, services.app.owned_venue(merchant_id, venue_id))
 
 
 @get("/v1/venues", dependencies=MERCHANT, sync_to_thread=False)
-def list_venues(request: Request[Any, Any, Any], merchant_id: UUID) -> VenueList:
+def list_venues(request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID]) -> VenueList:
     """The merchant's own venues."""
     venues = services_of(request).app.venues_of(merchant_id)
     return VenueList(venues=[venue_out(request, v) for v in venues])
@@ -119,14 +120,17 @@ def list_venues(request: Request[Any, Any, Any], merchant_id: UUID) -> VenueList
 
 @get("/v1/venues/{venue_id:uuid}", dependencies=MERCHANT, sync_to_thread=False)
 def show_venue(
-    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> VenueOut:
     """One own venue with its current codes."""
     return venue_out(request, services_of(request).app.owned_venue(merchant_id, venue_id))
 
 
 def _poster(
-    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: UUID, kind: CodeKind
+    request: Request[Any, Any, Any],
+    merchant_id: NamedDependency[UUID],
+    venue_id: UUID,
+    kind: CodeKind,
 ) -> tuple[str, str]:
     services = services_of(request)
     venue = services.app.owned_venue(merchant_id, venue_id)
@@ -138,7 +142,7 @@ def _poster(
 @get("/v1/venues/{venue_id:uuid}/poster.svg", dependencies=MERCHANT, sync_to_thread=True)
 def poster_svg(
     request: Request[Any, Any, Any],
-    merchant_id: UUID,
+    merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
@@ -156,7 +160,7 @@ def poster_svg(
 @get("/v1/venues/{venue_id:uuid}/poster.png", dependencies=MERCHANT, sync_to_thread=True)
 def poster_png(
     request: Request[Any, Any, Any],
-    merchant_id: UUID,
+    merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
@@ -178,7 +182,7 @@ def poster_png(
     sync_to_thread=True,
 )
 def rotate_codes(
-    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> CodesOut:
     """Replace the venue's codes (a poster leaked); the old codes are refused from now on."""
     app = services_of(request).app
@@ -193,13 +197,14 @@ def rotate_codes(
 )
 def assisted_check_in(
     request: Request[Any, Any, Any],
-    merchant_id: UUID,
+    merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
-    data: JSONBody[AssistedCheckIn],
+    body: RawBody,
 ) -> AssistedOut:
     """Check in a person without a phone at the counter."""
+    req = decode_body(body, AssistedCheckIn)
     result = services_of(request).app.assisted_check_in(
-        merchant_id, venue_id, data.name, data.phone, idempotency_key(request)
+        merchant_id, venue_id, req.name, req.phone, idempotency_key(request)
     )
     return AssistedOut(visit_id=result.visit_id, checked_in_at=result.checked_in_at)
 
@@ -212,12 +217,13 @@ def assisted_check_in(
 )
 def till_check_out(
     request: Request[Any, Any, Any],
-    merchant_id: UUID,
+    merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
-    data: JSONBody[TillCheckOut],
+    body: RawBody,
 ) -> CheckOutOut:
     """The till closes a visit it was shown (reason `payment`)."""
-    result = services_of(request).app.till_check_out(merchant_id, venue_id, data.visit_id)
+    req = decode_body(body, TillCheckOut)
+    result = services_of(request).app.till_check_out(merchant_id, venue_id, req.visit_id)
     return CheckOutOut(
         visit_id=result.visit_id,
         checked_out_at=result.checked_out_at,
@@ -228,7 +234,7 @@ def till_check_out(
 @get("/v1/venues/{venue_id:uuid}/stats", dependencies=MERCHANT, sync_to_thread=True)
 def venue_stats(
     request: Request[Any, Any, Any],
-    merchant_id: UUID,
+    merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     start: From = None,
     end: To = None,
@@ -240,12 +246,10 @@ def venue_stats(
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInputError("`tz` is not a known IANA time zone") from None
-    now = datetime.now(UTC)
-    to = parse_time(end, "to") if end else now
+    app = services_of(request).app
+    to = parse_time(end, "to") if end else app.ports.clock.now()
     since = parse_time(start, "from") if start else to - timedelta(days=1)
-    buckets, totals = services_of(request).app.venue_stats(
-        merchant_id, venue_id, since, to, bucket, zone
-    )
+    buckets, totals = app.venue_stats(merchant_id, venue_id, since, to, bucket, zone)
     return StatsOut(buckets=[_bucket_out(b) for b in buckets], totals=_bucket_out(totals))
 
 
@@ -262,7 +266,7 @@ def _bucket_out(b: BucketStats) -> StatsBucketOut:
 
 @get("/v1/venues/{venue_id:uuid}/occupancy", dependencies=MERCHANT, sync_to_thread=False)
 def occupancy(
-    request: Request[Any, Any, Any], merchant_id: UUID, venue_id: FromPath[UUID]
+    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> OccupancyOut:
     """How many people are in the venue now."""
     current, capacity = services_of(request).app.occupancy(merchant_id, venue_id)

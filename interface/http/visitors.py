@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.di import Provide
-from litestar.params import JSONBody, QueryParameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter, RawBody
 
 from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
 from interface.http.auth import idempotency_key, parse_time, provide_visitor, services_of
+from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
 from interface.http.schemas import (
     CheckInBody,
@@ -29,8 +30,8 @@ from interface.http.schemas import (
 
 VISITOR = {"visitor_id": Provide(provide_visitor, sync_to_thread=False)}
 DEFAULT_HISTORY = timedelta(days=28)
-OptionalFrom = Annotated[str | None, QueryParameter(query="from", required=False)]
-OptionalTo = Annotated[str | None, QueryParameter(query="to", required=False)]
+OptionalFrom = Annotated[str | None, QueryParameter(name="from", required=False)]
+OptionalTo = Annotated[str | None, QueryParameter(name="to", required=False)]
 
 
 def created(body: bytes) -> Response[bytes]:
@@ -44,30 +45,30 @@ def venue_ref(venue: VenueView | None, venue_id: UUID) -> VenueRef:
 
 
 @post("/v1/visitors", status_code=201, sync_to_thread=True)
-def register_visitor(
-    request: Request[Any, Any, Any], data: JSONBody[NewVisitor]
-) -> Response[bytes]:
+def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Register a shopper; the answer holds the only copy of their token."""
+    req = decode_body(body, NewVisitor)
     services = services_of(request)
     key = idempotency_key(request)
     cache: ResponseCache = request.app.state.responses
-    fingerprint = cache.fingerprint(msgspec.json.encode(data))
+    fingerprint = cache.fingerprint(msgspec.json.encode(req))
     if key is not None and (replay := cache.get("visitors", key, fingerprint)) is not None:
         return created(replay)
-    made = services.app.register_visitor(data.name, data.phone, data.dependents, key)
-    body = msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
+    made = services.app.register_visitor(req.name, req.phone, req.dependents, key)
+    answer = msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
     if key is not None:
-        cache.put("visitors", key, fingerprint, body)
-    return created(body)
+        cache.put("visitors", key, fingerprint, answer)
+    return created(answer)
 
 
 @post("/v1/check-ins", status_code=201, dependencies=VISITOR, sync_to_thread=True)
 def check_in(
-    request: Request[Any, Any, Any], visitor_id: UUID, data: JSONBody[CheckInBody]
+    request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID], body: RawBody
 ) -> CheckInOut:
     """Check in at the venue of a scanned entry code."""
+    req = decode_body(body, CheckInBody)
     services = services_of(request)
-    result = services.app.check_in(visitor_id, data.code, data.party, idempotency_key(request))
+    result = services.app.check_in(visitor_id, req.code, req.party, idempotency_key(request))
     return CheckInOut(
         visit_id=result.visit_id,
         venue=venue_ref(result.venue, result.venue.venue_id),
@@ -78,17 +79,18 @@ def check_in(
 
 @post("/v1/check-outs", status_code=200, dependencies=VISITOR, sync_to_thread=True)
 def check_out(
-    request: Request[Any, Any, Any], visitor_id: UUID, data: JSONBody[CheckOutBody]
+    request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID], body: RawBody
 ) -> CheckOutOut:
     """Close a visit by its id (`manual`) or by a scanned code of the venue (`payment`/`scan`)."""
+    req = decode_body(body, CheckOutBody)
     app = services_of(request).app
-    if (data.visit_id is None) == (data.code is None):
+    if (req.visit_id is None) == (req.code is None):
         raise InvalidInputError("give exactly one of `visit_id` and `code`")
-    if data.visit_id is not None:
-        result = app.check_out_visit(visitor_id, data.visit_id)
+    if req.visit_id is not None:
+        result = app.check_out_visit(visitor_id, req.visit_id)
     else:
-        assert data.code is not None
-        result = app.check_out_by_code(visitor_id, data.code)
+        assert req.code is not None
+        result = app.check_out_by_code(visitor_id, req.code)
     return CheckOutOut(
         visit_id=result.visit_id,
         checked_out_at=result.checked_out_at,
@@ -99,13 +101,13 @@ def check_out(
 @get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=False)
 def my_visits(
     request: Request[Any, Any, Any],
-    visitor_id: UUID,
+    visitor_id: NamedDependency[UUID],
     start: OptionalFrom = None,
     end: OptionalTo = None,
 ) -> VisitsOut:
     """The visitor's own visits (and their dependents'), oldest first."""
     services = services_of(request)
-    now = datetime.now(UTC)
+    now = services.app.ports.clock.now()
     to = parse_time(end, "to") if end else now + timedelta(minutes=1)
     since = parse_time(start, "from") if start else to - DEFAULT_HISTORY
     visitor = services.directory.visitor(visitor_id)
@@ -130,7 +132,7 @@ def _visit_out(visit: VisitView, venue: VenueView | None, names: dict[UUID, str]
 
 
 @delete("/v1/me", status_code=204, dependencies=VISITOR, sync_to_thread=True)
-def erase_me(request: Request[Any, Any, Any], visitor_id: UUID) -> None:
+def erase_me(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]) -> None:
     """Erase the visitor: their key is destroyed, their token stops working."""
     services_of(request).app.erase_visitor(visitor_id)
 

@@ -1,0 +1,30 @@
+"""Strict JSON request bodies: the wrong type is refused, never coerced (`"9"` is not `9`).
+
+Litestar converts bodies leniently, so handlers take the raw bytes and decode them here,
+once, with msgspec in strict mode.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from litestar.exceptions import ValidationException
+
+T = TypeVar("T")
+
+
+def decode_body(data: bytes, schema: type[T]) -> T:
+    """Decode and validate a JSON body; a 400 problem names the field and rule, not the value."""
+    try:
+        return msgspec.json.decode(data, type=schema, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(
+            "the request does not match the schema",
+            extra=[{"message": str(exc), "source": "body"}],
+        ) from None
+    except msgspec.DecodeError:
+        raise ValidationException(
+            "the request body is not valid JSON",
+            extra=[{"message": "malformed JSON", "source": "body"}],
+        ) from None

@@ -1,0 +1,139 @@
+"""Shared fixtures: a fresh data folder per test, the app over HTTP, a clock tests can move."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from infrastructure.container import Services, build_services
+from infrastructure.settings import Settings, load_settings
+from interface.http.app import create_app
+
+
+class MovableClock:
+    """A clock the test moves by hand; starts at real time so day keys are today's."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._now += delta
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return load_settings(
+        {},
+        data_dir=str(data_dir),
+        public_base_url="https://fangxin.test",
+        auto_checkout_interval_seconds=3600,
+    )
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: MovableClock) -> Iterator[Services]:
+    built = build_services(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(settings, services=services)) as test_client:
+        yield test_client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class World:
+    """Helpers that act as users over HTTP."""
+
+    client: TestClient[Any]
+    counter: int = 0
+
+    def _next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def visitor(
+        self, name: str | None = None, phone: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        n = self._next()
+        body = {"name": name or f"Visitor {n}", "phone": phone or f"+86138{n:08d}", **extra}
+        response = self.client.post("/v1/visitors", json=body)
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def merchant(self, name: str | None = None) -> dict[str, Any]:
+        n = self._next()
+        response = self.client.post(
+            "/v1/merchants",
+            json={"name": name or f"Merchant {n}", "contact_phone": f"+86139{n:08d}"},
+        )
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def venue(
+        self, merchant: dict[str, Any], name: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        n = self._next()
+        body = {
+            "name": name or f"Venue {n}",
+            "address": f"{n} Test Road",
+            "region": "110105",
+            "category": "restaurant",
+            **extra,
+        }
+        response = self.client.post("/v1/venues", json=body, headers=bearer(merchant["token"]))
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def check_in(
+        self, visitor: dict[str, Any], venue: dict[str, Any], **extra: Any
+    ) -> dict[str, Any]:
+        response = self.client.post(
+            "/v1/check-ins", json={"code": venue["code"], **extra}, headers=bearer(visitor["token"])
+        )
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def visits(self, visitor: dict[str, Any]) -> list[dict[str, Any]]:
+        response = self.client.get("/v1/me/visits", headers=bearer(visitor["token"]))
+        assert response.status_code == 200, response.text
+        visits: list[dict[str, Any]] = response.json()["visits"]
+        return visits
+
+
+@pytest.fixture
+def world(client: TestClient[Any]) -> World:
+    return World(client)

@@ -1,0 +1,191 @@
+"""Merchants over HTTP: venues, codes, rotation, till actions, statistics, occupancy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import MovableClock, World, bearer
+
+
+def test_a_new_venue_answers_its_codes_and_their_urls(world: World) -> None:
+    venue = world.venue(world.merchant())
+    assert venue["checkin_url"] == f"https://fangxin.test/c/{venue['code']}"
+    assert venue["checkout_url"] == f"https://fangxin.test/o/{venue['checkout_code']}"
+    assert venue["code"] != venue["checkout_code"]
+    assert venue["max_dwell_minutes"] == 180
+
+
+def test_a_merchant_lists_only_their_own_venues(world: World) -> None:
+    mine, theirs = world.merchant(), world.merchant()
+    a, b = world.venue(mine), world.venue(mine)
+    world.venue(theirs)
+    listed = world.client.get("/v1/venues", headers=bearer(mine["token"])).json()["venues"]
+    assert [v["venue_id"] for v in listed] == [a["venue_id"], b["venue_id"]]
+
+
+def test_the_owner_reads_a_venue_with_its_current_codes(world: World) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant, capacity=40, max_dwell_minutes=90)
+    shown = world.client.get(f"/v1/venues/{venue['venue_id']}", headers=bearer(merchant["token"]))
+    assert shown.status_code == 200
+    assert shown.json()["code"] == venue["code"]
+    assert shown.json()["capacity"] == 40
+    assert shown.json()["max_dwell_minutes"] == 90
+
+
+def test_a_retried_venue_registration_creates_one_venue(world: World) -> None:
+    merchant = world.merchant()
+    body = {"name": "Once", "address": "1 Road", "region": "110105", "category": "cafe"}
+    headers = {**bearer(merchant["token"]), "Idempotency-Key": "venue-1"}
+    first = world.client.post("/v1/venues", json=body, headers=headers).json()
+    again = world.client.post("/v1/venues", json=body, headers=headers).json()
+    assert first["venue_id"] == again["venue_id"]
+    listed = world.client.get("/v1/venues", headers=bearer(merchant["token"])).json()["venues"]
+    assert len(listed) == 1
+
+
+def test_a_rotated_code_is_refused(world: World) -> None:
+    merchant, visitor = world.merchant(), world.visitor()
+    venue = world.venue(merchant)
+    rotated = world.client.post(
+        f"/v1/venues/{venue['venue_id']}/code-rotations", headers=bearer(merchant["token"])
+    )
+    assert rotated.status_code == 201
+    assert rotated.json()["code"] != venue["code"]
+    old = world.client.post(
+        "/v1/check-ins", json={"code": venue["code"]}, headers=bearer(visitor["token"])
+    )
+    assert old.status_code == 400
+    assert old.json()["type"] == "/problems/venue-code-rotated"
+    new = world.client.post(
+        "/v1/check-ins", json={"code": rotated.json()["code"]}, headers=bearer(visitor["token"])
+    )
+    assert new.status_code == 201
+
+
+def test_the_checkout_code_cannot_check_anyone_in(world: World) -> None:
+    venue, visitor = world.venue(world.merchant()), world.visitor()
+    response = world.client.post(
+        "/v1/check-ins", json={"code": venue["checkout_code"]}, headers=bearer(visitor["token"])
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/wrong-code-kind"
+
+
+def test_an_assisted_check_in_counts_in_occupancy(world: World) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant, capacity=10)
+    response = world.client.post(
+        f"/v1/venues/{venue['venue_id']}/assisted-check-ins",
+        json={"name": "李奶奶", "phone": "+8613700000000"},
+        headers=bearer(merchant["token"]),
+    )
+    assert response.status_code == 201
+    assert set(response.json()) == {"visit_id", "checked_in_at"}
+    occupancy = world.client.get(
+        f"/v1/venues/{venue['venue_id']}/occupancy", headers=bearer(merchant["token"])
+    ).json()
+    assert occupancy == {"current": 1, "capacity": 10}
+
+
+def test_the_till_closes_a_visit_as_payment(world: World) -> None:
+    merchant, visitor = world.merchant(), world.visitor()
+    venue = world.venue(merchant)
+    visit = world.check_in(visitor, venue)
+    response = world.client.post(
+        f"/v1/venues/{venue['venue_id']}/check-outs",
+        json={"visit_id": visit["visit_id"]},
+        headers=bearer(merchant["token"]),
+    )
+    assert response.status_code == 200
+    assert world.visits(visitor)[0]["checkout_reason"] == "payment"
+
+
+def test_the_till_cannot_close_a_visit_at_another_venue(world: World) -> None:
+    merchant = world.merchant()
+    here, there = world.venue(merchant), world.venue(merchant)
+    visit = world.check_in(world.visitor(), there)
+    response = world.client.post(
+        f"/v1/venues/{here['venue_id']}/check-outs",
+        json={"visit_id": visit["visit_id"]},
+        headers=bearer(merchant["token"]),
+    )
+    assert response.status_code == 404
+
+
+def test_stats_count_check_ins_unique_visitors_and_dwell_of_closed_visits(
+    world: World, clock: MovableClock
+) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant)
+    start = clock.now()
+    regular = world.visitor()
+    for minutes in (10, 30):
+        world.check_in(regular, venue)
+        clock.advance(timedelta(minutes=minutes))
+        world.client.post(
+            "/v1/check-outs",
+            json={"code": venue["checkout_code"]},
+            headers=bearer(regular["token"]),
+        )
+    world.check_in(world.visitor(), venue)  # still inside: counted, no dwell
+    response = world.client.get(
+        f"/v1/venues/{venue['venue_id']}/stats",
+        params={
+            "from": (start - timedelta(hours=1)).isoformat(),
+            "to": (clock.now() + timedelta(hours=1)).isoformat(),
+            "bucket": "day",
+        },
+        headers=bearer(merchant["token"]),
+    )
+    assert response.status_code == 200
+    totals = response.json()["totals"]
+    assert totals["check_ins"] == 3
+    assert totals["unique_visitors"] == 2
+    assert totals["median_dwell_seconds"] == 20 * 60
+    assert totals["p90_dwell_seconds"] == 30 * 60
+    assert totals["auto_closed"] == 0
+    assert "visitor_id" not in response.text
+
+
+def test_day_buckets_start_at_local_midnight_of_the_time_zone(world: World) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant)
+    response = world.client.get(
+        f"/v1/venues/{venue['venue_id']}/stats",
+        params={
+            "from": "2026-03-01T00:00:00+08:00",
+            "to": "2026-03-03T00:00:00+08:00",
+            "bucket": "day",
+            "tz": "Asia/Shanghai",
+        },
+        headers=bearer(merchant["token"]),
+    )
+    starts = [b["start"] for b in response.json()["buckets"]]
+    assert starts == ["2026-03-01T00:00:00+08:00", "2026-03-02T00:00:00+08:00"]
+
+
+def test_visits_past_the_maximum_dwell_are_closed_automatically_and_counted_apart(
+    world: World, clock: MovableClock, services: object
+) -> None:
+    from infrastructure.container import Services
+
+    assert isinstance(services, Services)
+    merchant, visitor = world.merchant(), world.visitor()
+    venue = world.venue(merchant, max_dwell_minutes=60)
+    start = clock.now()
+    world.check_in(visitor, venue)
+    clock.advance(timedelta(minutes=61))
+    assert services.app.auto_check_out() == 1
+    visit = world.visits(visitor)[0]
+    assert visit["checkout_reason"] == "auto"
+    closed_at = datetime.fromisoformat(visit["checked_out_at"])
+    assert closed_at == datetime.fromisoformat(visit["checked_in_at"]) + timedelta(minutes=60)
+    totals = world.client.get(
+        f"/v1/venues/{venue['venue_id']}/stats",
+        params={"from": start.isoformat(), "to": clock.now().isoformat()},
+        headers=bearer(merchant["token"]),
+    ).json()["totals"]
+    assert totals["auto_closed"] == 1
+    assert totals["median_dwell_seconds"] is None
+    assert datetime.now(UTC) > start
