@@ -17,6 +17,7 @@ from domain.errors import InvalidInputError
 from domain.ports import VenueView
 from domain.stats import Bucket, BucketStats
 from domain.venues import CodeKind
+from infrastructure import qr
 from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
 from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
@@ -147,8 +148,6 @@ def poster_svg(
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
     """The printable poster; its QR holds the check-in (or, `kind=checkout`, checkout) URL."""
-    from infrastructure import qr
-
     url, name = _poster(request, merchant_id, venue_id, kind)
     return Response(
         content=qr.poster_svg(url, name, kind),
@@ -165,8 +164,6 @@ def poster_png(
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
     """The printable poster as PNG."""
-    from infrastructure import qr
-
     url, name = _poster(request, merchant_id, venue_id, kind)
     return Response(
         content=qr.poster_png(url, name, kind),

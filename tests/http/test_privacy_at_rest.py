@@ -1,0 +1,56 @@
+"""A leak of the data folder reveals nothing: no name, phone or venue name in any file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infrastructure.crypto import normalise_phone
+from infrastructure.settings import Settings
+from tests.conftest import World, bearer
+
+NAMES = ["王秀英", "Zhang Wei", "小明宝宝", "老王面馆", "Golden Dragon Teahouse", "李奶奶"]
+PHONES = ["+8613912345678", "+8618687654321", "+8613700001111"]
+
+
+def every_byte(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def forms(text: str) -> list[bytes]:
+    # UTF-8, UTF-16 (either order) and, for phones, the digits without the country code.
+    out = [text.encode("utf-8"), text.encode("utf-16-le"), text.encode("utf-16-be")]
+    if text.startswith("+"):
+        out.append(text[3:].encode())
+        out.append(normalise_phone(text).encode())
+    return out
+
+
+def test_the_data_folder_holds_no_name_phone_or_venue_name_in_plain_text(
+    world: World, settings: Settings, data_dir: Path
+) -> None:
+    merchant = world.merchant(name="Golden Dragon Teahouse")
+    venue = world.venue(merchant, name="老王面馆")
+    other = world.venue(merchant, name="Golden Dragon Teahouse")
+    shopper = world.visitor(name="王秀英", phone=PHONES[0], dependents=["小明宝宝"])
+    world.visitor(name="Zhang Wei", phone=PHONES[1])
+    world.check_in(shopper, venue, party=["小明宝宝"])
+    world.client.post(
+        "/v1/check-outs", json={"code": venue["checkout_code"]}, headers=bearer(shopper["token"])
+    )
+    world.check_in(shopper, other)
+    world.client.post(
+        f"/v1/venues/{venue['venue_id']}/assisted-check-ins",
+        json={"name": "李奶奶", "phone": PHONES[2]},
+        headers=bearer(merchant["token"]),
+    )
+    dump = every_byte(data_dir)
+    assert len(dump) > 10_000  # the log, the keys and the master key are there
+    for secret in [*NAMES, *PHONES, shopper["token"], merchant["token"], "Test Road"]:
+        for form in forms(secret):
+            assert form not in dump, f"{secret!r} found in plain text"
+
+
+def test_the_master_key_file_is_readable_by_its_owner_only(world: World, data_dir: Path) -> None:
+    world.visitor()
+    assert (data_dir / "master.key").stat().st_mode & 0o777 == 0o600
+    assert (data_dir / "keys.db").stat().st_mode & 0o077 == 0
