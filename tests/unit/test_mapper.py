@@ -1,0 +1,154 @@
+"""The encrypting mapper: round trips, forgotten events, refused tampering."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
+
+from domain.app import transcodings
+from domain.forgetting import Forgotten
+from domain.people import Visitor
+from domain.visits import CheckoutReason, Visit
+from infrastructure.keystore import KeyDestroyedError, KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.mapper import ScopedCipherMapper
+
+AT = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyStore:
+    store = KeyStore(SQLiteKeyBackend(tmp_path / "keys.db"), MasterKeys({1: b"k" * 32}, 1))
+    yield store  # type: ignore[misc]
+    store.close()
+
+
+@pytest.fixture
+def mapper(keys: KeyStore) -> ScopedCipherMapper:
+    transcoder = JSONTranscoder()
+    for transcoding in transcodings():
+        transcoder.register(transcoding)
+    return ScopedCipherMapper(transcoder, keys)
+
+
+def visitor_events() -> tuple[Visitor, list[object]]:
+    visitor = Visitor(
+        id=uuid.uuid4(),
+        name="王秀英",
+        phone="+8613912345678",
+        phone_index="idx",
+        token_hash="hash",
+        dependent_ids=[uuid.uuid4()],
+        dependent_names=["小明"],
+        assisted=False,
+    )
+    return visitor, list(visitor.collect_events())
+
+
+def visit_events(guardian: uuid.UUID) -> list[object]:
+    visit = Visit(
+        id=uuid.uuid4(),
+        visitor_id=guardian,
+        guardian_id=guardian,
+        venue_id=uuid.uuid4(),
+        at=AT,
+        via="scan",
+    )
+    visit.check_out(AT.replace(hour=10), CheckoutReason.PAYMENT)
+    return list(visit.collect_events())
+
+
+def test_an_event_round_trips_with_its_types(mapper: ScopedCipherMapper) -> None:
+    _, [registered] = visitor_events()
+    stored = mapper.to_stored_event(registered)  # type: ignore[arg-type]
+    back = mapper.to_domain_event(stored)
+    assert isinstance(back, Visitor.Registered)
+    assert back.name == "王秀英"
+    assert isinstance(back.dependent_ids[0], uuid.UUID)
+    assert back.timestamp == registered.timestamp  # type: ignore[attr-defined]
+
+
+def test_the_stored_state_shows_no_personal_data(mapper: ScopedCipherMapper) -> None:
+    _, [registered] = visitor_events()
+    state = mapper.to_stored_event(registered).state  # type: ignore[arg-type]
+    for secret in ("王秀英", "13912345678", "小明"):
+        assert secret.encode() not in state
+
+
+def test_visit_events_carry_two_key_ids(mapper: ScopedCipherMapper) -> None:
+    for event in visit_events(uuid.uuid4()):
+        state = mapper.to_stored_event(event).state  # type: ignore[arg-type]
+        assert state[1] == 2
+
+
+def test_destroying_the_visitor_key_forgets_their_events(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, [registered] = visitor_events()
+    stored = [mapper.to_stored_event(e) for e in [registered, *visit_events(visitor.id)]]  # type: ignore[list-item]
+    keys.destroy_visitor(visitor.id)
+    back = [mapper.to_domain_event(s) for s in stored]
+    assert all(isinstance(e, Forgotten) for e in back)
+    assert [e.originator_version for e in back] == [s.originator_version for s in stored]
+
+
+def test_destroying_a_day_key_forgets_that_days_visits_only(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, [registered] = visitor_events()
+    stored_visits = [mapper.to_stored_event(e) for e in visit_events(visitor.id)]  # type: ignore[arg-type]
+    stored_visitor = mapper.to_stored_event(registered)  # type: ignore[arg-type]
+    keys.destroy_days_before(AT.date().replace(day=5))
+    assert all(isinstance(mapper.to_domain_event(s), Forgotten) for s in stored_visits)
+    assert isinstance(mapper.to_domain_event(stored_visitor), Visitor.Registered)
+
+
+def test_nothing_can_be_written_under_a_destroyed_key(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, _ = visitor_events()
+    keys.destroy_visitor(visitor.id)
+    with pytest.raises(KeyDestroyedError):
+        mapper.to_stored_event(visit_events(visitor.id)[0])  # type: ignore[arg-type]
+
+
+def test_a_payload_moved_to_another_event_is_refused(mapper: ScopedCipherMapper) -> None:
+    _, [registered] = visitor_events()
+    stored = mapper.to_stored_event(registered)  # type: ignore[arg-type]
+    for moved in (
+        replace(stored, originator_id=uuid.uuid4()),
+        replace(stored, originator_version=2),
+        replace(stored, topic="domain.people:Merchant.Registered"),
+    ):
+        with pytest.raises(MapperDeserialisationError):
+            mapper.to_domain_event(moved)
+
+
+def test_a_flipped_ciphertext_bit_is_refused(mapper: ScopedCipherMapper) -> None:
+    _, [registered] = visitor_events()
+    stored = mapper.to_stored_event(registered)  # type: ignore[arg-type]
+    state = bytearray(stored.state)
+    state[-5] ^= 1
+    with pytest.raises(MapperDeserialisationError):
+        mapper.to_domain_event(replace(stored, state=bytes(state)))
+
+
+def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
+    backend = SQLiteKeyBackend(tmp_path / "keys.db")
+    old = KeyStore(backend, MasterKeys({1: b"a" * 32}, 1))
+    transcoder = JSONTranscoder()
+    for transcoding in transcodings():
+        transcoder.register(transcoding)
+    _, [registered] = visitor_events()
+    stored = ScopedCipherMapper(transcoder, old).to_stored_event(registered)  # type: ignore[arg-type]
+    rewrapped = old.rotate_master(MasterKeys({2: b"b" * 32}, 2))
+    assert rewrapped >= 1
+    # Only the new master key from now on: the log was not rewritten, the keys were.
+    fresh = KeyStore(backend, MasterKeys({2: b"b" * 32}, 2))
+    back = ScopedCipherMapper(transcoder, fresh).to_domain_event(stored)
+    assert isinstance(back, Visitor.Registered)
+    backend.close()
