@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Sequence
@@ -148,7 +149,7 @@ def derive_id(kind: str, *parts: object) -> UUID:
     return uuid.uuid5(ID_NAMESPACE, "|".join([kind, *map(str, parts)]))
 
 
-class Fangxin(Application):
+class Fangxin(Application[UUID]):
     """Commands write aggregates to the log; queries read the read models."""
 
     name = "fangxin"
@@ -281,10 +282,8 @@ class Fangxin(Application):
             capacity=capacity,
             max_dwell_minutes=max_dwell_minutes,
         )
-        try:
+        with contextlib.suppress(IntegrityError):  # the same key at the same time: one made it
             self.commit(venue)
-        except IntegrityError:
-            pass  # the same key, at the same time: the first one made it
         return venue_id
 
     def owned_venue(self, merchant_id: UUID, venue_id: UUID) -> VenueView:
@@ -492,10 +491,8 @@ class Fangxin(Application):
             at=at,
             via=CheckInVia.ASSISTED.value,
         )
-        try:
+        with contextlib.suppress(IntegrityError):  # a concurrent retry with the same key stored it
             self.commit(visitor, visit)
-        except IntegrityError:
-            pass  # a concurrent retry with the same key stored it
         stored = self.ports.visits.get(visit_id)
         if stored is None:
             raise ConflictError("a concurrent change got there first; retry")

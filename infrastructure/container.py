@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import JSONTranscoder
 
 from domain.app import Fangxin, Ports, transcodings
+from domain.ports import Clock
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import event_store_env
 from infrastructure.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
@@ -54,8 +55,8 @@ class Services:
         self.keys.close()
 
 
-def build_services(settings: Settings, clock: object | None = None) -> Services:
-    """Wire the embedded deployment: SQLite log and keys, memory read models rebuilt from the log."""
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Wire the embedded deployment: SQLite log and keys, memory read models rebuilt from log."""
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     master = MasterKeys.load_or_create(settings.master_key, data)
@@ -73,7 +74,7 @@ def build_services(settings: Settings, clock: object | None = None) -> Services:
             runner_ref[0].wait_for(position)
 
     ports = Ports(
-        clock=clock or SystemClock(),  # type: ignore[arg-type]
+        clock=clock or SystemClock(),
         ids=RandomIds(),
         credentials=TokenCredentials(keys.service_key("phone-index")),
         codes=VenueCodeSigner(keys.service_key("venue-codes")),
@@ -84,7 +85,7 @@ def build_services(settings: Settings, clock: object | None = None) -> Services:
     )
     app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
     projector = ReadModelProjector(directory, visits, settings.default_max_dwell_minutes)
-    runner = ProjectionRunner(app.recorder, mapper, projector)  # type: ignore[arg-type]
+    runner = ProjectionRunner(app.recorder, mapper, projector)
     runner_ref.append(runner)
     runner.catch_up()
     return Services(

@@ -48,8 +48,8 @@ class MasterKeys:
         """`BASE64` (version 1) or `VERSION:BASE64,VERSION:BASE64,...` (first is current)."""
         keys: dict[int, bytes] = {}
         order: list[int] = []
-        for part in text.replace("\n", ",").split(","):
-            part = part.strip()
+        for raw in text.replace("\n", ",").split(","):
+            part = raw.strip()
             if not part:
                 continue
             version_text, _, key_text = part.rpartition(":")
@@ -176,7 +176,8 @@ class SQLiteKeyBackend:
                 live = 0
                 for key_id in ids:
                     live += self._db.execute(
-                        "UPDATE fangxin_keys SET wrapped = NULL WHERE key_id = ? AND wrapped IS NOT NULL",
+                        "UPDATE fangxin_keys SET wrapped = NULL"
+                        " WHERE key_id = ? AND wrapped IS NOT NULL",
                         (key_id,),
                     ).rowcount
                     self._db.execute(

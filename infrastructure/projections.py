@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper
@@ -46,7 +47,7 @@ class ReadModelProjector:
             Visit.CheckedOut: self._checked_out,  # type: ignore[dict-item]
         }
 
-    def apply(self, event: DomainEventProtocol[object]) -> None:
+    def apply(self, event: DomainEventProtocol[UUID]) -> None:
         """Update the read models with one event; forgotten events change nothing."""
         if isinstance(event, Forgotten):
             return
@@ -124,7 +125,7 @@ class ProjectionRunner:
     def __init__(
         self,
         recorder: ApplicationRecorder,
-        mapper: Mapper[object],
+        mapper: Mapper[UUID],
         projector: ReadModelProjector,
         poll_interval: float = 0.5,
     ) -> None:
