@@ -1,0 +1,388 @@
+"""The shopper's phone page, driven in headless chromium against the real server over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+REPO = Path(__file__).resolve().parents[2]
+TOKEN_KEY = "fangxin.token"
+START_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running app and where it listens."""
+
+    base_url: str
+    log_path: Path
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A client for the API, authenticated when given a token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+
+@dataclass(frozen=True)
+class Venue:
+    """A venue registered by a merchant, with the URLs its posters hold."""
+
+    name: str
+    checkin_url: str
+    checkout_url: str
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    with server.client() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited early:\n{server.log_path.read_text()}")
+            try:
+                if client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    pytest.fail(f"the server did not become healthy:\n{server.log_path.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes], server: Server) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        pytest.fail(f"the server did not stop on SIGINT:\n{server.log_path.read_text()}")
+    assert process.returncode == 0, server.log_path.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`fangxin serve` in a subprocess, on a free port, with its own data folder."""
+    data_dir = tmp_path_factory.mktemp("fangxin-data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
+    env.update(
+        FANGXIN_DATA_DIR=str(data_dir),
+        FANGXIN_HOST="127.0.0.1",
+        FANGXIN_PORT=str(port),
+        FANGXIN_PUBLIC_BASE_URL=base_url,
+        FANGXIN_LOG_LEVEL="warning",
+    )
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interface.cli", "serve"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        running = Server(base_url=base_url, log_path=log_path)
+        try:
+            wait_until_healthy(process, running)
+            yield running
+        finally:
+            stop(process, running)
+
+
+def fonts_config(folder: Path) -> dict[str, str]:
+    """Let chromium also find the Noto CJK font the project ships, so screenshots show Chinese
+    on a machine without a system CJK font (phones have their own)."""
+    try:
+        font_dir = resources.files("manimgx_fonts_cjk")
+    except ModuleNotFoundError:
+        return {}
+    config = folder / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f"  <dir>{font_dir}</dir>\n  <cachedir>{folder / 'cache'}</cachedir>\n</fontconfig>\n"
+    )
+    return {"FONTCONFIG_FILE": str(config)}
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Debian's headless chromium; never a browser downloaded by Playwright."""
+    if not CHROMIUM.exists():
+        reason = f"the browser tests need Debian's chromium at {CHROMIUM} (`make chromium`)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = {**os.environ, **fonts_config(tmp_path_factory.mktemp("fonts"))}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A phone-sized page that fails the test on any script error or console error."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # The API's refusals are expected (the page shows them); anything else is a fault.
+        refused_by_api = message.text.startswith("Failed to load resource") and "/v1/" in (
+            message.location.get("url", "")
+        )
+        if message.type == "error" and not refused_by_api:
+            problems.append(f"{message.text} ({message.location.get('url', '')})")
+
+    try:
+        opened = context.new_page()
+        # A CSP violation or an uncaught exception shows up here.
+        opened.on("console", on_console)
+        opened.on("pageerror", lambda error: problems.append(str(error)))
+        yield opened
+    finally:
+        context.close()
+    assert problems == []
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def register_venue(server: Server) -> Venue:
+    suffix = uuid.uuid4().hex[:4]
+    with server.client() as anyone:
+        merchant = anyone.post(
+            "/v1/merchants", json={"name": f"老王餐饮 {suffix}", "contact_phone": "13800000000"}
+        )
+        assert merchant.status_code == 201, merchant.text
+    with server.client(merchant.json()["token"]) as owner:
+        name = f"老王面馆 {suffix}"
+        made = owner.post(
+            "/v1/venues",
+            json={
+                "name": name,
+                "address": "上海市黄浦区南京东路 1 号",
+                "region": "310101",
+                "category": "restaurant",
+            },
+        )
+        assert made.status_code == 201, made.text
+    venue = made.json()
+    return Venue(name=name, checkin_url=venue["checkin_url"], checkout_url=venue["checkout_url"])
+
+
+def register_on_page(page: Page, name: str, phone: str) -> None:
+    expect(page.get_by_test_id("register")).to_be_visible()
+    page.get_by_test_id("name").fill(name)
+    page.get_by_test_id("phone").fill(phone)
+    page.get_by_test_id("register-submit").click()
+    expect(page.get_by_test_id("register")).to_be_hidden()
+
+
+def stored_token(page: Page) -> str | None:
+    token: str | None = page.evaluate("key => window.localStorage.getItem(key)", TOKEN_KEY)
+    return token
+
+
+@pytest.mark.browser
+def test_a_shopper_registers_checks_in_and_is_checked_out_at_the_till(
+    server: Server, page: Page
+) -> None:
+    # given a venue with its posters' URLs
+    venue = register_venue(server)
+    assert venue.checkin_url.startswith(server.base_url)
+
+    # when a new shopper opens the entry poster's URL, registers and checks in
+    page.goto(venue.checkin_url)
+    expect(page.get_by_test_id("register")).to_be_visible()
+    screenshot(page, "shopper-register.png")
+    register_on_page(page, "王小明", "13912345678")
+    expect(page.get_by_test_id("checkin-button")).to_be_visible()
+    screenshot(page, "shopper-check-in-button.png")
+    with page.expect_request(lambda request: request.url.endswith("/v1/check-ins")) as sent:
+        page.get_by_test_id("checkin-button").click()
+    assert sent.value.headers.get("idempotency-key")
+
+    # then a confirmation names the venue, under a clock that ticks
+    ticket = page.get_by_test_id("ticket")
+    expect(ticket).to_be_visible()
+    expect(page.get_by_test_id("ticket-title")).to_contain_text("已登记入店")
+    expect(page.get_by_test_id("venue-name")).to_have_text(venue.name)
+    expect(page.get_by_test_id("ticket-time")).not_to_be_empty()
+    clock = page.get_by_test_id("live-clock")
+    first_reading = clock.inner_text()
+    expect(clock).not_to_have_text(first_reading, timeout=3000)
+    visit = page.get_by_test_id("visit")
+    expect(visit).to_have_count(1)
+    expect(visit).to_have_attribute("data-state", "open")
+    expect(visit).to_contain_text(venue.name)
+    screenshot(page, "shopper-checked-in.png")
+    token = stored_token(page)
+    assert token
+
+    # when the shopper scans the till's checkout poster and checks out
+    page.goto(venue.checkout_url)
+    expect(page.get_by_test_id("register")).to_be_hidden()
+    page.get_by_test_id("checkout-button").click()
+
+    # then the page shows the checkout and the visit closed by payment
+    expect(page.get_by_test_id("ticket-title")).to_contain_text("已离店")
+    expect(page.get_by_test_id("venue-name")).to_have_text(venue.name)
+    expect(page.get_by_test_id("dwell")).to_contain_text("秒")
+    expect(visit).to_have_count(1)
+    expect(visit).to_have_attribute("data-state", "closed")
+    expect(visit).to_have_attribute("data-reason", "payment")
+    expect(page.get_by_test_id("visit-status")).to_contain_text("结账离店")
+    screenshot(page, "shopper-checked-out.png")
+
+    # and the API agrees
+    with server.client(token) as shopper:
+        answer = shopper.get("/v1/me/visits")
+    assert answer.status_code == 200, answer.text
+    visits = answer.json()["visits"]
+    assert len(visits) == 1
+    assert visits[0]["venue"]["name"] == venue.name
+    assert visits[0]["checked_out_at"] is not None
+    assert visits[0]["checkout_reason"] == "payment"
+
+
+@pytest.mark.browser
+def test_erasing_from_the_page_forgets_the_token_and_shows_registration(
+    server: Server, page: Page
+) -> None:
+    # given a registered shopper on an entry poster's page
+    venue = register_venue(server)
+    page.goto(venue.checkin_url)
+    register_on_page(page, "李华", "13700000001")
+    token = stored_token(page)
+    assert token
+
+    # when they erase their data and confirm
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("erase-link").click()
+
+    # then the page forgets them and the server refuses their token
+    expect(page.get_by_test_id("register")).to_be_visible()
+    expect(page.get_by_test_id("notice")).to_contain_text("已删除")
+    assert stored_token(page) is None
+    with server.client(token) as shopper:
+        assert shopper.get("/v1/me/visits").status_code == 401
+
+
+@pytest.mark.browser
+def test_a_refused_token_is_forgotten_and_registration_shown(server: Server, page: Page) -> None:
+    # given a token the server no longer knows (its visitor was erased elsewhere)
+    venue = register_venue(server)
+    with server.client() as anyone:
+        made = anyone.post("/v1/visitors", json={"name": "张三", "phone": "13600000002"})
+    token = made.json()["token"]
+    with server.client(token) as shopper:
+        assert shopper.delete("/v1/me").status_code == 204
+    page.goto(venue.checkin_url)
+    page.evaluate("([key, value]) => window.localStorage.setItem(key, value)", [TOKEN_KEY, token])
+
+    # when the page is opened again
+    page.reload()
+
+    # then it asks to register again and has dropped the token
+    expect(page.get_by_test_id("register")).to_be_visible()
+    expect(page.get_by_test_id("notice")).to_contain_text("重新登记")
+    assert stored_token(page) is None
+
+
+@pytest.mark.browser
+def test_an_api_refusal_is_shown_in_chinese_with_its_detail(server: Server, page: Page) -> None:
+    # given a registered shopper on a till's checkout page, with nothing open there
+    venue = register_venue(server)
+    page.goto(venue.checkout_url)
+    register_on_page(page, "赵敏", "13500000003")
+
+    # when they press check-out
+    page.get_by_test_id("checkout-button").click()
+
+    # then the refusal reads in Chinese, with the API's detail beneath
+    expect(page.get_by_test_id("error-title")).to_contain_text("没有未离店的登记")
+    expect(page.get_by_test_id("error-detail")).to_contain_text("no open visit")
+    expect(page.get_by_test_id("ticket")).to_be_hidden()
+    screenshot(page, "shopper-refused.png")
+
+
+def test_the_page_is_served_with_security_headers(server: Server) -> None:
+    venue = register_venue(server)
+    with server.client() as anyone:
+        answer = anyone.get(venue.checkin_url)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    csp = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in answer.text
+
+
+def test_a_malformed_code_is_refused_with_a_problem(server: Server) -> None:
+    with server.client() as anyone:
+        tagged = anyone.get("/c/%3Cscript%3Ealert(1)%3C")
+        too_long = anyone.get("/o/" + "a" * 65)
+    assert tagged.status_code == 400
+    assert tagged.headers["content-type"].startswith("application/problem+json")
+    assert "<script>" not in tagged.text
+    assert too_long.status_code == 400
+
+
+def test_the_page_assets_are_served_with_a_cache_header(server: Server) -> None:
+    with server.client() as anyone:
+        script = anyone.get("/static/shopper.js")
+        style = anyone.get("/static/shopper.css")
+        other = anyone.get("/static/shopper.html")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "max-age" in script.headers["cache-control"]
+    assert style.status_code == 200
+    assert style.headers["content-type"].startswith("text/css")
+    assert other.status_code == 404
