@@ -30,8 +30,10 @@ from domain.people import Merchant, Visitor, VisitorErasedError
 from domain.ports import (
     Clock,
     CodeSigner,
+    ContactIndex,
     Credentials,
     Directory,
+    ExposureLog,
     Ids,
     KeyShredder,
     ReadModelSync,
@@ -110,6 +112,8 @@ class Ports:
     keys: KeyShredder
     directory: Directory
     visits: VisitLog
+    contacts: ContactIndex
+    exposures: ExposureLog
     sync: ReadModelSync
 
 
@@ -211,7 +215,7 @@ class Fangxin(Application[UUID]):
             dependent_names=list(dependents),
             assisted=False,
         )
-        self._create(visitor)
+        self.create(visitor)
         return Registration(id=visitor_id, token=token)
 
     def register_merchant(
@@ -220,7 +224,7 @@ class Fangxin(Application[UUID]):
         """Register a merchant."""
         merchant_id = self._new_id("merchant", idempotency_key)
         token, token_hash = self.ports.credentials.new_token()
-        self._create(
+        self.create(
             Merchant(id=merchant_id, name=name, contact_phone=contact_phone, token_hash=token_hash)
         )
         return Registration(id=merchant_id, token=token)
@@ -230,7 +234,8 @@ class Fangxin(Application[UUID]):
             return self.ports.ids.new()
         return derive_id(kind, idempotency_key)
 
-    def _create(self, aggregate: Aggregate) -> None:
+    def create(self, aggregate: Aggregate) -> None:
+        """Save a new aggregate whose id may derive from an Idempotency-Key."""
         try:
             self.commit(aggregate)
         except IntegrityError:
@@ -530,6 +535,7 @@ class Fangxin(Application[UUID]):
         cutoff_day = today - timedelta(days=retention_days)
         self.ports.keys.destroy_days_before(cutoff_day)
         cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=ZoneInfo("UTC"))
+        self.ports.contacts.drop_before(cutoff)
         return self.ports.visits.drop_before(cutoff)
 
     # -- queries --------------------------------------------------------------------------

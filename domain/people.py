@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -105,4 +106,66 @@ class Merchant(Aggregate):
     def __init__(self, id: UUID, name: str, contact_phone: str, token_hash: str) -> None:
         self.name = name
         self.contact_phone = contact_phone
+        self.token_hash = token_hash
+
+
+class Agency(Aggregate):
+    """A health authority with a jurisdiction of region codes."""
+
+    forgotten = False
+
+    class Registered(Aggregate.Created):
+        """The admin created an agency."""
+
+        name: str
+        jurisdiction: list[str]
+
+    @event(Registered)
+    def __init__(self, id: UUID, name: str, jurisdiction: list[str]) -> None:
+        self.name = name
+        self.jurisdiction = list(jurisdiction)
+
+
+class OfficerRole(StrEnum):
+    """What an officer of an agency may do."""
+
+    TRACER = "tracer"
+    SUPERVISOR = "supervisor"
+
+
+class Officer(Aggregate):
+    """A tracer or supervisor of one agency."""
+
+    forgotten = False
+
+    class Registered(Aggregate.Created):
+        """The admin created an officer."""
+
+        agency_id: UUID
+        name: str
+        role: str
+        token_hash: str
+
+    @event(Registered)
+    def __init__(self, id: UUID, agency_id: UUID, name: str, role: str, token_hash: str) -> None:
+        self.agency_id = agency_id
+        self.name = name
+        self.role = OfficerRole(role)
+        self.token_hash = token_hash
+
+
+class Auditor(Aggregate):
+    """Reads and verifies the audit trail; reads nothing else."""
+
+    forgotten = False
+
+    class Registered(Aggregate.Created):
+        """The admin created an auditor."""
+
+        name: str
+        token_hash: str
+
+    @event(Registered)
+    def __init__(self, id: UUID, name: str, token_hash: str) -> None:
+        self.name = name
         self.token_hash = token_hash

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
+from domain.tracing import Stay
 from domain.venues import CodeKind, VenueCode
 
 
@@ -133,6 +134,18 @@ class Directory(Protocol):
         """Every visitor registered with that phone."""
         ...
 
+    def guardian_of(self, person_id: UUID) -> UUID | None:
+        """The registered visitor a person belongs to (themself, or a dependent's guardian)."""
+        ...
+
+    def agency(self, agency_id: UUID) -> AgencyView | None:
+        """One agency."""
+        ...
+
+    def put_agency(self, agency: AgencyView) -> None:
+        """Add an agency."""
+        ...
+
     def add_token(self, token_hash: str, principal: Principal) -> None:
         """Remember a token."""
         ...
@@ -195,6 +208,66 @@ class VisitLog(Protocol):
 
     def drop_before(self, cutoff: datetime) -> int:
         """Drop visits that began before `cutoff`; returns how many."""
+        ...
+
+
+class AgencyView(msgspec.Struct, frozen=True):
+    """An agency as the read side knows it."""
+
+    agency_id: UUID
+    name: str
+    jurisdiction: list[str]
+
+
+class ExposureView(msgspec.Struct, frozen=True):
+    """A declared exposure at a venue."""
+
+    exposure_id: UUID
+    venue_id: UUID
+    start: datetime
+    end: datetime
+    declared_at: datetime
+
+
+class ContactIndex(Protocol):
+    """Read model of stays indexed by venue and day, and by person (contact tracing)."""
+
+    def check_in(
+        self, visit_id: UUID, visitor_id: UUID, venue_id: UUID, at: datetime, max_dwell: timedelta
+    ) -> None:
+        """Index an open stay."""
+        ...
+
+    def check_out(self, visit_id: UUID, at: datetime) -> None:
+        """Close a stay."""
+        ...
+
+    def forget_visitor(self, visitor_id: UUID) -> None:
+        """Drop a person's stays."""
+        ...
+
+    def drop_before(self, cutoff: datetime) -> int:
+        """Drop stays that began before the cutoff."""
+        ...
+
+    def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
+        """Stays at a venue intersecting [t0, t1]."""
+        ...
+
+    def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
+        """A person's stays intersecting [t0, t1]."""
+        ...
+
+
+class ExposureLog(Protocol):
+    """Read model of declared exposures by venue."""
+
+    def add(self, exposure: ExposureView) -> None:
+        """Remember a declared exposure."""
+        ...
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
+        """Exposures at a venue overlapping [start, end]."""
         ...
 
 

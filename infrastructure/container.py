@@ -11,13 +11,17 @@ from uuid import UUID
 from eventsourcing.persistence import JSONTranscoder
 
 from domain.app import Fangxin, Ports, transcodings
+from domain.casework import Casework
 from domain.ports import Clock
+from infrastructure.admin import AdminTokens
+from infrastructure.audit import AuditLog, SQLiteAuditLog
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import event_store_env
-from infrastructure.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
-from infrastructure.projections import ProjectionRunner, ReadModelProjector
-from infrastructure.readmodels.memory import MemoryDirectory, MemoryVisitLog
+from infrastructure.projections import AuditProjector, ProjectionRunner, ReadModelProjector
+from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
 from infrastructure.settings import Settings
 
 
@@ -43,16 +47,27 @@ class Services:
 
     settings: Settings
     app: Fangxin
+    casework: Casework
     runner: ProjectionRunner
+    projector: ReadModelProjector
     keys: KeyStore
     directory: MemoryDirectory
     visits: MemoryVisitLog
+    audit: AuditLog
+    admin: AdminTokens
+    new_admin_token: str | None
 
     def close(self) -> None:
         """Stop background work and close the stores."""
         self.runner.stop()
         self.app.close()
+        self.audit.close()
         self.keys.close()
+
+
+def open_key_backend(settings: Settings) -> KeyBackend:
+    """The key store's backend for the configured deployment."""
+    return SQLiteKeyBackend(Path(settings.data_dir) / "keys.db")
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
@@ -60,9 +75,11 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     master = MasterKeys.load_or_create(settings.master_key, data)
-    keys = KeyStore(SQLiteKeyBackend(data / "keys.db"), master)
+    keys = KeyStore(open_key_backend(settings), master)
     directory = MemoryDirectory()
     visits = MemoryVisitLog()
+    contacts = MemoryContactIndex()
+    exposures = MemoryExposureLog()
     transcoder = JSONTranscoder()
     for transcoding in transcodings():
         transcoder.register(transcoding)
@@ -81,13 +98,29 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         keys=keys,
         directory=directory,
         visits=visits,
+        contacts=contacts,
+        exposures=exposures,
         sync=_Sync(),
     )
     app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
-    projector = ReadModelProjector(directory, visits, settings.default_max_dwell_minutes)
-    runner = ProjectionRunner(app.recorder, mapper, projector)
+    projector = ReadModelProjector(
+        directory, visits, contacts, exposures, settings.default_max_dwell_minutes
+    )
+    audit = SQLiteAuditLog(data / "audit.db", keys.service_key("audit-chain"))
+    runner = ProjectionRunner(app.recorder, mapper, [projector, AuditProjector(audit)])
     runner_ref.append(runner)
     runner.catch_up()
+    admin = AdminTokens(keys.backend, settings.admin_token)
     return Services(
-        settings=settings, app=app, runner=runner, keys=keys, directory=directory, visits=visits
+        settings=settings,
+        app=app,
+        casework=Casework(app),
+        runner=runner,
+        projector=projector,
+        keys=keys,
+        directory=directory,
+        visits=visits,
+        audit=audit,
+        admin=admin,
+        new_admin_token=admin.first_start(),
     )

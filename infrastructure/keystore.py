@@ -236,6 +236,7 @@ class KeyStore:
     """Scoped data keys: made on first use, cached unwrapped in memory, destroyable."""
 
     def __init__(self, backend: KeyBackend, master: MasterKeys) -> None:
+        self.backend = backend
         self._backend = backend
         self._master = master
         self._lock = threading.Lock()

@@ -12,16 +12,30 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from domain.cases import Case, ExposureNotice
 from domain.forgetting import Forgotten
-from domain.people import Merchant, Visitor
-from domain.ports import Directory, Principal, VenueView, VisitLog, VisitorView, VisitView
+from domain.people import Agency, Auditor, Merchant, Officer, Visitor
+from domain.ports import (
+    AgencyView,
+    ContactIndex,
+    Directory,
+    ExposureLog,
+    ExposureView,
+    Principal,
+    VenueView,
+    VisitLog,
+    VisitorView,
+    VisitView,
+)
 from domain.venues import Venue
 from domain.visits import Visit
+from infrastructure.audit import AuditLog
 
 log = logging.getLogger("fangxin.projections")
 
@@ -32,12 +46,24 @@ class ReadModelProjector:
     """Applies one event to the directory and visit log."""
 
     def __init__(
-        self, directory: Directory, visits: VisitLog, default_max_dwell_minutes: int = 180
+        self,
+        directory: Directory,
+        visits: VisitLog,
+        contacts: ContactIndex,
+        exposures: ExposureLog,
+        default_max_dwell_minutes: int = 180,
     ) -> None:
         self.directory = directory
         self.visits = visits
+        self.contacts = contacts
+        self.exposures = exposures
         self._default_max_dwell = default_max_dwell_minutes
+        self._exposure_listeners: list[Callable[[ExposureView], None]] = []
         self._handlers: dict[type, Callable[[object], None]] = {
+            Agency.Registered: self._agency_registered,  # type: ignore[dict-item]
+            Officer.Registered: self._officer_registered,  # type: ignore[dict-item]
+            Auditor.Registered: self._auditor_registered,  # type: ignore[dict-item]
+            ExposureNotice.Declared: self._exposure_declared,  # type: ignore[dict-item]
             Visitor.Registered: self._visitor_registered,  # type: ignore[dict-item]
             Visitor.Erased: self._visitor_erased,  # type: ignore[dict-item]
             Merchant.Registered: self._merchant_registered,  # type: ignore[dict-item]
@@ -66,7 +92,39 @@ class ReadModelProjector:
             )
         )
 
+    def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
+        """Call `listener` for every exposure declared from now on (server-sent events)."""
+        self._exposure_listeners.append(listener)
+
+    def _agency_registered(self, e: Agency.Registered) -> None:
+        self.directory.put_agency(
+            AgencyView(agency_id=e.originator_id, name=e.name, jurisdiction=list(e.jurisdiction))
+        )
+
+    def _officer_registered(self, e: Officer.Registered) -> None:
+        self.directory.add_token(
+            e.token_hash, Principal(role=e.role, id=e.originator_id, agency_id=e.agency_id)
+        )
+
+    def _auditor_registered(self, e: Auditor.Registered) -> None:
+        self.directory.add_token(e.token_hash, Principal(role="auditor", id=e.originator_id))
+
+    def _exposure_declared(self, e: ExposureNotice.Declared) -> None:
+        exposure = ExposureView(
+            exposure_id=e.originator_id,
+            venue_id=e.venue_id,
+            start=e.start,
+            end=e.end,
+            declared_at=e.declared_at,
+        )
+        self.exposures.add(exposure)
+        for listener in self._exposure_listeners:
+            listener(exposure)
+
     def _visitor_erased(self, e: Visitor.Erased) -> None:
+        visitor = self.directory.visitor(e.originator_id)
+        for person in (e.originator_id, *(visitor.dependents.values() if visitor else ())):
+            self.contacts.forget_visitor(person)
         self.directory.remove_tokens_of(e.originator_id)
         self.directory.remove_visitor(e.originator_id)
         self.visits.forget_guardian(e.originator_id)
@@ -97,6 +155,9 @@ class ReadModelProjector:
     def _checked_in(self, e: Visit.CheckedIn) -> None:
         venue = self.directory.venue(e.venue_id)
         max_dwell = venue.max_dwell_minutes if venue else self._default_max_dwell
+        self.contacts.check_in(
+            e.originator_id, e.visitor_id, e.venue_id, e.at, timedelta(minutes=max_dwell)
+        )
         self.visits.checked_in(
             VisitView(
                 visit_id=e.originator_id,
@@ -111,12 +172,48 @@ class ReadModelProjector:
 
     def _checked_out(self, e: Visit.CheckedOut) -> None:
         self.visits.checked_out(e.originator_id, e.at, e.reason)
+        self.contacts.check_out(e.originator_id, e.at)
 
 
 def _with_code_version(venue: VenueView, version: int) -> VenueView:
     from msgspec.structs import replace
 
     return replace(venue, code_version=version)
+
+
+class Projector(Protocol):
+    """Something that applies events of the log, in order."""
+
+    def apply(self, event: DomainEventProtocol[UUID]) -> None:
+        """Apply one event."""
+        ...
+
+
+class AuditProjector:
+    """Appends every event of a case to the hash-chained audit trail (idempotently)."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    def apply(self, event: DomainEventProtocol[UUID]) -> None:
+        """Record case events; everything else is not audit material."""
+        ref = f"{event.originator_id}:{event.originator_version}"
+        if isinstance(event, Case.Opened):
+            self.audit.append(
+                event.timestamp, str(event.opened_by), "case opened", event.originator_id, None, ref
+            )
+        elif isinstance(event, Case.Approved | Case.Rejected):
+            action = "case approved" if isinstance(event, Case.Approved) else "case rejected"
+            self.audit.append(event.at, str(event.by), action, event.originator_id, None, ref)
+        elif isinstance(event, Case.Accessed):
+            self.audit.append(
+                event.at,
+                str(event.by),
+                f"read {event.what}",
+                event.originator_id,
+                event.subject,
+                ref,
+            )
 
 
 class ProjectionRunner:
@@ -126,12 +223,12 @@ class ProjectionRunner:
         self,
         recorder: ApplicationRecorder,
         mapper: Mapper[UUID],
-        projector: ReadModelProjector,
+        projectors: list[Projector],
         poll_interval: float = 0.5,
     ) -> None:
         self._recorder = recorder
         self._mapper = mapper
-        self._projector = projector
+        self._projectors = projectors
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
         self._position = 0
@@ -152,7 +249,9 @@ class ProjectionRunner:
                     start=self._position, limit=BATCH, inclusive_of_start=False
                 )
                 for notification in notifications:
-                    self._projector.apply(self._mapper.to_domain_event(notification))
+                    event = self._mapper.to_domain_event(notification)
+                    for projector in self._projectors:
+                        projector.apply(event)
                     self._position = notification.id
                 applied += len(notifications)
                 if len(notifications) < BATCH:

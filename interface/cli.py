@@ -33,12 +33,33 @@ def serve(_: argparse.Namespace) -> int:
     return 0
 
 
+def admin_token(_: argparse.Namespace) -> int:
+    """Make a new admin token (the previous one stops working) and print it once."""
+    from infrastructure.container import open_key_backend
+
+    settings = load_settings()
+    if settings.admin_token:
+        print("fangxin: FANGXIN_ADMIN_TOKEN is set; change it there instead", file=sys.stderr)
+        return 2
+    backend = open_key_backend(settings)
+    try:
+        from infrastructure.admin import AdminTokens
+
+        print(AdminTokens(backend, "").issue())
+    finally:
+        backend.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(prog="fangxin", description="Venue check-in and tracing.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start the HTTP service").set_defaults(func=serve)
+    admin = commands.add_parser("admin", help="platform admin chores")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    admin_commands.add_parser("token", help="make a new admin token").set_defaults(func=admin_token)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -16,6 +16,8 @@ from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
 
 class MovableClock:
     """A clock the test moves by hand; starts at real time so day keys are today's."""
@@ -44,6 +46,7 @@ def settings(data_dir: Path) -> Settings:
         {},
         data_dir=str(data_dir),
         public_base_url="https://fangxin.test",
+        admin_token=ADMIN_TOKEN,
         auto_checkout_interval_seconds=3600,
     )
 
@@ -132,6 +135,35 @@ class World:
         assert response.status_code == 200, response.text
         visits: list[dict[str, Any]] = response.json()["visits"]
         return visits
+
+    def agency(self, jurisdiction: list[str], name: str = "Health Commission") -> str:
+        response = self.client.post(
+            "/v1/agencies",
+            json={"name": name, "jurisdiction": jurisdiction},
+            headers=bearer(ADMIN_TOKEN),
+        )
+        assert response.status_code == 201, response.text
+        agency_id: str = response.json()["agency_id"]
+        return agency_id
+
+    def officer(self, agency_id: str, role: str) -> dict[str, Any]:
+        n = self._next()
+        response = self.client.post(
+            f"/v1/agencies/{agency_id}/officers",
+            json={"name": f"Officer {n}", "role": role},
+            headers=bearer(ADMIN_TOKEN),
+        )
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def auditor(self) -> dict[str, Any]:
+        response = self.client.post(
+            "/v1/auditors", json={"name": "Auditor"}, headers=bearer(ADMIN_TOKEN)
+        )
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
 
 
 @pytest.fixture

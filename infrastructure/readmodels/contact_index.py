@@ -20,9 +20,9 @@ def _day(at: datetime) -> int:
 
 
 class _Visit:
-    """A visit as indexed: its end is None while it is open."""
+    """A visit as indexed; once closed, its stay is made once and shared by every lookup."""
 
-    __slots__ = ("days", "end", "max_dwell", "start", "venue_id", "visit_id", "visitor_id")
+    __slots__ = ("closed", "days", "max_dwell", "start", "venue_id", "visit_id", "visitor_id")
 
     def __init__(
         self,
@@ -36,27 +36,35 @@ class _Visit:
         self.visitor_id = visitor_id
         self.venue_id = venue_id
         self.start = start
-        self.end: datetime | None = None
         self.max_dwell = max_dwell
+        self.closed: Stay | None = None
         self.days = range(0)
+
+    def close(self, at: datetime) -> None:
+        """End the visit at `at`, or at its start if `at` comes earlier."""
+        end = effective_end(self.start, at, self.max_dwell, at)
+        self.closed = Stay(self.visit_id, self.visitor_id, self.venue_id, self.start, end)
 
     def latest_end(self) -> datetime:
         """The latest the visit can end, whatever `now` a lookup passes."""
-        return self.start + self.max_dwell if self.end is None else max(self.end, self.start)
+        return self.start + self.max_dwell if self.closed is None else self.closed.end
 
     def stay(self, now: datetime) -> Stay:
         """The visit as a stay, an open one ending at min(in + max_dwell, now)."""
-        end = effective_end(self.start, self.end, self.max_dwell, now)
+        if self.closed is not None:
+            return self.closed
+        end = effective_end(self.start, None, self.max_dwell, now)
         return Stay(self.visit_id, self.visitor_id, self.venue_id, self.start, end)
 
 
 class _Bucket:
     """The visits at one venue that touch one UTC day, sorted by start."""
 
-    __slots__ = ("longest", "starts", "visits")
+    __slots__ = ("latest_ends", "longest", "starts", "visits")
 
     def __init__(self) -> None:
         self.starts: list[datetime] = []
+        self.latest_ends: list[datetime] = []
         self.visits: list[_Visit] = []
         # An upper bound on the length of any visit here (it never shrinks), so a lookup can
         # skip the visits that started too early to reach its window.
@@ -65,9 +73,11 @@ class _Bucket:
     def add(self, visit: _Visit) -> None:
         """File the visit in start order."""
         position = bisect_right(self.starts, visit.start)
+        latest_end = visit.latest_end()
         self.starts.insert(position, visit.start)
+        self.latest_ends.insert(position, latest_end)
         self.visits.insert(position, visit)
-        self.longest = max(self.longest, visit.latest_end() - visit.start)
+        self.longest = max(self.longest, latest_end - visit.start)
 
     def remove(self, visit: _Visit) -> None:
         """Take the visit out (it must be here)."""
@@ -75,6 +85,7 @@ class _Bucket:
         while self.visits[position] is not visit:
             position += 1
         del self.starts[position]
+        del self.latest_ends[position]
         del self.visits[position]
 
 
@@ -123,7 +134,7 @@ class MemoryContactIndex:
             if visit is None:
                 return
             self._unfile(visit)
-            visit.end = max(at, visit.start)
+            visit.close(at)
             self._file(visit)
 
     def forget_visit(self, visit_id: UUID) -> None:
@@ -160,10 +171,12 @@ class MemoryContactIndex:
                 bucket = self._buckets.get((venue_id, day))
                 if bucket is None:
                     continue
-                starts, visits = bucket.starts, bucket.visits
+                starts, latest_ends, visits = bucket.starts, bucket.latest_ends, bucket.visits
                 stop = bisect_right(starts, t1)
-                position = bisect_left(starts, t0 - bucket.longest, 0, stop)
-                for visit in visits[position:stop]:
+                for position in range(bisect_left(starts, t0 - bucket.longest, 0, stop), stop):
+                    if latest_ends[position] < t0:
+                        continue
+                    visit = visits[position]
                     # A visit spanning several days of the window is reported from the first
                     # of them only.
                     if day not in (first_day, visit.days.start):

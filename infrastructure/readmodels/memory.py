@@ -9,7 +9,14 @@ from collections import defaultdict
 from datetime import datetime
 from uuid import UUID
 
-from domain.ports import Principal, VenueView, VisitorView, VisitView
+from domain.ports import (
+    AgencyView,
+    ExposureView,
+    Principal,
+    VenueView,
+    VisitorView,
+    VisitView,
+)
 
 
 class MemoryDirectory:
@@ -23,6 +30,8 @@ class MemoryDirectory:
         self._venues_of: dict[UUID, list[UUID]] = defaultdict(list)
         self._visitors: dict[UUID, VisitorView] = {}
         self._by_phone: dict[str, list[UUID]] = defaultdict(list)
+        self._guardians: dict[UUID, UUID] = {}
+        self._agencies: dict[UUID, AgencyView] = {}
 
     def principal(self, token_hash: str) -> Principal | None:
         """Whose token this is."""
@@ -45,6 +54,18 @@ class MemoryDirectory:
         """Visitors registered with a phone."""
         with self._lock:
             return list(self._by_phone.get(phone_index, []))
+
+    def guardian_of(self, person_id: UUID) -> UUID | None:
+        """The registered visitor a person belongs to."""
+        return self._guardians.get(person_id)
+
+    def agency(self, agency_id: UUID) -> AgencyView | None:
+        """One agency."""
+        return self._agencies.get(agency_id)
+
+    def put_agency(self, agency: AgencyView) -> None:
+        """Add an agency."""
+        self._agencies[agency.agency_id] = agency
 
     def add_token(self, token_hash: str, principal: Principal) -> None:
         """Remember a token."""
@@ -70,12 +91,17 @@ class MemoryDirectory:
         with self._lock:
             self._visitors[visitor.visitor_id] = visitor
             self._by_phone[visitor.phone_index].append(visitor.visitor_id)
+            self._guardians[visitor.visitor_id] = visitor.visitor_id
+            for dependent_id in visitor.dependents.values():
+                self._guardians[dependent_id] = visitor.visitor_id
 
     def remove_visitor(self, visitor_id: UUID) -> None:
         """Forget a visitor."""
         with self._lock:
             visitor = self._visitors.pop(visitor_id, None)
             if visitor is not None:
+                for person_id in (visitor_id, *visitor.dependents.values()):
+                    self._guardians.pop(person_id, None)
                 ids = self._by_phone.get(visitor.phone_index, [])
                 if visitor_id in ids:
                     ids.remove(visitor_id)
@@ -203,3 +229,25 @@ def _closed(visit: VisitView, at: datetime, reason: str) -> VisitView:
         checked_out_at=at,
         checkout_reason=reason,
     )
+
+
+class MemoryExposureLog:
+    """Declared exposures by venue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_venue: dict[UUID, list[ExposureView]] = defaultdict(list)
+
+    def add(self, exposure: ExposureView) -> None:
+        """Remember an exposure."""
+        with self._lock:
+            known = self._by_venue[exposure.venue_id]
+            if all(e.exposure_id != exposure.exposure_id for e in known):
+                known.append(exposure)
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
+        """Exposures at a venue overlapping [start, end]."""
+        with self._lock:
+            return [
+                e for e in self._by_venue.get(venue_id, []) if e.start <= end and start <= e.end
+            ]

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar import Litestar, Request, get
@@ -17,7 +18,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 from infrastructure.container import Services, build_services
 from infrastructure.duties import Duties
 from infrastructure.settings import Settings
+from interface.http.admin import admin_handlers
 from interface.http.auth import services_of
+from interface.http.cases import case_handlers
+from interface.http.events import ExposureHub, event_handlers
 from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
 from interface.http.pages import page_handlers
@@ -47,6 +51,11 @@ def health(request: Request[Any, Any, Any]) -> Health:
     )
 
 
+def _venue_name(services: Services, venue_id: UUID) -> str:
+    venue = services.directory.venue(venue_id)
+    return venue.name if venue else ""
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """Build the HTTP app; services are built at startup unless given (tests may share them)."""
 
@@ -57,6 +66,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         duties = Duties(built.app, settings.retention_days, settings.auto_checkout_interval_seconds)
         app.state.services = built
         app.state.duties = duties
+        hub = ExposureHub(built.visits)
+        app.state.hub = hub
+        built.projector.on_exposure(
+            lambda exposure: hub.publish(exposure, _venue_name(built, exposure.venue_id))
+        )
+        if built.new_admin_token:
+            # Printed once, on the console only; only its hash is kept.
+            print(f"fangxin: admin token (shown once): {built.new_admin_token}", flush=True)
         built.runner.start()
         duties.start()
         try:
@@ -69,7 +86,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 built.runner.stop()
 
     return Litestar(
-        route_handlers=[health, *visitor_handlers, *merchant_handlers, *page_handlers],
+        route_handlers=[
+            health,
+            *visitor_handlers,
+            *merchant_handlers,
+            *admin_handlers,
+            *case_handlers,
+            *event_handlers,
+            *page_handlers,
+        ],
         lifespan=[lifespan],
         state=State({"responses": ResponseCache()}),
         exception_handlers=exception_handlers,

@@ -28,15 +28,27 @@ def services_of(request: Request[Any, Any, Any]) -> Services:
     return services
 
 
-def principal_of(request: Request[Any, Any, Any]) -> Principal:
-    """Who presents the bearer token; 401 when there is none or it is unknown."""
+ADMIN_ID = UUID(int=0)
+OFFICER_ROLES = ("tracer", "supervisor")
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The presented bearer token; 401 when there is none."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthorizedException("a bearer token is required")
+    return token
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    """Who presents the bearer token; 401 when it is unknown."""
+    token = bearer_token(request)
     services = services_of(request)
     principal = services.directory.principal(services.app.ports.credentials.token_hash(token))
     if principal is None:
+        if services.admin.is_admin(token):
+            return Principal(role="admin", id=ADMIN_ID)
         raise NotAuthorizedException("the bearer token is not valid")
     return principal
 
@@ -56,6 +68,24 @@ def provide_visitor(request: Request[Any, Any, Any]) -> UUID:
 def provide_merchant(request: Request[Any, Any, Any]) -> UUID:
     """The authenticated merchant's id."""
     return _require(request, "merchant")
+
+
+def provide_admin(request: Request[Any, Any, Any]) -> UUID:
+    """The platform admin (who manages agencies, officers and auditors, and reads nothing)."""
+    return _require(request, "admin")
+
+
+def provide_auditor(request: Request[Any, Any, Any]) -> UUID:
+    """The authenticated auditor's id."""
+    return _require(request, "auditor")
+
+
+def provide_officer(request: Request[Any, Any, Any]) -> Principal:
+    """A tracer or supervisor of an agency."""
+    principal = principal_of(request)
+    if principal.role not in OFFICER_ROLES:
+        raise PermissionDeniedException("only agency officers may do this")
+    return principal
 
 
 def idempotency_key(request: Request[Any, Any, Any]) -> str | None:

@@ -1,0 +1,219 @@
+"""The Case aggregate (open, approve or reject, access) and the ExposureNotice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+
+MAX_CASE_WINDOW = timedelta(days=28)
+
+
+def region_covers(jurisdiction_code: str, region: str) -> bool:
+    """A code ending in `00` covers every code sharing its prefix (`110100` covers `110105`)."""
+    prefix = jurisdiction_code
+    while prefix.endswith("00") and prefix:
+        prefix = prefix[:-2]
+    return region.startswith(prefix) if prefix else True
+
+
+def in_jurisdiction(jurisdiction: list[str], region: str) -> bool:
+    """Whether a region lies inside any code of a jurisdiction."""
+    return any(region_covers(code, region) for code in jurisdiction)
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class CaseNotApprovedError(ConflictError):
+    """Case data is read only once a supervisor approved the case."""
+
+    kind = "case-not-approved"
+
+
+class CaseAlreadyDecidedError(ConflictError):
+    """The case was approved or rejected before."""
+
+    kind = "case-already-decided"
+
+
+class FourEyesError(ForbiddenError):
+    """The opener of a case cannot approve it."""
+
+    kind = "four-eyes"
+
+
+class CaseWindowError(InvalidInputError):
+    """The window of a case is reversed or longer than 28 days."""
+
+    kind = "invalid-case-window"
+
+
+class NotListedContactError(NotFoundError):
+    """Details are only given for a visitor a contacts answer of this case listed."""
+
+    kind = "not-a-listed-contact"
+
+
+class Case(Aggregate):
+    """A confirmed person's case: every read of its data is recorded as an event."""
+
+    forgotten = False
+    status = CaseStatus.PENDING
+    approved_by: UUID | None = None
+
+    class Opened(Aggregate.Created):
+        """A tracer opened a case for an index person."""
+
+        agency_id: UUID
+        opened_by: UUID
+        index_ids: list[UUID]
+        start: datetime
+        end: datetime
+        legal_basis: str
+
+    class Approved(Aggregate.Event):
+        """A supervisor approved the case."""
+
+        by: UUID
+        reason: str
+        at: datetime
+
+    class Rejected(Aggregate.Event):
+        """A supervisor rejected the case."""
+
+        by: UUID
+        reason: str
+        at: datetime
+
+    class Accessed(Aggregate.Event):
+        """Someone read case data (or declared an exposure from it)."""
+
+        by: UUID
+        what: str
+        subject: str | None
+        listed: list[UUID]
+        at: datetime
+
+    @event(Opened)
+    def __init__(
+        self,
+        id: UUID,
+        agency_id: UUID,
+        opened_by: UUID,
+        index_ids: list[UUID],
+        start: datetime,
+        end: datetime,
+        legal_basis: str,
+    ) -> None:
+        self.agency_id = agency_id
+        self.opened_by = opened_by
+        self.index_ids = list(index_ids)
+        self.start = start
+        self.end = end
+        self.legal_basis = legal_basis
+        self.status = CaseStatus.PENDING
+        self.approved_by = None
+        self.listed: set[UUID] = set()
+
+    @staticmethod
+    def check_window(start: datetime, end: datetime) -> None:
+        """Refuse a reversed window or one longer than 28 days."""
+        if end <= start or end - start > MAX_CASE_WINDOW:
+            raise CaseWindowError("the case window must run forwards, at most 28 days")
+
+    def decide(self, by: UUID, approve: bool, reason: str, at: datetime) -> None:
+        """Approve or reject: once, and never by the officer who opened the case."""
+        if self.status is not CaseStatus.PENDING:
+            raise CaseAlreadyDecidedError("this case was decided already")
+        if by == self.opened_by:
+            raise FourEyesError("the officer who opened a case cannot decide it")
+        if approve:
+            self._approved(by=by, reason=reason, at=at)
+        else:
+            self._rejected(by=by, reason=reason, at=at)
+
+    @event(Approved)
+    def _approved(self, by: UUID, reason: str, at: datetime) -> None:
+        self.status = CaseStatus.APPROVED
+        self.approved_by = by
+
+    @event(Rejected)
+    def _rejected(self, by: UUID, reason: str, at: datetime) -> None:
+        self.status = CaseStatus.REJECTED
+
+    def require_approved(self) -> None:
+        """Case data is readable only once approved."""
+        if self.status is not CaseStatus.APPROVED:
+            raise CaseNotApprovedError(f"the case is {self.status.value}; its data is closed")
+
+    def record_access(
+        self,
+        by: UUID,
+        what: str,
+        at: datetime,
+        subject: str | None = None,
+        listed: list[UUID] | None = None,
+    ) -> None:
+        """Record a read of case data; the caller saves before answering."""
+        self.require_approved()
+        self._accessed(by=by, what=what, subject=subject, listed=list(listed or []), at=at)
+
+    @event(Accessed)
+    def _accessed(
+        self, by: UUID, what: str, subject: str | None, listed: list[UUID], at: datetime
+    ) -> None:
+        if not hasattr(self, "listed"):
+            self.listed = set()
+        self.listed.update(listed)
+
+    def check_listed(self, visitor_id: UUID) -> None:
+        """Refuse details of anyone a contacts answer of this case has not listed."""
+        if visitor_id not in getattr(self, "listed", set()):
+            raise NotListedContactError("this visitor is not a listed contact of the case")
+
+
+class ExposureNotice(Aggregate):
+    """A declared exposure at a venue in a window; visitors who were there are alerted."""
+
+    forgotten = False
+
+    class Declared(Aggregate.Created):
+        """A tracer declared an exposure."""
+
+        case_id: UUID
+        venue_id: UUID
+        start: datetime
+        end: datetime
+        declared_by: UUID
+        declared_at: datetime
+        notified: int
+
+    @event(Declared)
+    def __init__(
+        self,
+        id: UUID,
+        case_id: UUID,
+        venue_id: UUID,
+        start: datetime,
+        end: datetime,
+        declared_by: UUID,
+        declared_at: datetime,
+        notified: int,
+    ) -> None:
+        self.case_id = case_id
+        self.venue_id = venue_id
+        self.start = start
+        self.end = end
+        self.declared_by = declared_by
+        self.declared_at = declared_at
+        self.notified = notified

@@ -1,0 +1,352 @@
+"""Health authorities' work: agencies, officers, cases, tracing, exposures.
+
+Every read of case data is recorded on the case (an event in the log) before it is answered;
+the audit trail is built from those events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.app import Fangxin, Registration, derive_id
+from domain.cases import Case, ExposureNotice, in_jurisdiction
+from domain.errors import ConflictError, ForbiddenError, GoneError, InvalidInputError, NotFoundError
+from domain.people import Agency, Auditor, Officer, OfficerRole, Visitor
+from domain.ports import (
+    AgencyView,
+    ExposureView,
+    Principal,
+    VenueView,
+    VisitView,
+)
+from domain.tracing import Contact, ContactRule, Stay, close_contacts
+
+MAX_DEPTH = 2
+
+
+class ContactErasedError(GoneError):
+    """The contact erased their data: nothing can be told about them."""
+
+    kind = "contact-erased"
+
+
+class ExposureWindowError(InvalidInputError):
+    """An exposure window is reversed or longer than the case allows."""
+
+    kind = "invalid-exposure-window"
+
+
+class TrajectoryVisit(msgspec.Struct, frozen=True):
+    """One visit of an index person, with its venue."""
+
+    visit: VisitView
+    venue: VenueView
+
+
+class Trajectory(msgspec.Struct, frozen=True):
+    """An index person's visits inside the jurisdiction, and how many fell outside."""
+
+    visits: list[TrajectoryVisit]
+    outside_jurisdiction: int
+
+
+class ContactDetails(msgspec.Struct, frozen=True):
+    """How to reach a contact (a dependent is reached through their guardian's phone)."""
+
+    name: str
+    phone: str
+
+
+class Casework:
+    """Commands and queries of agencies, officers and auditors."""
+
+    def __init__(self, app: Fangxin) -> None:
+        self.app = app
+        self.ports = app.ports
+
+    # -- the admin's ----------------------------------------------------------------------
+
+    def create_agency(self, name: str, jurisdiction: list[str], key: str | None) -> UUID:
+        """Create an agency with a jurisdiction of region codes."""
+        agency_id = derive_id("agency", key) if key else self.ports.ids.new()
+        if key and self.ports.directory.agency(agency_id) is not None:
+            return agency_id
+        self.app.commit(Agency(id=agency_id, name=name, jurisdiction=sorted(set(jurisdiction))))
+        return agency_id
+
+    def create_officer(
+        self, agency_id: UUID, name: str, role: OfficerRole, key: str | None
+    ) -> Registration:
+        """Create a tracer or supervisor of an agency."""
+        if self.ports.directory.agency(agency_id) is None:
+            raise NotFoundError("no such agency")
+        officer_id = derive_id(f"officer|{agency_id}", key) if key else self.ports.ids.new()
+        token, token_hash = self.ports.credentials.new_token()
+        officer = Officer(
+            id=officer_id, agency_id=agency_id, name=name, role=role.value, token_hash=token_hash
+        )
+        self.app.create(officer)
+        return Registration(id=officer_id, token=token)
+
+    def create_auditor(self, name: str, key: str | None) -> Registration:
+        """Create an auditor."""
+        auditor_id = derive_id("auditor", key) if key else self.ports.ids.new()
+        token, token_hash = self.ports.credentials.new_token()
+        self.app.create(Auditor(id=auditor_id, name=name, token_hash=token_hash))
+        return Registration(id=auditor_id, token=token)
+
+    # -- cases ----------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        officer: Principal,
+        phone: str | None,
+        visitor_id: UUID | None,
+        start: datetime,
+        end: datetime,
+        legal_basis: str,
+        key: str | None,
+    ) -> Case:
+        """A tracer opens a case for an index person found by phone or visitor id."""
+        if officer.role != OfficerRole.TRACER or officer.agency_id is None:
+            raise ForbiddenError("only a tracer opens cases")
+        Case.check_window(start, end)
+        directory = self.ports.directory
+        if phone is not None:
+            index_ids = directory.visitors_by_phone(self.ports.credentials.phone_index(phone))
+        elif visitor_id is not None and directory.guardian_of(visitor_id) is not None:
+            index_ids = [visitor_id]
+        else:
+            index_ids = []
+        if not index_ids:
+            raise NotFoundError("nobody is registered as this index person")
+        case_id = derive_id(f"case|{officer.id}", key) if key else self.ports.ids.new()
+        if key is not None:
+            try:
+                existing: Case = self.app.repository.get(case_id)
+                return existing
+            except AggregateNotFoundError:
+                pass
+        case = Case(
+            id=case_id,
+            agency_id=officer.agency_id,
+            opened_by=officer.id,
+            index_ids=index_ids,
+            start=start,
+            end=end,
+            legal_basis=legal_basis,
+        )
+        self.app.commit(case)
+        return case
+
+    def case(self, officer: Principal, case_id: UUID) -> Case:
+        """A case of the officer's own agency; any other case is not found."""
+        if officer.role not in (OfficerRole.TRACER, OfficerRole.SUPERVISOR):
+            raise ForbiddenError("only officers read cases")
+        try:
+            case: Case = self.app.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise NotFoundError("no such case") from None
+        if case.forgotten or case.agency_id != officer.agency_id:
+            raise NotFoundError("no such case")
+        return case
+
+    def decide(self, officer: Principal, case_id: UUID, approve: bool, reason: str) -> Case:
+        """A supervisor of the agency, not the opener, approves or rejects."""
+        case = self.case(officer, case_id)
+        if officer.role != OfficerRole.SUPERVISOR:
+            raise ForbiddenError("only a supervisor approves or rejects cases")
+        case.decide(officer.id, approve, reason, self.ports.clock.now())
+        self._save(case)
+        return case
+
+    def _save(self, *aggregates: Case | ExposureNotice) -> None:
+        try:
+            self.app.commit(*aggregates)
+        except IntegrityError:
+            raise ConflictError("the case changed meanwhile; retry") from None
+
+    def _agency(self, case: Case) -> AgencyView:
+        agency = self.ports.directory.agency(case.agency_id)
+        if agency is None:
+            raise NotFoundError("no such agency")
+        return agency
+
+    # -- reading case data (each read is recorded first) ----------------------------------
+
+    def trajectory(self, officer: Principal, case_id: UUID) -> Trajectory:
+        """The index person's visits in the window, oldest first, inside the jurisdiction."""
+        case = self.case(officer, case_id)
+        case.record_access(officer.id, "trajectory", self.ports.clock.now())
+        self._save(case)
+        return self._trajectory(case)
+
+    def _trajectory(self, case: Case) -> Trajectory:
+        jurisdiction = self._agency(case).jurisdiction
+        now = self.ports.clock.now()
+        visits: list[TrajectoryVisit] = []
+        outside = 0
+        for stay in self._index_stays(case, now, jurisdiction=None):
+            visit = self.ports.visits.get(stay.visit_id)
+            venue = self.ports.directory.venue(stay.venue_id)
+            if visit is None or venue is None:
+                continue
+            if in_jurisdiction(jurisdiction, venue.region):
+                visits.append(TrajectoryVisit(visit=visit, venue=venue))
+            else:
+                outside += 1
+        visits.sort(key=lambda v: (v.visit.checked_in_at, v.visit.visit_id))
+        return Trajectory(visits=visits, outside_jurisdiction=outside)
+
+    def _index_stays(self, case: Case, now: datetime, jurisdiction: list[str] | None) -> list[Stay]:
+        stays: list[Stay] = []
+        for person in case.index_ids:
+            for stay in self.ports.contacts.stays_of(person, case.start, case.end, now):
+                if stay.start < case.start or stay.start > case.end:
+                    continue
+                if jurisdiction is None or self._inside(stay.venue_id, jurisdiction):
+                    stays.append(stay)
+        return stays
+
+    def _inside(self, venue_id: UUID, jurisdiction: list[str]) -> bool:
+        venue = self.ports.directory.venue(venue_id)
+        return venue is not None and in_jurisdiction(jurisdiction, venue.region)
+
+    def contacts(
+        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int
+    ) -> list[Contact]:
+        """Close contacts of the index person, only at venues inside the jurisdiction."""
+        case = self.case(officer, case_id)
+        case.require_approved()
+        found = self._contacts(case, rule, depth)
+        case.record_access(
+            officer.id,
+            f"contacts depth={depth}",
+            self.ports.clock.now(),
+            listed=[c.visitor_id for c in found],
+        )
+        self._save(case)
+        return found
+
+    def _contacts(self, case: Case, rule: ContactRule, depth: int) -> list[Contact]:
+        if depth not in (1, MAX_DEPTH):
+            raise InvalidInputError("depth is 1 or 2")
+        jurisdiction = self._agency(case).jurisdiction
+        now = self.ports.clock.now()
+        index = self.ports.contacts
+
+        def stays_at(venue_id: UUID, t0: datetime, t1: datetime) -> list[Stay]:
+            if not self._inside(venue_id, jurisdiction):
+                return []
+            return index.stays_at(venue_id, t0, t1, now)
+
+        def stays_of(person: UUID, t0: datetime, t1: datetime) -> list[Stay]:
+            return [
+                s
+                for s in index.stays_of(person, t0, t1, now)
+                if self._inside(s.venue_id, jurisdiction)
+            ]
+
+        return close_contacts(
+            self._index_stays(case, now, jurisdiction),
+            frozenset(case.index_ids),
+            rule,
+            depth,
+            stays_at=stays_at,
+            stays_of=stays_of,
+            until=now,
+        )
+
+    def details(self, officer: Principal, case_id: UUID, visitor_id: UUID) -> ContactDetails:
+        """Name and phone of a contact this case listed; an erased contact is gone (410)."""
+        case = self.case(officer, case_id)
+        case.require_approved()
+        case.check_listed(visitor_id)
+        case.record_access(
+            officer.id, "contact details", self.ports.clock.now(), subject=str(visitor_id)
+        )
+        self._save(case)
+        guardian_id = self.ports.directory.guardian_of(visitor_id)
+        if guardian_id is None:
+            raise ContactErasedError("this contact erased their data")
+        try:
+            guardian: Visitor = self.app.repository.get(guardian_id)
+        except AggregateNotFoundError:
+            raise ContactErasedError("this contact erased their data") from None
+        if guardian.erased or guardian.forgotten:
+            raise ContactErasedError("this contact erased their data")
+        if visitor_id == guardian_id:
+            return ContactDetails(name=guardian.name, phone=guardian.phone)
+        index = guardian.dependent_ids.index(visitor_id)
+        return ContactDetails(name=guardian.dependent_names[index], phone=guardian.phone)
+
+    def export(
+        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int
+    ) -> tuple[Trajectory, list[Contact]]:
+        """Trajectory and contacts together, as one recorded read."""
+        case = self.case(officer, case_id)
+        case.require_approved()
+        contacts = self._contacts(case, rule, depth)
+        case.record_access(
+            officer.id,
+            "export",
+            self.ports.clock.now(),
+            listed=[c.visitor_id for c in contacts],
+        )
+        self._save(case)
+        return self._trajectory(case), contacts
+
+    # -- exposures ------------------------------------------------------------------------
+
+    def declare_exposure(
+        self, officer: Principal, case_id: UUID, venue_id: UUID, start: datetime, end: datetime
+    ) -> ExposureNotice:
+        """A tracer with an approved case alerts everyone who was at a venue in a window."""
+        case = self.case(officer, case_id)
+        if officer.role != OfficerRole.TRACER:
+            raise ForbiddenError("only a tracer declares exposures")
+        case.require_approved()
+        if end <= start or end - start > timedelta(days=28):
+            raise ExposureWindowError("the exposure window must run forwards, at most 28 days")
+        if not self._inside(venue_id, self._agency(case).jurisdiction):
+            raise NotFoundError("no such venue in the agency's jurisdiction")
+        now = self.ports.clock.now()
+        people = {
+            s.visitor_id
+            for s in self.ports.contacts.stays_at(venue_id, start, end, now)
+            if s.start <= end and start <= s.end
+        }
+        notice = ExposureNotice(
+            id=self.ports.ids.new(),
+            case_id=case_id,
+            venue_id=venue_id,
+            start=start,
+            end=end,
+            declared_by=officer.id,
+            declared_at=now,
+            notified=len(people),
+        )
+        case.record_access(officer.id, "exposure", now, subject=str(venue_id))
+        self._save(case, notice)
+        return notice
+
+    def exposures_of(self, visitor_id: UUID) -> list[tuple[ExposureView, VenueView]]:
+        """Declared exposures overlapping the visitor's own (and dependents') visits."""
+        now = self.ports.clock.now()
+        visits = self.ports.visits.of_guardian(visitor_id, now - timedelta(days=28), now)
+        found: dict[UUID, tuple[ExposureView, VenueView]] = {}
+        for visit in visits:
+            venue = self.ports.directory.venue(visit.venue_id)
+            if venue is None:
+                continue
+            end = visit.checked_out_at or min(
+                now, visit.checked_in_at + timedelta(minutes=venue.max_dwell_minutes)
+            )
+            for exposure in self.ports.exposures.at_venue(visit.venue_id, visit.checked_in_at, end):
+                found.setdefault(exposure.exposure_id, (exposure, venue))
+        return sorted(found.values(), key=lambda pair: pair[0].declared_at)

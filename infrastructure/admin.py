@@ -1,0 +1,43 @@
+"""The platform admin's token: `FANGXIN_ADMIN_TOKEN`, or one made at first start.
+
+Only its SHA-256 is kept (beside the keys); `fangxin admin token` replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from infrastructure.keystore import KeyBackend
+
+SETTING = "admin_token_sha256"
+
+
+class AdminTokens:
+    """Recognises the admin's bearer token."""
+
+    def __init__(self, backend: KeyBackend, configured: str) -> None:
+        self._backend = backend
+        self._configured = _hash(configured) if configured else None
+
+    def is_admin(self, token: str) -> bool:
+        """Whether this bearer token is the admin's (constant-time comparison)."""
+        expected = self._configured or self._backend.get_setting(SETTING)
+        return expected is not None and hmac.compare_digest(expected, _hash(token))
+
+    def issue(self) -> str:
+        """Make a new admin token (the old one stops working) and return it, once."""
+        token = secrets.token_urlsafe(32)
+        self._backend.set_setting(SETTING, _hash(token))
+        return token
+
+    def first_start(self) -> str | None:
+        """At first start without a configured token, make one; None when there is one."""
+        if self._configured or self._backend.get_setting(SETTING):
+            return None
+        return self.issue()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

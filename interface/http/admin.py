@@ -1,0 +1,143 @@
+"""The platform admin: agencies, officers, auditors. The admin reads no case data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter, RawBody
+
+from domain.people import OfficerRole
+from interface.http.auth import (
+    idempotency_key,
+    parse_time,
+    provide_admin,
+    provide_auditor,
+    services_of,
+)
+from interface.http.bodies import decode_body
+from interface.http.case_schemas import (
+    AgencyCreated,
+    AuditEntryOut,
+    AuditorCreated,
+    AuditOut,
+    NewAgency,
+    NewAuditor,
+    NewOfficer,
+    OfficerCreated,
+    VerificationOut,
+)
+from interface.http.idempotency import ResponseCache
+from interface.http.visitors import created
+
+ADMIN = {"admin_id": Provide(provide_admin, sync_to_thread=False)}
+AUDITOR = {"auditor_id": Provide(provide_auditor, sync_to_thread=False)}
+From = Annotated[str | None, QueryParameter(name="from", required=False)]
+To = Annotated[str | None, QueryParameter(name="to", required=False)]
+
+
+@post("/v1/agencies", status_code=201, dependencies=ADMIN, sync_to_thread=True)
+def create_agency(
+    request: Request[Any, Any, Any], admin_id: NamedDependency[UUID], body: RawBody
+) -> AgencyCreated:
+    """Create an agency with its jurisdiction (6-digit region codes)."""
+    req = decode_body(body, NewAgency)
+    agency_id = services_of(request).casework.create_agency(
+        req.name, list(req.jurisdiction), idempotency_key(request)
+    )
+    return AgencyCreated(agency_id=agency_id)
+
+
+def _replayable(
+    request: Request[Any, Any, Any], scope: str, body: bytes, make: Any
+) -> Response[bytes]:
+    key = idempotency_key(request)
+    cache: ResponseCache = request.app.state.responses
+    fingerprint = cache.fingerprint(body)
+    if key is not None and (replay := cache.get(scope, key, fingerprint)) is not None:
+        return created(replay)
+    answer = msgspec.json.encode(make(key))
+    if key is not None:
+        cache.put(scope, key, fingerprint, answer)
+    return created(answer)
+
+
+@post(
+    "/v1/agencies/{agency_id:uuid}/officers",
+    status_code=201,
+    dependencies=ADMIN,
+    sync_to_thread=True,
+)
+def create_officer(
+    request: Request[Any, Any, Any],
+    admin_id: NamedDependency[UUID],
+    agency_id: FromPath[UUID],
+    body: RawBody,
+) -> Response[bytes]:
+    """Create a tracer or supervisor; the answer holds the only copy of their token."""
+    req = decode_body(body, NewOfficer)
+    casework = services_of(request).casework
+
+    def make(key: str | None) -> OfficerCreated:
+        made = casework.create_officer(agency_id, req.name, OfficerRole(req.role), key)
+        return OfficerCreated(officer_id=made.id, token=made.token)
+
+    return _replayable(request, f"officers|{agency_id}", body, make)
+
+
+@post("/v1/auditors", status_code=201, dependencies=ADMIN, sync_to_thread=True)
+def create_auditor(
+    request: Request[Any, Any, Any], admin_id: NamedDependency[UUID], body: RawBody
+) -> Response[bytes]:
+    """Create an auditor; the answer holds the only copy of their token."""
+    req = decode_body(body, NewAuditor)
+    casework = services_of(request).casework
+
+    def make(key: str | None) -> AuditorCreated:
+        made = casework.create_auditor(req.name, key)
+        return AuditorCreated(auditor_id=made.id, token=made.token)
+
+    return _replayable(request, "auditors", body, make)
+
+
+@get("/v1/audit", dependencies=AUDITOR, sync_to_thread=True)
+def audit_entries(
+    request: Request[Any, Any, Any],
+    auditor_id: NamedDependency[UUID],
+    start: From = None,
+    end: To = None,
+) -> AuditOut:
+    """The audit trail, oldest first."""
+    since = parse_time(start, "from") if start else None
+    until = parse_time(end, "to") if end else None
+    entries = services_of(request).audit.entries(since, until)
+    return AuditOut(
+        entries=[
+            AuditEntryOut(
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                case_id=e.case_id,
+                subject=e.subject,
+                position=e.position,
+            )
+            for e in entries
+        ]
+    )
+
+
+@get("/v1/audit/verification", dependencies=AUDITOR, sync_to_thread=True)
+def audit_verification(
+    request: Request[Any, Any, Any], auditor_id: NamedDependency[UUID]
+) -> VerificationOut:
+    """Recompute the hash chain; `valid: false` names the first bad position."""
+    result = services_of(request).audit.verify()
+    return VerificationOut(
+        valid=result.valid, entries=result.entries, first_bad_position=result.first_bad_position
+    )
+
+
+admin_handlers = [create_agency, create_officer, create_auditor, audit_entries, audit_verification]

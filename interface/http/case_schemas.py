@@ -1,0 +1,205 @@
+"""Request and response bodies of agencies, cases, tracing, exposures and audit (API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from interface.http.schemas import Name, Phone, Region, VenueRef
+
+Reason = Annotated[str, msgspec.Meta(max_length=500)]
+LegalBasis = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+Jurisdiction = Annotated[list[Region], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class NewAgency(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/agencies."""
+
+    name: Name
+    jurisdiction: Jurisdiction
+
+
+class AgencyCreated(msgspec.Struct):
+    """201 of POST /v1/agencies."""
+
+    agency_id: UUID
+
+
+class NewOfficer(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/agencies/{agency_id}/officers."""
+
+    name: Name
+    role: Annotated[str, msgspec.Meta(pattern=r"^(tracer|supervisor)$")]
+
+
+class OfficerCreated(msgspec.Struct):
+    """201 of POST /v1/agencies/{agency_id}/officers."""
+
+    officer_id: UUID
+    token: str
+
+
+class NewAuditor(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/auditors."""
+
+    name: Name
+
+
+class AuditorCreated(msgspec.Struct):
+    """201 of POST /v1/auditors."""
+
+    auditor_id: UUID
+    token: str
+
+
+class IndexPerson(msgspec.Struct, forbid_unknown_fields=True):
+    """The confirmed person: by phone (every visitor registered with it) or visitor id."""
+
+    phone: Phone | None = None
+    visitor_id: UUID | None = None
+
+
+class NewCase(msgspec.Struct, forbid_unknown_fields=True, rename={"start": "from", "end": "to"}):
+    """POST /v1/cases."""
+
+    index: IndexPerson
+    start: datetime
+    end: datetime
+    legal_basis: LegalBasis
+
+
+class Approval(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/cases/{case_id}/approval."""
+
+    approve: bool
+    reason: Reason = ""
+
+
+class CaseOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    """A case as its agency sees it."""
+
+    case_id: UUID
+    status: str
+    start: datetime
+    end: datetime
+    opened_by: UUID
+    approved_by: UUID | None
+    legal_basis: str
+    index_persons: int
+
+
+class TrajectoryVenue(msgspec.Struct):
+    """A venue of a trajectory."""
+
+    venue_id: UUID
+    name: str
+    address: str
+    region: str
+
+
+class TrajectoryVisitOut(msgspec.Struct):
+    """One visit of the index person."""
+
+    visit_id: UUID
+    venue: TrajectoryVenue
+    checked_in_at: datetime
+    checked_out_at: datetime | None
+    checkout_reason: str | None
+
+
+class TrajectoryOut(msgspec.Struct):
+    """GET /v1/cases/{case_id}/trajectory."""
+
+    visits: list[TrajectoryVisitOut]
+    outside_jurisdiction: int
+
+
+class ExposureOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    """One exposure of a contact."""
+
+    venue_id: UUID
+    start: datetime
+    end: datetime
+    overlap_seconds: int
+
+
+class ContactOut(msgspec.Struct):
+    """A close contact."""
+
+    visitor_id: UUID
+    depth: int
+    exposures: list[ExposureOut]
+
+
+class ContactsOut(msgspec.Struct):
+    """GET /v1/cases/{case_id}/contacts."""
+
+    contacts: list[ContactOut]
+
+
+class DetailsOut(msgspec.Struct):
+    """POST /v1/cases/{case_id}/contacts/{visitor_id}/details."""
+
+    name: str
+    phone: str
+
+
+class NewExposure(
+    msgspec.Struct, forbid_unknown_fields=True, rename={"start": "from", "end": "to"}
+):
+    """POST /v1/exposures."""
+
+    case_id: UUID
+    venue_id: UUID
+    start: datetime
+    end: datetime
+
+
+class ExposureCreated(msgspec.Struct):
+    """201 of POST /v1/exposures."""
+
+    exposure_id: UUID
+    notified: int
+
+
+class MyExposure(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    """A declared exposure that overlaps one of the visitor's visits."""
+
+    venue: VenueRef
+    start: datetime
+    end: datetime
+    declared_at: datetime
+
+
+class MyExposures(msgspec.Struct):
+    """GET /v1/me/exposures."""
+
+    exposures: list[MyExposure]
+
+
+class AuditEntryOut(msgspec.Struct, omit_defaults=True):
+    """One entry of the audit trail."""
+
+    at: datetime
+    actor: str
+    action: str
+    case_id: UUID | None = None
+    subject: str | None = None
+    position: int = 0
+
+
+class AuditOut(msgspec.Struct):
+    """GET /v1/audit."""
+
+    entries: list[AuditEntryOut]
+
+
+class VerificationOut(msgspec.Struct, omit_defaults=True):
+    """GET /v1/audit/verification."""
+
+    valid: bool
+    entries: int
+    first_bad_position: int | None = None

@@ -1,0 +1,243 @@
+"""Agencies' work over HTTP: cases, approval, trajectory, contacts, details, export, exposures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter, RawBody
+
+from domain.cases import Case
+from domain.casework import Trajectory
+from domain.errors import InvalidInputError
+from domain.ports import Principal
+from domain.tracing import Contact, ContactRule
+from interface.http.auth import idempotency_key, provide_officer, services_of
+from interface.http.bodies import decode_body
+from interface.http.case_schemas import (
+    Approval,
+    CaseOut,
+    ContactOut,
+    ContactsOut,
+    DetailsOut,
+    ExposureCreated,
+    ExposureOut,
+    NewCase,
+    NewExposure,
+    TrajectoryOut,
+    TrajectoryVenue,
+    TrajectoryVisitOut,
+)
+from interface.http.exports import to_csv, to_json
+
+OFFICER = {"officer": Provide(provide_officer, sync_to_thread=False)}
+Minutes = Annotated[int, QueryParameter(ge=0, le=24 * 60)]
+Depth = Annotated[int, QueryParameter(ge=1, le=2)]
+Format = Annotated[str, QueryParameter(name="format", pattern="^(csv|json)$")]
+
+
+def case_out(case: Case) -> CaseOut:
+    """A case's public state."""
+    return CaseOut(
+        case_id=case.id,
+        status=case.status.value,
+        start=case.start,
+        end=case.end,
+        opened_by=case.opened_by,
+        approved_by=case.approved_by,
+        legal_basis=case.legal_basis,
+        index_persons=len(case.index_ids),
+    )
+
+
+def trajectory_out(trajectory: Trajectory) -> TrajectoryOut:
+    """The trajectory as the agency sees it."""
+    return TrajectoryOut(
+        visits=[
+            TrajectoryVisitOut(
+                visit_id=t.visit.visit_id,
+                venue=TrajectoryVenue(
+                    venue_id=t.venue.venue_id,
+                    name=t.venue.name,
+                    address=t.venue.address,
+                    region=t.venue.region,
+                ),
+                checked_in_at=t.visit.checked_in_at,
+                checked_out_at=t.visit.checked_out_at,
+                checkout_reason=t.visit.checkout_reason,
+            )
+            for t in trajectory.visits
+        ],
+        outside_jurisdiction=trajectory.outside_jurisdiction,
+    )
+
+
+def contact_out(contact: Contact) -> ContactOut:
+    """One contact with its exposures."""
+    return ContactOut(
+        visitor_id=contact.visitor_id,
+        depth=contact.depth,
+        exposures=[
+            ExposureOut(
+                venue_id=e.venue_id,
+                start=e.start,
+                end=e.end,
+                overlap_seconds=int(e.overlap.total_seconds()),
+            )
+            for e in contact.exposures
+        ],
+    )
+
+
+@post("/v1/cases", status_code=201, dependencies=OFFICER, sync_to_thread=True)
+def open_case(
+    request: Request[Any, Any, Any], officer: NamedDependency[Principal], body: RawBody
+) -> CaseOut:
+    """A tracer opens a case for a confirmed person (pending until a supervisor approves)."""
+    req = decode_body(body, NewCase)
+    if (req.index.phone is None) == (req.index.visitor_id is None):
+        raise InvalidInputError("`index` names exactly one of `phone` and `visitor_id`")
+    for name, value in (("from", req.start), ("to", req.end)):
+        if value.tzinfo is None:
+            raise InvalidInputError(f"`{name}` needs a UTC offset")
+    case = services_of(request).casework.open_case(
+        officer,
+        req.index.phone,
+        req.index.visitor_id,
+        req.start,
+        req.end,
+        req.legal_basis,
+        idempotency_key(request),
+    )
+    return case_out(case)
+
+
+@post(
+    "/v1/cases/{case_id:uuid}/approval", status_code=200, dependencies=OFFICER, sync_to_thread=True
+)
+def decide_case(
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    case_id: FromPath[UUID],
+    body: RawBody,
+) -> CaseOut:
+    """A supervisor of the agency, never the opener, approves or rejects the case."""
+    req = decode_body(body, Approval)
+    return case_out(services_of(request).casework.decide(officer, case_id, req.approve, req.reason))
+
+
+@get("/v1/cases/{case_id:uuid}", dependencies=OFFICER, sync_to_thread=True)
+def show_case(
+    request: Request[Any, Any, Any], officer: NamedDependency[Principal], case_id: FromPath[UUID]
+) -> CaseOut:
+    """The case's state, for officers of its agency."""
+    return case_out(services_of(request).casework.case(officer, case_id))
+
+
+@get("/v1/cases/{case_id:uuid}/trajectory", dependencies=OFFICER, sync_to_thread=True)
+def trajectory(
+    request: Request[Any, Any, Any], officer: NamedDependency[Principal], case_id: FromPath[UUID]
+) -> TrajectoryOut:
+    """The index person's visits inside the jurisdiction, oldest first (audited)."""
+    return trajectory_out(services_of(request).casework.trajectory(officer, case_id))
+
+
+def rule_of(before: int, after: int, min_overlap: int) -> ContactRule:
+    """The close-contact rule from query parameters in minutes."""
+    return ContactRule(
+        before=timedelta(minutes=before),
+        after=timedelta(minutes=after),
+        min_overlap=timedelta(minutes=min_overlap),
+    )
+
+
+@get("/v1/cases/{case_id:uuid}/contacts", dependencies=OFFICER, sync_to_thread=True)
+def contacts(
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    case_id: FromPath[UUID],
+    min_overlap_minutes: Minutes = 15,
+    after_minutes: Minutes = 30,
+    before_minutes: Minutes = 0,
+    depth: Depth = 1,
+) -> ContactsOut:
+    """Close contacts by the rule of DESIGN.md, with its parameters (audited)."""
+    found = services_of(request).casework.contacts(
+        officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
+    )
+    return ContactsOut(contacts=[contact_out(c) for c in found])
+
+
+@post(
+    "/v1/cases/{case_id:uuid}/contacts/{visitor_id:uuid}/details",
+    status_code=200,
+    dependencies=OFFICER,
+    sync_to_thread=True,
+)
+def contact_details(
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    case_id: FromPath[UUID],
+    visitor_id: FromPath[UUID],
+) -> DetailsOut:
+    """Name and phone of a listed contact (audited); an erased contact answers 410."""
+    details = services_of(request).casework.details(officer, case_id, visitor_id)
+    return DetailsOut(name=details.name, phone=details.phone)
+
+
+@get("/v1/cases/{case_id:uuid}/export", dependencies=OFFICER, sync_to_thread=True)
+def export_case(
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    case_id: FromPath[UUID],
+    fmt: Format = "csv",
+    min_overlap_minutes: Minutes = 15,
+    after_minutes: Minutes = 30,
+    before_minutes: Minutes = 0,
+    depth: Depth = 1,
+) -> Response[bytes]:
+    """Trajectory and contacts as a CSV or JSON file (audited)."""
+    found_trajectory, found_contacts = services_of(request).casework.export(
+        officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
+    )
+    t_out = trajectory_out(found_trajectory)
+    c_out = [contact_out(c) for c in found_contacts]
+    name = f"case-{case_id}.{fmt}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
+    }
+    if fmt == "json":
+        return Response(
+            to_json(str(case_id), t_out, c_out), media_type="application/json", headers=headers
+        )
+    return Response(to_csv(t_out, c_out), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@post("/v1/exposures", status_code=201, dependencies=OFFICER, sync_to_thread=True)
+def declare_exposure(
+    request: Request[Any, Any, Any], officer: NamedDependency[Principal], body: RawBody
+) -> ExposureCreated:
+    """A tracer with an approved case alerts everyone whose visit overlaps (audited)."""
+    req = decode_body(body, NewExposure)
+    if req.start.tzinfo is None or req.end.tzinfo is None:
+        raise InvalidInputError("`from` and `to` need a UTC offset")
+    notice = services_of(request).casework.declare_exposure(
+        officer, req.case_id, req.venue_id, req.start, req.end
+    )
+    return ExposureCreated(exposure_id=notice.id, notified=notice.notified)
+
+
+case_handlers = [
+    open_case,
+    decide_case,
+    show_case,
+    trajectory,
+    contacts,
+    contact_details,
+    export_case,
+    declare_exposure,
+]
