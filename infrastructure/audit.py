@@ -163,10 +163,11 @@ class SQLiteAuditLog:
             ).fetchone():
                 return False
             head = db.execute("SELECT position, mac FROM fangxin_audit_head WHERE id = 1")
+            head_row = head.fetchone()
             tail = db.execute(
                 "SELECT position, mac FROM fangxin_audit ORDER BY position DESC LIMIT 1"
-            )
-            position, prev_mac = _next_link(head.fetchone(), tail.fetchone())
+            ).fetchone()
+            position, prev_mac = _next_link(head_row, tail)
             fields = (position, at_us, actor, action, case, subject, event_ref)
             mac = _mac(self._key, prev_mac, fields)
             db.execute(

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.live import Server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,19 +30,6 @@ START_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
-class Server:
-    """A running app and where it listens."""
-
-    base_url: str
-    log_path: Path
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        """A client for the API, authenticated when given a token."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
-
-
-@dataclass(frozen=True)
 class Venue:
     """A venue registered by a merchant, with the URLs its posters hold."""
 
@@ -55,69 +38,11 @@ class Venue:
     checkout_url: str
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with server.client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited early:\n{server.log_path.read_text()}")
-            try:
-                if client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"the server did not become healthy:\n{server.log_path.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes], server: Server) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-        pytest.fail(f"the server did not stop on SIGINT:\n{server.log_path.read_text()}")
-    assert process.returncode == 0, server.log_path.read_text()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`fangxin serve` in a subprocess, on a free port, with its own data folder."""
-    data_dir = tmp_path_factory.mktemp("fangxin-data")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
-    env.update(
-        FANGXIN_DATA_DIR=str(data_dir),
-        FANGXIN_HOST="127.0.0.1",
-        FANGXIN_PORT=str(port),
-        FANGXIN_PUBLIC_BASE_URL=base_url,
-        FANGXIN_LOG_LEVEL="warning",
-    )
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interface.cli", "serve"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        running = Server(base_url=base_url, log_path=log_path)
-        try:
-            wait_until_healthy(process, running)
-            yield running
-        finally:
-            stop(process, running)
+    with running_server(tmp_path_factory.mktemp("fangxin") / "data") as running:
+        yield running
 
 
 def fonts_config(folder: Path) -> dict[str, str]:

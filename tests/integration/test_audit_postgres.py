@@ -67,12 +67,14 @@ class TestPostgresAuditLog(AuditLogContract):
 
         return tamper
 
-    def test_the_tables_live_in_the_dsn_schema_only(self, log: AuditLog, schema_dsn: str) -> None:
+    def test_the_tables_are_made_in_the_schema_of_the_dsn(
+        self, log: AuditLog, schema_dsn: str
+    ) -> None:
         with psycopg.connect(schema_dsn) as conn:
-            schemas = conn.execute(
-                "SELECT DISTINCT table_schema FROM information_schema.tables"
-                " WHERE table_name IN ('fangxin_audit', 'fangxin_audit_head')"
-                " AND table_schema = current_schema()"
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_schema LIKE 'audit_test_%'"
+                " ORDER BY table_name"
             ).fetchall()
 
-        assert len(schemas) == 1
+        assert tables == [("fangxin_audit",), ("fangxin_audit_head",)]

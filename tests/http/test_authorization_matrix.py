@@ -1,0 +1,181 @@
+"""Every tracing endpoint x every role: only the allowed cells answer data; the rest 401/403/404."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from infrastructure.container import build_services
+from infrastructure.settings import load_settings
+from interface.http.app import create_app
+from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
+
+ROLES = [
+    "anonymous",
+    "visitor",
+    "merchant",
+    "tracer",
+    "supervisor",
+    "other_tracer",
+    "other_supervisor",
+    "admin",
+    "auditor",
+]
+
+
+class Matrix:
+    """A world with one of each role, an approved case with a listed contact, and a venue."""
+
+    def __init__(self, client: TestClient[Any], clock: MovableClock) -> None:
+        self.world = World(client)
+        w = self.world
+        self.agency = w.agency(["110100"])
+        other = w.agency(["110100"], "Neighbouring agency")
+        self.tokens: dict[str, str | None] = {"anonymous": None, "admin": ADMIN_TOKEN}
+        self.tokens["tracer"] = w.officer(self.agency, "tracer")["token"]
+        self.tokens["supervisor"] = w.officer(self.agency, "supervisor")["token"]
+        self.tokens["other_tracer"] = w.officer(other, "tracer")["token"]
+        self.tokens["other_supervisor"] = w.officer(other, "supervisor")["token"]
+        self.tokens["auditor"] = w.auditor()["token"]
+        merchant = w.merchant()
+        self.tokens["merchant"] = merchant["token"]
+        self.venue = w.venue(merchant)
+        self.index = w.visitor(phone="+8613911110000")
+        self.contact = w.visitor()
+        self.tokens["visitor"] = self.contact["token"]
+        self.start = clock.now()
+        w.check_in(self.index, self.venue)
+        w.check_in(self.contact, self.venue)
+        clock.advance(timedelta(minutes=30))
+        self.case_id = self.new_case()
+        self.approve(self.case_id)
+        w.client.get(
+            f"/v1/cases/{self.case_id}/contacts", headers=bearer(self.tokens["tracer"] or "")
+        )
+
+    def new_case(self) -> str:
+        response = self.world.client.post(
+            "/v1/cases",
+            json={
+                "index": {"phone": "+8613911110000"},
+                "from": (self.start - timedelta(hours=1)).isoformat(),
+                "to": (self.start + timedelta(hours=1)).isoformat(),
+                "legal_basis": "test basis",
+            },
+            headers=bearer(self.tokens["tracer"] or ""),
+        )
+        assert response.status_code == 201, response.text
+        case_id: str = response.json()["case_id"]
+        return case_id
+
+    def approve(self, case_id: str) -> None:
+        response = self.world.client.post(
+            f"/v1/cases/{case_id}/approval",
+            json={"approve": True},
+            headers=bearer(self.tokens["supervisor"] or ""),
+        )
+        assert response.status_code == 200, response.text
+
+
+Request = Callable[[Matrix], tuple[str, str, dict[str, Any] | None]]
+
+ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
+    "create agency": (
+        lambda m: ("POST", "/v1/agencies", {"name": "A", "jurisdiction": ["110000"]}),
+        {"admin": 201},
+    ),
+    "create officer": (
+        lambda m: ("POST", f"/v1/agencies/{m.agency}/officers", {"name": "O", "role": "tracer"}),
+        {"admin": 201},
+    ),
+    "create auditor": (lambda m: ("POST", "/v1/auditors", {"name": "A"}), {"admin": 201}),
+    "open case": (
+        lambda m: (
+            "POST",
+            "/v1/cases",
+            {
+                "index": {"visitor_id": m.index["visitor_id"]},
+                "from": (m.start - timedelta(hours=1)).isoformat(),
+                "to": (m.start + timedelta(hours=1)).isoformat(),
+                "legal_basis": "test basis",
+            },
+        ),
+        {"tracer": 201, "other_tracer": 201, "supervisor": 403, "other_supervisor": 403},
+    ),
+    "approve case": (
+        lambda m: ("POST", f"/v1/cases/{m.new_case()}/approval", {"approve": True}),
+        {"supervisor": 200, "tracer": 403, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "read case": (
+        lambda m: ("GET", f"/v1/cases/{m.case_id}", None),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "trajectory": (
+        lambda m: ("GET", f"/v1/cases/{m.case_id}/trajectory", None),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "contacts": (
+        lambda m: ("GET", f"/v1/cases/{m.case_id}/contacts?depth=2", None),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "details": (
+        lambda m: (
+            "POST",
+            f"/v1/cases/{m.case_id}/contacts/{m.contact['visitor_id']}/details",
+            None,
+        ),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "export": (
+        lambda m: ("GET", f"/v1/cases/{m.case_id}/export?format=json", None),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "declare exposure": (
+        lambda m: (
+            "POST",
+            "/v1/exposures",
+            {
+                "case_id": m.case_id,
+                "venue_id": m.venue["venue_id"],
+                "from": m.start.isoformat(),
+                "to": (m.start + timedelta(minutes=10)).isoformat(),
+            },
+        ),
+        {"tracer": 201, "supervisor": 403, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "audit": (lambda m: ("GET", "/v1/audit", None), {"auditor": 200}),
+    "audit verification": (lambda m: ("GET", "/v1/audit/verification", None), {"auditor": 200}),
+    "my exposures": (lambda m: ("GET", "/v1/me/exposures", None), {"visitor": 200}),
+}
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+    data: Path = tmp_path_factory.mktemp("matrix")
+    settings = load_settings({}, data_dir=str(data), admin_token=ADMIN_TOKEN)
+    clock = MovableClock()
+    services = build_services(settings, clock=clock)
+    with TestClient(create_app(settings, services=services)) as client:
+        yield Matrix(client, clock)
+    services.close()
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_only_allowed_roles_get_an_answer(matrix: Matrix, endpoint: str, role: str) -> None:
+    make, allowed = ENDPOINTS[endpoint]
+    method, path, body = make(matrix)
+    token = matrix.tokens[role]
+    headers = bearer(token) if token else {}
+    response = matrix.world.client.request(method, path, json=body, headers=headers)
+    expected = allowed.get(role, 401 if role == "anonymous" else 403)
+    assert response.status_code == expected, f"{endpoint} as {role}: {response.text}"
+    if expected >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        for secret in (matrix.contact["visitor_id"], matrix.index["visitor_id"]):
+            assert secret not in response.text
