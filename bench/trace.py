@@ -27,14 +27,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.visits import Visit
+from infrastructure.projections import ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 28
 NOW = START + timedelta(days=DAYS)
 WINDOW = timedelta(days=14)
 MAX_DWELL = timedelta(hours=3)
+MAX_DWELL_MINUTES = 180
 OPEN_SHARE = 0.03
 VISITS_PER_VENUE = 500
 VISITS_PER_VISITOR = 5
@@ -85,11 +91,38 @@ def build_index(
         visits.append((checked_in, venue, visitor_ids[rng.randrange(n_visitors)], checked_out))
     visits.sort(key=lambda visit: visit[0])  # the order a projection replays the log in
     index = MemoryContactIndex()
+    # Through the real projection: the events a replay of the log hands to the projector.
+    projector = ReadModelProjector(
+        MemoryDirectory(), MemoryVisitLog(), index, MemoryExposureLog(), MAX_DWELL_MINUTES
+    )
+    topic = get_topic(Visit)
     for checked_in, venue, visitor, checked_out in visits:
         visit_id = _uuid(rng)
-        index.check_in(visit_id, visitor, venue, checked_in, MAX_DWELL)
+        projector.apply(
+            Visit.CheckedIn(
+                originator_id=visit_id,
+                originator_version=1,
+                timestamp=checked_in,
+                originator_topic=topic,
+                visitor_id=visitor,
+                guardian_id=visitor,
+                venue_id=venue,
+                at=checked_in,
+                via="scan",
+            )
+        )
         if checked_out is not None:
-            index.check_out(visit_id, checked_out)
+            projector.apply(
+                Visit.CheckedOut(
+                    originator_id=visit_id,
+                    originator_version=2,
+                    timestamp=checked_out,
+                    guardian_id=visitor,
+                    day=checked_in.date(),
+                    at=checked_out,
+                    reason="scan",
+                )
+            )
     return index, visitor_ids
 
 
