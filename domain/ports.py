@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -112,7 +112,7 @@ class VisitView(msgspec.Struct, frozen=True):
 
 
 class Directory(Protocol):
-    """Read model of tokens, visitors and venues."""
+    """Read model of tokens, visitors, venues and agencies (the projections write it)."""
 
     def principal(self, token_hash: str) -> Principal | None:
         """Whose token this is."""
@@ -140,30 +140,6 @@ class Directory(Protocol):
 
     def agency(self, agency_id: UUID) -> AgencyView | None:
         """One agency."""
-        ...
-
-    def put_agency(self, agency: AgencyView) -> None:
-        """Add an agency."""
-        ...
-
-    def add_token(self, token_hash: str, principal: Principal) -> None:
-        """Remember a token."""
-        ...
-
-    def remove_tokens_of(self, principal_id: UUID) -> None:
-        """Forget every token of a principal."""
-        ...
-
-    def put_venue(self, venue: VenueView) -> None:
-        """Add or replace a venue."""
-        ...
-
-    def put_visitor(self, visitor: VisitorView) -> None:
-        """Add a visitor."""
-        ...
-
-    def remove_visitor(self, visitor_id: UUID) -> None:
-        """Forget a visitor."""
         ...
 
 
@@ -194,18 +170,6 @@ class VisitLog(Protocol):
         """Open visits whose venue's maximum dwell has passed."""
         ...
 
-    def checked_in(self, visit: VisitView, deadline: datetime) -> None:
-        """Add an open visit, to be closed automatically at `deadline`."""
-        ...
-
-    def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None:
-        """Close a visit."""
-        ...
-
-    def forget_guardian(self, guardian_id: UUID) -> None:
-        """Drop every visit of a visitor and their dependents."""
-        ...
-
     def drop_before(self, cutoff: datetime) -> int:
         """Drop visits that began before `cutoff`; returns how many."""
         ...
@@ -232,20 +196,6 @@ class ExposureView(msgspec.Struct, frozen=True):
 class ContactIndex(Protocol):
     """Read model of stays indexed by venue and day, and by person (contact tracing)."""
 
-    def check_in(
-        self, visit_id: UUID, visitor_id: UUID, venue_id: UUID, at: datetime, max_dwell: timedelta
-    ) -> None:
-        """Index an open stay."""
-        ...
-
-    def check_out(self, visit_id: UUID, at: datetime) -> None:
-        """Close a stay."""
-        ...
-
-    def forget_visitor(self, visitor_id: UUID) -> None:
-        """Drop a person's stays."""
-        ...
-
     def drop_before(self, cutoff: datetime) -> int:
         """Drop stays that began before the cutoff."""
         ...
@@ -261,10 +211,6 @@ class ContactIndex(Protocol):
 
 class ExposureLog(Protocol):
     """Read model of declared exposures by venue."""
-
-    def add(self, exposure: ExposureView) -> None:
-        """Remember a declared exposure."""
-        ...
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures at a venue overlapping [start, end]."""

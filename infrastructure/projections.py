@@ -23,19 +23,17 @@ from domain.forgetting import Forgotten
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import (
     AgencyView,
-    ContactIndex,
-    Directory,
-    ExposureLog,
     ExposureView,
     Principal,
     VenueView,
-    VisitLog,
     VisitorView,
     VisitView,
 )
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.audit import AuditLog
+from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
 
 log = logging.getLogger("fangxin.projections")
 
@@ -43,14 +41,14 @@ BATCH = 1000
 
 
 class ReadModelProjector:
-    """Applies one event to the directory and visit log."""
+    """Applies one event to the in-memory read models (the embedded deployment)."""
 
     def __init__(
         self,
-        directory: Directory,
-        visits: VisitLog,
-        contacts: ContactIndex,
-        exposures: ExposureLog,
+        directory: MemoryDirectory,
+        visits: MemoryVisitLog,
+        contacts: MemoryContactIndex,
+        exposures: MemoryExposureLog,
         default_max_dwell_minutes: int = 180,
     ) -> None:
         self.directory = directory

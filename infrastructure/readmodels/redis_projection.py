@@ -1,0 +1,344 @@
+"""The Redis projection: each event becomes one atomic Lua call that also moves the position.
+
+The script compares the event's notification id with the tracking position stored in Redis and
+applies the event only when it is newer, then stores the new position, all in one atomic step:
+an event is applied exactly once, whatever crashes and restarts happen between calls. Calls are
+pipelined in batches, so a batch costs one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import redis
+from eventsourcing.domain import DomainEventProtocol
+
+from domain.cases import ExposureNotice
+from domain.people import Agency, Auditor, Merchant, Officer, Visitor
+from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView
+from domain.venues import Venue
+from domain.visits import Visit
+
+# The Lua side. All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per
+# deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds.
+APPLY_SCRIPT = r"""
+local P = ARGV[1]
+local id = tonumber(ARGV[2])
+local kind = ARGV[3]
+local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
+if id <= pos then return 0 end
+local DAY = 86400
+
+local function days(first, last)
+  return math.floor(first / DAY), math.floor(last / DAY)
+end
+
+local function unfile(v)
+  local finish = v.end_s
+  if finish == nil or finish == cjson.null then finish = v.start_s + v.max_dwell_s end
+  local d0, d1 = days(v.start_s, finish)
+  for d = d0, d1 do redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, v.visit_id) end
+end
+
+local function remove_visit(visit_id)
+  local raw = redis.call('GET', P .. 'visit:' .. visit_id)
+  if not raw then return end
+  local v = cjson.decode(raw)
+  if v.end_s == cjson.null then v.end_s = nil end
+  redis.call('ZREM', P .. 'gvisits:' .. v.guardian_id, visit_id)
+  redis.call('ZREM', P .. 'vvisits:' .. v.venue_id, visit_id)
+  redis.call('ZREM', P .. 'pvisits:' .. v.visitor_id, visit_id)
+  redis.call('ZREM', P .. 'allvisits', visit_id)
+  redis.call('ZREM', P .. 'due', visit_id)
+  if v.end_s == nil then
+    redis.call('SREM', P .. 'open:' .. v.visitor_id, visit_id)
+    redis.call('DECR', P .. 'occ:' .. v.venue_id)
+  end
+  unfile(v)
+  redis.call('DEL', P .. 'visit:' .. visit_id)
+end
+
+local function add_token(hash, principal_id, principal)
+  if hash ~= '' then
+    redis.call('SET', P .. 'tok:' .. hash, principal)
+    redis.call('SADD', P .. 'toks:' .. principal_id, hash)
+  end
+end
+
+if kind == 'principal' then
+  add_token(ARGV[4], ARGV[5], ARGV[6])
+elseif kind == 'visitor' then
+  local vid, idx = ARGV[5], ARGV[8]
+  add_token(ARGV[4], vid, ARGV[6])
+  redis.call('SET', P .. 'visitor:' .. vid, ARGV[7])
+  redis.call('RPUSH', P .. 'phone:' .. idx, vid)
+  redis.call('SET', P .. 'guardian:' .. vid, vid)
+  for i = 9, #ARGV do redis.call('SET', P .. 'guardian:' .. ARGV[i], vid) end
+elseif kind == 'erased' then
+  local vid = ARGV[4]
+  for _, hash in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. vid)) do
+    redis.call('DEL', P .. 'tok:' .. hash)
+  end
+  redis.call('DEL', P .. 'toks:' .. vid)
+  local raw = redis.call('GET', P .. 'visitor:' .. vid)
+  if raw then
+    local visitor = cjson.decode(raw)
+    redis.call('LREM', P .. 'phone:' .. visitor.phone_index, 0, vid)
+    for _, dep in pairs(visitor.dependents) do redis.call('DEL', P .. 'guardian:' .. dep) end
+  end
+  redis.call('DEL', P .. 'guardian:' .. vid, P .. 'visitor:' .. vid)
+  for _, visit_id in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. vid, 0, -1)) do
+    remove_visit(visit_id)
+  end
+  redis.call('DEL', P .. 'gvisits:' .. vid)
+elseif kind == 'venue' then
+  local venue = cjson.decode(ARGV[4])
+  redis.call('SET', P .. 'venue:' .. venue.venue_id, ARGV[4])
+  redis.call('ZADD', P .. 'mvenues:' .. venue.merchant_id, id, venue.venue_id)
+elseif kind == 'rotated' then
+  local raw = redis.call('GET', P .. 'venue:' .. ARGV[4])
+  if raw then
+    local venue = cjson.decode(raw)
+    venue.code_version = tonumber(ARGV[5])
+    redis.call('SET', P .. 'venue:' .. ARGV[4], cjson.encode(venue))
+  end
+elseif kind == 'agency' then
+  redis.call('SET', P .. 'agency:' .. ARGV[4], ARGV[5])
+elseif kind == 'checkin' then
+  local v = cjson.decode(ARGV[4])
+  if redis.call('EXISTS', P .. 'visit:' .. v.visit_id) == 0 then
+    local max_dwell = tonumber(ARGV[5])
+    local venue_raw = redis.call('GET', P .. 'venue:' .. v.venue_id)
+    if venue_raw then max_dwell = cjson.decode(venue_raw).max_dwell_minutes * 60 end
+    v.max_dwell_s = max_dwell
+    v.end_s = nil
+    redis.call('SET', P .. 'visit:' .. v.visit_id, cjson.encode(v))
+    redis.call('ZADD', P .. 'gvisits:' .. v.guardian_id, v.start_s, v.visit_id)
+    redis.call('ZADD', P .. 'vvisits:' .. v.venue_id, v.start_s, v.visit_id)
+    redis.call('ZADD', P .. 'pvisits:' .. v.visitor_id, v.start_s, v.visit_id)
+    redis.call('ZADD', P .. 'allvisits', v.start_s, v.visit_id)
+    redis.call('SADD', P .. 'open:' .. v.visitor_id, v.visit_id)
+    redis.call('INCR', P .. 'occ:' .. v.venue_id)
+    redis.call('ZADD', P .. 'due', v.start_s + max_dwell, v.visit_id)
+    local d0, d1 = days(v.start_s, v.start_s + max_dwell)
+    for d = d0, d1 do
+      redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
+    end
+  end
+elseif kind == 'checkout' then
+  local raw = redis.call('GET', P .. 'visit:' .. ARGV[4])
+  if raw then
+    local v = cjson.decode(raw)
+    if v.checked_out_at == cjson.null or v.checked_out_at == nil then
+      local end_s = math.max(tonumber(ARGV[6]), v.start_s)
+      unfile(v)
+      v.checked_out_at = ARGV[5]
+      v.checkout_reason = ARGV[7]
+      v.end_s = end_s
+      redis.call('SET', P .. 'visit:' .. v.visit_id, cjson.encode(v))
+      redis.call('SREM', P .. 'open:' .. v.visitor_id, v.visit_id)
+      redis.call('DECR', P .. 'occ:' .. v.venue_id)
+      redis.call('ZREM', P .. 'due', v.visit_id)
+      local d0, d1 = days(v.start_s, end_s)
+      for d = d0, d1 do
+        redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
+      end
+    end
+  end
+elseif kind == 'exposure' then
+  local e = cjson.decode(ARGV[4])
+  redis.call('RPUSH', P .. 'exp:' .. e.venue_id, ARGV[4])
+  redis.call('PUBLISH', P .. 'exposures', ARGV[4])
+end
+redis.call('SET', P .. 'pos', ARGV[2])
+return 1
+"""
+
+# Retention: drop visits that began before a cutoff, a slice at a time.
+DROP_SCRIPT = r"""
+local P = ARGV[1]
+local DAY = 86400
+local ids = redis.call('ZRANGEBYSCORE', P .. 'allvisits', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 500)
+for _, visit_id in ipairs(ids) do
+  local raw = redis.call('GET', P .. 'visit:' .. visit_id)
+  if raw then
+    local v = cjson.decode(raw)
+    local finish = v.end_s
+    if finish == cjson.null or finish == nil then
+      finish = v.start_s + v.max_dwell_s
+      redis.call('SREM', P .. 'open:' .. v.visitor_id, visit_id)
+      redis.call('DECR', P .. 'occ:' .. v.venue_id)
+    end
+    for d = math.floor(v.start_s / DAY), math.floor(finish / DAY) do
+      redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, visit_id)
+    end
+    redis.call('ZREM', P .. 'gvisits:' .. v.guardian_id, visit_id)
+    redis.call('ZREM', P .. 'vvisits:' .. v.venue_id, visit_id)
+    redis.call('ZREM', P .. 'pvisits:' .. v.visitor_id, visit_id)
+    redis.call('ZREM', P .. 'due', visit_id)
+    redis.call('DEL', P .. 'visit:' .. visit_id)
+  end
+  redis.call('ZREM', P .. 'allvisits', visit_id)
+end
+return #ids
+"""
+
+
+class StoredVisit(msgspec.Struct, frozen=True):
+    """A visit as kept in Redis: the VisitView fields plus epoch seconds for the indexes."""
+
+    visit_id: UUID
+    visitor_id: UUID
+    guardian_id: UUID
+    venue_id: UUID
+    checked_in_at: datetime
+    via: str
+    start_s: float
+    max_dwell_s: float = 0.0
+    checked_out_at: datetime | None = None
+    checkout_reason: str | None = None
+    end_s: float | None = None
+
+
+def epoch(at: datetime) -> float:
+    """Seconds since the epoch."""
+    return at.timestamp()
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def encode_event(event: DomainEventProtocol[UUID]) -> list[str]:
+    """The script arguments after (prefix, id) for one event; ['skip'] for events of no concern."""
+    e: Any = event
+    if isinstance(event, Visit.CheckedIn):
+        visit = StoredVisit(
+            visit_id=e.originator_id,
+            visitor_id=e.visitor_id,
+            guardian_id=e.guardian_id,
+            venue_id=e.venue_id,
+            checked_in_at=e.at,
+            via=e.via,
+            start_s=epoch(e.at),
+        )
+        return ["checkin", _json(visit)]
+    if isinstance(event, Visit.CheckedOut):
+        return [
+            "checkout",
+            str(e.originator_id),
+            _json(e.at).strip('"'),
+            repr(epoch(e.at)),
+            e.reason,
+        ]
+    if isinstance(event, Visitor.Registered):
+        view = VisitorView(
+            visitor_id=e.originator_id,
+            dependents=dict(zip(e.dependent_names, e.dependent_ids, strict=True)),
+            phone_index=e.phone_index,
+        )
+        principal = _json(Principal(role="visitor", id=e.originator_id))
+        return [
+            "visitor",
+            e.token_hash,
+            str(e.originator_id),
+            principal,
+            _json(view),
+            e.phone_index,
+            *(str(d) for d in e.dependent_ids),
+        ]
+    if isinstance(event, Visitor.Erased):
+        return ["erased", str(e.originator_id)]
+    if isinstance(event, Merchant.Registered):
+        principal = _json(Principal(role="merchant", id=e.originator_id))
+        return ["principal", e.token_hash, str(e.originator_id), principal]
+    if isinstance(event, Officer.Registered):
+        principal = _json(Principal(role=e.role, id=e.originator_id, agency_id=e.agency_id))
+        return ["principal", e.token_hash, str(e.originator_id), principal]
+    if isinstance(event, Auditor.Registered):
+        principal = _json(Principal(role="auditor", id=e.originator_id))
+        return ["principal", e.token_hash, str(e.originator_id), principal]
+    if isinstance(event, Venue.Registered):
+        venue = VenueView(
+            venue_id=e.originator_id,
+            merchant_id=e.merchant_id,
+            name=e.name,
+            address=e.address,
+            region=e.region,
+            category=e.category,
+            capacity=e.capacity,
+            max_dwell_minutes=e.max_dwell_minutes,
+            code_version=1,
+        )
+        return ["venue", _json(venue)]
+    if isinstance(event, Venue.CodeRotated):
+        return ["rotated", str(e.originator_id), str(e.key_version)]
+    if isinstance(event, Agency.Registered):
+        agency = AgencyView(
+            agency_id=e.originator_id, name=e.name, jurisdiction=list(e.jurisdiction)
+        )
+        return ["agency", str(e.originator_id), _json(agency)]
+    if isinstance(event, ExposureNotice.Declared):
+        exposure = ExposureView(
+            exposure_id=e.originator_id,
+            venue_id=e.venue_id,
+            start=e.start,
+            end=e.end,
+            declared_at=e.declared_at,
+        )
+        return ["exposure", _json(exposure)]
+    return ["skip"]
+
+
+class RedisProjector:
+    """Applies events to the Redis read models, exactly once, in pipelined batches."""
+
+    def __init__(self, client: redis.Redis, prefix: str, default_max_dwell_minutes: int) -> None:
+        self._client = client
+        self.prefix = prefix
+        self._default_dwell = str(default_max_dwell_minutes * 60)
+        self._apply = client.register_script(APPLY_SCRIPT)
+        self._drop = client.register_script(DROP_SCRIPT)
+
+    def position(self) -> int:
+        """The last notification id applied."""
+        raw = self._client.get(self.prefix + "pos")
+        return int(raw) if raw else 0
+
+    def apply_batch(self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]]) -> int:
+        """Apply events in log order in one round trip; returns how many were new."""
+        if not events:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for notification_id, event in events:
+            args = encode_event(event)
+            if args[0] == "checkin":
+                args.append(self._default_dwell)
+            self._apply(args=[self.prefix, notification_id, *args], client=pipe)
+        return sum(int(r) for r in pipe.execute())
+
+    def drop_before(self, cutoff: datetime) -> int:
+        """Retention: drop visits that began before the cutoff."""
+        dropped = 0
+        while True:
+            n = int(self._drop(args=[self.prefix, repr(epoch(cutoff))]))
+            dropped += n
+            if n < 500:
+                return dropped
+
+    def clear(self) -> int:
+        """Delete every key of this deployment's read models (before a rebuild)."""
+        deleted = 0
+        batch: list[bytes] = []
+        for key in self._client.scan_iter(match=self.prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(self._client.unlink(*batch))
+                batch = []
+        if batch:
+            deleted += int(self._client.unlink(*batch))
+        return deleted

@@ -1,0 +1,292 @@
+"""One contract for the read models: the memory adapters and the Redis adapters behave alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from eventsourcing.domain import Aggregate
+
+from domain.cases import ExposureNotice
+from domain.people import Agency, Merchant, Officer, Visitor
+from domain.ports import ContactIndex, Directory, ExposureLog, VisitLog
+from domain.venues import Venue
+from domain.visits import CheckoutReason, Visit
+from infrastructure.projections import ReadModelProjector
+from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
+from infrastructure.readmodels.redis import (
+    RedisContactIndex,
+    RedisDirectory,
+    RedisExposureLog,
+    RedisVisitLog,
+)
+from infrastructure.readmodels.redis_projection import RedisProjector
+
+T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days
+
+
+@dataclass
+class Models:
+    directory: Directory
+    visits: VisitLog
+    contacts: ContactIndex
+    exposures: ExposureLog
+    project: Callable[[list[Any]], None]
+
+
+def memory_models() -> Models:
+    directory, visits = MemoryDirectory(), MemoryVisitLog()
+    contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
+    projector = ReadModelProjector(directory, visits, contacts, exposures, 180)
+
+    def project(events: list[Any]) -> None:
+        for event in events:
+            projector.apply(event)
+
+    return Models(directory, visits, contacts, exposures, project)
+
+
+def redis_models(client: redis.Redis, prefix: str) -> Models:
+    projector = RedisProjector(client, prefix, 180)
+    counter = iter(range(1, 1_000_000))
+
+    def project(events: list[Any]) -> None:
+        projector.apply_batch([(next(counter), event) for event in events])
+
+    return Models(
+        RedisDirectory(client, prefix),
+        RedisVisitLog(client, prefix, projector),
+        RedisContactIndex(client, prefix, projector),
+        RedisExposureLog(client, prefix),
+        project,
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
+def models(request: pytest.FixtureRequest) -> Iterator[Models]:
+    if request.param == "memory":
+        yield memory_models()
+    else:
+        client: redis.Redis = request.getfixturevalue("redis_client")
+        prefix: str = request.getfixturevalue("redis_prefix")
+        yield redis_models(client, prefix)
+
+
+def events(*aggregates: Aggregate) -> list[Any]:
+    return [e for a in aggregates for e in a.collect_events()]
+
+
+def new_visitor(dependents: list[str] = [], phone_index: str = "idx") -> Visitor:  # noqa: B006
+    return Visitor(
+        id=uuid.uuid4(),
+        name="n",
+        phone="p",
+        phone_index=phone_index,
+        token_hash=uuid.uuid4().hex,
+        dependent_ids=[uuid.uuid4() for _ in dependents],
+        dependent_names=dependents,
+        assisted=False,
+    )
+
+
+def new_venue(merchant_id: uuid.UUID, max_dwell: int = 180) -> Venue:
+    return Venue(
+        id=uuid.uuid4(),
+        merchant_id=merchant_id,
+        name="老王面馆",
+        address="1 Road",
+        region="110105",
+        category="food",
+        capacity=20,
+        max_dwell_minutes=max_dwell,
+    )
+
+
+def new_visit(person: uuid.UUID, guardian: uuid.UUID, venue: uuid.UUID, at: datetime) -> Visit:
+    return Visit(
+        id=uuid.uuid4(), visitor_id=person, guardian_id=guardian, venue_id=venue, at=at, via="scan"
+    )
+
+
+def test_tokens_name_their_principals(models: Models) -> None:
+    visitor = new_visitor()
+    merchant = Merchant(id=uuid.uuid4(), name="m", contact_phone="p", token_hash="mh")
+    agency = Agency(id=uuid.uuid4(), name="a", jurisdiction=["110100"])
+    officer = Officer(
+        id=uuid.uuid4(), agency_id=agency.id, name="o", role="tracer", token_hash="oh"
+    )
+    models.project(events(visitor, merchant, agency, officer))
+    visitor_principal = models.directory.principal(visitor.token_hash)
+    assert visitor_principal is not None
+    assert visitor_principal.id == visitor.id
+    merchant_principal = models.directory.principal("mh")
+    assert merchant_principal is not None
+    assert merchant_principal.role == "merchant"
+    officer_principal = models.directory.principal("oh")
+    assert officer_principal is not None
+    assert (officer_principal.role, officer_principal.agency_id) == ("tracer", agency.id)
+    found = models.directory.agency(agency.id)
+    assert found is not None
+    assert found.jurisdiction == ["110100"]
+    assert models.directory.principal("unknown") is None
+
+
+def test_venues_are_listed_per_merchant_and_rotations_raise_the_code_version(
+    models: Models,
+) -> None:
+    merchant = uuid.uuid4()
+    first, second = new_venue(merchant), new_venue(merchant)
+    second.rotate_codes()
+    models.project(events(first, second, new_venue(uuid.uuid4())))
+    assert [v.venue_id for v in models.directory.venues_of(merchant)] == [first.id, second.id]
+    rotated = models.directory.venue(second.id)
+    assert rotated is not None
+    assert rotated.code_version == 2
+    assert rotated.capacity == 20
+    assert rotated.name == "老王面馆"
+
+
+def test_visitors_dependents_and_phones_are_found(models: Models) -> None:
+    parent = new_visitor(["小明"], phone_index="shared")
+    other = new_visitor(phone_index="shared")
+    models.project(events(parent, other))
+    assert set(models.directory.visitors_by_phone("shared")) == {parent.id, other.id}
+    child = parent.dependent_ids[0]
+    assert models.directory.guardian_of(child) == parent.id
+    assert models.directory.guardian_of(parent.id) == parent.id
+    view = models.directory.visitor(parent.id)
+    assert view is not None
+    assert view.dependents == {"小明": child}
+
+
+def test_a_visit_is_open_then_closed(models: Models) -> None:
+    visitor, venue = new_visitor(), new_venue(uuid.uuid4(), max_dwell=60)
+    visit = new_visit(visitor.id, visitor.id, venue.id, T0)
+    models.project(events(visitor, venue, visit))
+    assert models.visits.occupancy(venue.id) == 1
+    assert [v.visit_id for v in models.visits.open_of(visitor.id)] == [visit.id]
+    assert models.visits.due(T0 + timedelta(minutes=59), 10) == []
+    assert [v.visit_id for v in models.visits.due(T0 + timedelta(minutes=61), 10)] == [visit.id]
+    visit.check_out(T0 + timedelta(minutes=30), CheckoutReason.PAYMENT)
+    models.project(events(visit))
+    closed = models.visits.get(visit.id)
+    assert closed is not None
+    assert closed.checked_out_at == T0 + timedelta(minutes=30)
+    assert closed.checkout_reason == "payment"
+    assert models.visits.occupancy(venue.id) == 0
+    assert models.visits.open_of(visitor.id) == []
+    assert models.visits.due(T0 + timedelta(hours=2), 10) == []
+
+
+def test_visits_are_found_by_guardian_and_venue_in_a_window(models: Models) -> None:
+    parent = new_visitor(["小明"])
+    venue = new_venue(uuid.uuid4())
+    child = parent.dependent_ids[0]
+    first = new_visit(parent.id, parent.id, venue.id, T0)
+    second = new_visit(child, parent.id, venue.id, T0 + timedelta(hours=2))
+    models.project(events(parent, venue, first, second))
+    window = models.visits.of_guardian(parent.id, T0, T0 + timedelta(hours=3))
+    assert [v.visit_id for v in window] == [first.id, second.id]
+    assert [
+        v.visit_id for v in models.visits.of_guardian(parent.id, T0, T0 + timedelta(hours=2))
+    ] == [first.id]
+    at_venue = models.visits.at_venue(venue.id, T0 + timedelta(minutes=1), T0 + timedelta(days=1))
+    assert [v.visit_id for v in at_venue] == [second.id]
+
+
+def test_stays_are_found_by_venue_and_day_and_by_person(models: Models) -> None:
+    a, b = new_visitor(), new_visitor()
+    venue = new_venue(uuid.uuid4())
+    long_stay = new_visit(a.id, a.id, venue.id, T0)  # open: ends at in + 3 h, after midnight
+    short = new_visit(b.id, b.id, venue.id, T0 + timedelta(hours=2))
+    short.check_out(T0 + timedelta(hours=2, minutes=20), CheckoutReason.SCAN)
+    models.project(events(a, b, venue, long_stay, short))
+    now = T0 + timedelta(hours=10)
+    after_midnight = models.contacts.stays_at(
+        venue.id, T0 + timedelta(hours=1, minutes=30), T0 + timedelta(hours=2, minutes=10), now
+    )
+    assert {s.visit_id for s in after_midnight} == {long_stay.id, short.id}
+    open_end = next(s for s in after_midnight if s.visit_id == long_stay.id).end
+    assert open_end == T0 + timedelta(hours=3)
+    later = models.contacts.stays_at(
+        venue.id, T0 + timedelta(hours=4), T0 + timedelta(hours=5), now
+    )
+    assert later == []
+    mine = models.contacts.stays_of(b.id, T0, T0 + timedelta(days=1), now)
+    assert [(s.start, s.end) for s in mine] == [(short.checked_in_at, short.checked_out_at)]
+
+
+def test_an_erased_visitor_leaves_no_token_visit_or_stay(models: Models) -> None:
+    parent = new_visitor(["小明"], phone_index="erase-me")
+    venue = new_venue(uuid.uuid4())
+    child = parent.dependent_ids[0]
+    own = new_visit(parent.id, parent.id, venue.id, T0)
+    childs = new_visit(child, parent.id, venue.id, T0)
+    models.project(events(parent, venue, own, childs))
+    parent.erase(T0 + timedelta(hours=1))
+    models.project(events(parent))
+    assert models.directory.principal(parent.token_hash) is None
+    assert models.directory.visitor(parent.id) is None
+    assert models.directory.visitors_by_phone("erase-me") == []
+    assert models.directory.guardian_of(child) is None
+    assert models.visits.get(own.id) is None
+    assert models.visits.get(childs.id) is None
+    assert models.visits.occupancy(venue.id) == 0
+    now = T0 + timedelta(hours=1)
+    assert models.contacts.stays_at(venue.id, T0, now, now) == []
+
+
+def test_exposures_are_found_by_venue_and_overlap(models: Models) -> None:
+    venue_id = uuid.uuid4()
+    notice = ExposureNotice(
+        id=uuid.uuid4(),
+        case_id=uuid.uuid4(),
+        venue_id=venue_id,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        declared_by=uuid.uuid4(),
+        declared_at=T0 + timedelta(days=1),
+        notified=3,
+    )
+    models.project(events(notice))
+    assert [
+        e.exposure_id for e in models.exposures.at_venue(venue_id, T0 - timedelta(hours=1), T0)
+    ] == [notice.id]
+    assert (
+        models.exposures.at_venue(venue_id, T0 + timedelta(hours=2), T0 + timedelta(hours=3)) == []
+    )
+
+
+def test_retention_drops_visits_that_began_before_the_cutoff(models: Models) -> None:
+    visitor, venue = new_visitor(), new_venue(uuid.uuid4())
+    old = new_visit(visitor.id, visitor.id, venue.id, T0 - timedelta(days=30))
+    new = new_visit(visitor.id, visitor.id, venue.id, T0)
+    models.project(events(visitor, venue, old, new))
+    assert models.visits.drop_before(T0 - timedelta(days=1)) == 1
+    models.contacts.drop_before(T0 - timedelta(days=1))  # the application trims both
+    assert models.visits.get(old.id) is None
+    assert models.visits.get(new.id) is not None
+    assert models.visits.occupancy(venue.id) == 1
+    stays = models.contacts.stays_of(
+        visitor.id, T0 - timedelta(days=40), T0 + timedelta(days=1), T0
+    )
+    assert [s.visit_id for s in stays] == [new.id]
+
+
+def test_the_redis_projection_applies_each_event_once(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    projector = RedisProjector(redis_client, redis_prefix, 180)
+    visitor, venue = new_visitor(), new_venue(uuid.uuid4())
+    visit = new_visit(visitor.id, visitor.id, venue.id, T0)
+    batch = list(enumerate(events(visitor, venue, visit), start=1))
+    assert projector.apply_batch(batch) == 3
+    assert projector.apply_batch(batch) == 0  # replayed: the position says it was applied
+    assert projector.position() == 3
+    assert RedisVisitLog(redis_client, redis_prefix, projector).occupancy(venue.id) == 1
