@@ -535,8 +535,9 @@ class Fangxin(Application[UUID]):
         cutoff_day = today - timedelta(days=retention_days)
         self.ports.keys.destroy_days_before(cutoff_day)
         cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=ZoneInfo("UTC"))
+        dropped = self.ports.visits.drop_before(cutoff)
         self.ports.contacts.drop_before(cutoff)
-        return self.ports.visits.drop_before(cutoff)
+        return dropped
 
     # -- queries --------------------------------------------------------------------------
 

@@ -37,3 +37,9 @@ class GoneError(DomainError):
     """The data existed and was erased for good."""
 
     kind = "gone"
+
+
+class UnavailableError(DomainError):
+    """A part of the service is down or behind; the request may be retried."""
+
+    kind = "unavailable"

@@ -217,6 +217,18 @@ class ExposureLog(Protocol):
         ...
 
 
+class AnswerStore(Protocol):
+    """Answers to creating requests, kept a day so a retry sees the first answer again."""
+
+    def load(self, scope: str, key: str) -> tuple[str, bytes] | None:
+        """(request fingerprint, answer) of an earlier request with this key."""
+        ...
+
+    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None:
+        """Keep an answer."""
+        ...
+
+
 class ReadModelSync(Protocol):
     """Lets a writer wait until the read models have applied its own events."""
 

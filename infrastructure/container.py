@@ -1,27 +1,53 @@
-"""The composition root: build the application, its stores, keys and read models from settings."""
+"""The composition root: build the application, its stores, keys and read models from settings.
+
+Two deployments from one code base:
+- embedded (default): SQLite log, keys and audit in the data folder; memory read models rebuilt
+  from the log at start; the projection runs in-process.
+- production: `FANGXIN_DATABASE_URL=postgresql://...` puts the log, keys and audit trail in
+  PostgreSQL; `FANGXIN_REDIS_URL` puts the read models in Redis, projected by one elected
+  runner per deployment.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from uuid import UUID
 
+import redis
 from eventsourcing.persistence import JSONTranscoder
 
 from domain.app import Fangxin, Ports, transcodings
 from domain.casework import Casework
-from domain.ports import Clock
+from domain.ports import AnswerStore, Clock, Directory, ExposureView, VisitLog
 from infrastructure.admin import AdminTokens
-from infrastructure.audit import AuditLog, SQLiteAuditLog
+from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import event_store_env
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
+from infrastructure.pgkeys import PostgresKeyBackend
 from infrastructure.projections import AuditProjector, ProjectionRunner, ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
-from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
+from infrastructure.readmodels.memory import (
+    MemoryAnswerStore,
+    MemoryDirectory,
+    MemoryExposureLog,
+    MemoryVisitLog,
+)
+from infrastructure.readmodels.redis import (
+    RedisContactIndex,
+    RedisDirectory,
+    RedisExposureLog,
+    RedisVisitLog,
+)
+from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisExposureFeed
+from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
 
 
@@ -41,6 +67,31 @@ class RandomIds:
         return uuid.uuid4()
 
 
+class Runner(Protocol):
+    """A projection runner, in-process or elected across workers."""
+
+    @property
+    def position(self) -> int:
+        """The last notification id applied."""
+        ...
+
+    def catch_up(self) -> int:
+        """Apply what is new (if this process applies events)."""
+        ...
+
+    def wait_for(self, position: int) -> None:
+        """Return once `position` is applied."""
+        ...
+
+    def start(self) -> None:
+        """Start following the log."""
+        ...
+
+    def stop(self) -> None:
+        """Stop following the log."""
+        ...
+
+
 @dataclass
 class Services:
     """Everything a process runs with; `close()` releases it."""
@@ -48,79 +99,158 @@ class Services:
     settings: Settings
     app: Fangxin
     casework: Casework
-    runner: ProjectionRunner
-    projector: ReadModelProjector
+    runner: Runner
     keys: KeyStore
-    directory: MemoryDirectory
-    visits: MemoryVisitLog
+    directory: Directory
+    visits: VisitLog
     audit: AuditLog
     admin: AdminTokens
+    answers: AnswerStore
+    on_exposure: Callable[[Callable[[ExposureView], None]], None]
     new_admin_token: str | None
+    redis: redis.Redis | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start background work (projection, event feed)."""
+        self.runner.start()
+
+    def lag(self) -> int:
+        """How many events of the log the read models have not applied yet."""
+        newest = self.app.recorder.max_notification_id() or 0
+        return max(0, newest - self.runner.position)
 
     def close(self) -> None:
         """Stop background work and close the stores."""
         self.runner.stop()
+        for closer in self._closers:
+            closer()
         self.app.close()
         self.audit.close()
         self.keys.close()
+        if self.redis is not None:
+            self.redis.close()
 
 
 def open_key_backend(settings: Settings) -> KeyBackend:
     """The key store's backend for the configured deployment."""
+    if settings.uses_postgres:
+        return PostgresKeyBackend(settings.pg_dsn)
     return SQLiteKeyBackend(Path(settings.data_dir) / "keys.db")
 
 
+class _Sync:
+    """Read-your-writes through whichever runner the process has."""
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+
+    def wait_for(self, position: int) -> None:
+        assert self.runner is not None
+        self.runner.wait_for(position)
+
+
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """Wire the embedded deployment: SQLite log and keys, memory read models rebuilt from log."""
+    """Wire the deployment the settings describe."""
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     master = MasterKeys.load_or_create(settings.master_key, data)
     keys = KeyStore(open_key_backend(settings), master)
-    directory = MemoryDirectory()
-    visits = MemoryVisitLog()
-    contacts = MemoryContactIndex()
-    exposures = MemoryExposureLog()
     transcoder = JSONTranscoder()
     for transcoding in transcodings():
         transcoder.register(transcoding)
     mapper = ScopedCipherMapper(transcoder, keys)
-    runner_ref: list[ProjectionRunner] = []
-
-    class _Sync:
-        def wait_for(self, position: int) -> None:
-            runner_ref[0].wait_for(position)
-
+    audit_key = keys.service_key("audit-chain")
+    audit: AuditLog = (
+        PostgresAuditLog(settings.pg_dsn, audit_key)
+        if settings.uses_postgres
+        else SQLiteAuditLog(data / "audit.db", audit_key)
+    )
+    sync = _Sync()
+    common = {
+        "clock": clock or SystemClock(),
+        "ids": RandomIds(),
+        "credentials": TokenCredentials(keys.service_key("phone-index")),
+        "codes": VenueCodeSigner(keys.service_key("venue-codes")),
+        "keys": keys,
+        "sync": sync,
+    }
+    admin = AdminTokens(keys.backend, settings.admin_token)
+    if settings.redis_url:
+        return _production(settings, keys, mapper, audit, admin, sync, common)
+    directory, visits = MemoryDirectory(), MemoryVisitLog()
+    contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
-        clock=clock or SystemClock(),
-        ids=RandomIds(),
-        credentials=TokenCredentials(keys.service_key("phone-index")),
-        codes=VenueCodeSigner(keys.service_key("venue-codes")),
-        keys=keys,
         directory=directory,
         visits=visits,
         contacts=contacts,
         exposures=exposures,
-        sync=_Sync(),
+        **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    audit = SQLiteAuditLog(data / "audit.db", keys.service_key("audit-chain"))
     runner = ProjectionRunner(app.recorder, mapper, [projector, AuditProjector(audit)])
-    runner_ref.append(runner)
+    sync.runner = runner
     runner.catch_up()
-    admin = AdminTokens(keys.backend, settings.admin_token)
     return Services(
         settings=settings,
         app=app,
         casework=Casework(app),
         runner=runner,
-        projector=projector,
         keys=keys,
         directory=directory,
         visits=visits,
         audit=audit,
         admin=admin,
+        answers=MemoryAnswerStore(),
+        on_exposure=projector.on_exposure,
         new_admin_token=admin.first_start(),
+    )
+
+
+def _production(
+    settings: Settings,
+    keys: KeyStore,
+    mapper: ScopedCipherMapper,
+    audit: AuditLog,
+    admin: AdminTokens,
+    sync: _Sync,
+    common: dict[str, object],
+) -> Services:
+    client = redis.Redis.from_url(settings.redis_url)
+    prefix = settings.redis_prefix
+    projector = RedisProjector(client, prefix, settings.default_max_dwell_minutes)
+    directory = RedisDirectory(client, prefix)
+    visits = RedisVisitLog(client, prefix, projector)
+    ports = Ports(
+        directory=directory,
+        visits=visits,
+        contacts=RedisContactIndex(client, prefix, projector),
+        exposures=RedisExposureLog(client, prefix),
+        **common,  # type: ignore[arg-type]
+    )
+    app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
+    runner = RedisProjectionRunner(
+        app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
+    )
+    sync.runner = runner
+    feed = RedisExposureFeed(client, prefix)
+    feed.start()
+    return Services(
+        settings=settings,
+        app=app,
+        casework=Casework(app),
+        runner=runner,
+        keys=keys,
+        directory=directory,
+        visits=visits,
+        audit=audit,
+        admin=admin,
+        answers=RedisAnswerStore(client, prefix, keys.service_key("answer-cache")),
+        on_exposure=feed.on_exposure,
+        new_admin_token=None,
+        redis=client,
+        _closers=[feed.stop],
     )

@@ -12,7 +12,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment for the configured store."""
     if settings.uses_postgres:
         url = urlparse(settings.database_url)
-        return {
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/"),
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
@@ -23,6 +23,9 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "10",
         }
+        if settings.database_schema:
+            env["POSTGRES_SCHEMA"] = settings.database_schema
+        return env
     path = Path(settings.data_dir) / "events.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return {

@@ -21,7 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_token: str = ""
     master_key: str = ""
     database_url: str = ""
+    database_schema: str = ""
     redis_url: str = ""
+    redis_prefix: str = "fx:"
     retention_days: int = 28
     workers: int = 1
     default_max_dwell_minutes: int = 180
@@ -29,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auto_checkout_interval_seconds: float = 30.0
     rate_limit: int = 0
     log_level: str = "info"
+    trusted_proxies: str = ""
+    log_format: str = "json"
 
     @property
     def base_url(self) -> str:
@@ -42,6 +46,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def data_path(self) -> Path:
         """The data folder of the embedded deployment."""
         return Path(self.data_dir)
+
+    @property
+    def pg_dsn(self) -> str:
+        """The PostgreSQL connection string, with the schema on the search path when one is set."""
+        if not self.database_schema:
+            return self.database_url
+        joiner = "&" if "?" in self.database_url else "?"
+        return f"{self.database_url}{joiner}options=-csearch_path%3D{self.database_schema}"
 
     @property
     def uses_postgres(self) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,14 +42,52 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+# `FANGXIN_TEST_DEPLOYMENT=production` runs the same tests on PostgreSQL and Redis, each test
+# in its own PostgreSQL schema and under its own Redis key prefix.
+PRODUCTION = os.environ.get("FANGXIN_TEST_DEPLOYMENT") == "production"
+TEST_DATABASE_URL = os.environ.get(
+    "FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEST_REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def deployment() -> Iterator[dict[str, str]]:
+    """Settings that place this test's data: a data folder, or a schema and a key prefix."""
+    if not PRODUCTION:
+        yield {}
+        return
+    import psycopg
+    import redis
+
+    schema = f"t_{uuid.uuid4().hex}"
+    prefix = f"fxt:{schema}:"
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    yield {
+        "database_url": TEST_DATABASE_URL,
+        "database_schema": schema,
+        "redis_url": TEST_REDIS_URL,
+        "redis_prefix": prefix,
+    }
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA {schema} CASCADE")
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def settings(data_dir: Path, deployment: dict[str, str]) -> Settings:
     return load_settings(
         {},
         data_dir=str(data_dir),
         public_base_url="https://fangxin.test",
         admin_token=ADMIN_TOKEN,
         auto_checkout_interval_seconds=3600,
+        **deployment,
     )
 
 

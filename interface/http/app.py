@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Litestar, Request, get
-from litestar.datastructures import State
+import redis
+from litestar import Litestar, Request, Response, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -31,24 +31,40 @@ from interface.http.visitors import visitor_handlers
 log = logging.getLogger("fangxin.http")
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     """GET /health."""
 
     status: str
     event_store: str
     projection_position: int
+    projection_lag: int
+    redis: str | None = None
 
 
 @get("/health", sync_to_thread=True)
-def health(request: Request[Any, Any, Any]) -> Health:
-    """The state of the event store and of the projection."""
+def health(request: Request[Any, Any, Any]) -> Response[Health]:
+    """The state of the event store, Redis and the projection; 503 when one is down."""
     services = services_of(request)
-    services.app.recorder.max_notification_id()
-    return Health(
-        status="ok",
-        event_store="postgresql" if services.settings.uses_postgres else "sqlite",
-        projection_position=services.runner.position,
+    status, store, cache = "ok", "ok", None
+    lag = 0
+    try:
+        lag = services.lag()
+    except Exception:  # any failure of the store is reported, not raised
+        status, store = "degraded", "unavailable"
+    if services.redis is not None:
+        try:
+            services.redis.ping()
+            cache = "ok"
+        except redis.RedisError:
+            status, cache = "degraded", "unavailable"
+    body = Health(
+        status=status,
+        event_store=f"{'postgresql' if services.settings.uses_postgres else 'sqlite'}: {store}",
+        projection_position=services.runner.position if cache != "unavailable" else -1,
+        projection_lag=lag,
+        redis=cache,
     )
+    return Response(body, status_code=200 if status == "ok" else 503)
 
 
 def _venue_name(services: Services, venue_id: UUID) -> str:
@@ -68,13 +84,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.duties = duties
         hub = ExposureHub(built.visits)
         app.state.hub = hub
-        built.projector.on_exposure(
+        app.state.responses = ResponseCache(built.answers)
+        built.on_exposure(
             lambda exposure: hub.publish(exposure, _venue_name(built, exposure.venue_id))
         )
         if built.new_admin_token:
             # Printed once, on the console only; only its hash is kept.
             print(f"fangxin: admin token (shown once): {built.new_admin_token}", flush=True)
-        built.runner.start()
+        built.start()
         duties.start()
         try:
             yield
@@ -96,7 +113,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             *page_handlers,
         ],
         lifespan=[lifespan],
-        state=State({"responses": ResponseCache()}),
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -8,14 +8,10 @@ refused (422), as the IETF Idempotency-Key draft advises.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections import OrderedDict
 
 from litestar.exceptions import HTTPException
 
-TTL_SECONDS = 24 * 3600
-MAX_ENTRIES = 100_000
+from domain.ports import AnswerStore
 
 
 class IdempotencyKeyMismatchError(HTTPException):
@@ -25,13 +21,10 @@ class IdempotencyKeyMismatchError(HTTPException):
 
 
 class ResponseCache:
-    """(scope, key) -> (body fingerprint, answer), bounded and expiring."""
+    """(scope, key) -> (body fingerprint, answer), over a memory or Redis store."""
 
-    def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str], tuple[float, str, bytes]] = OrderedDict()
+    def __init__(self, store: AnswerStore) -> None:
+        self._store = store
 
     @staticmethod
     def fingerprint(body: bytes) -> str:
@@ -40,17 +33,13 @@ class ResponseCache:
 
     def get(self, scope: str, key: str, fingerprint: str) -> bytes | None:
         """The first answer given for this key, if still known."""
-        with self._lock:
-            entry = self._entries.get((scope, key))
-            if entry is None or entry[0] < time.monotonic():
-                return None
-        if entry[1] != fingerprint:
+        found = self._store.load(scope, key)
+        if found is None:
+            return None
+        if found[0] != fingerprint:
             raise IdempotencyKeyMismatchError("this Idempotency-Key was used with another body")
-        return entry[2]
+        return found[1]
 
     def put(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None:
         """Remember an answer."""
-        with self._lock:
-            self._entries[(scope, key)] = (time.monotonic() + self._ttl, fingerprint, answer)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        self._store.save(scope, key, fingerprint, answer)

@@ -17,6 +17,7 @@ from domain.errors import (
     GoneError,
     InvalidInputError,
     NotFoundError,
+    UnavailableError,
 )
 
 log = logging.getLogger("fangxin.http")
@@ -28,6 +29,7 @@ _STATUS_OF: list[tuple[type[DomainError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (GoneError, 410),
+    (UnavailableError, 503),
 ]
 _TITLES = {
     400: "Bad request",
@@ -104,7 +106,9 @@ def status_of(error: DomainError) -> int:
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
     """Domain refusals: their kind is the problem type, their message is safe to show."""
-    return problem_response(status_of(exc), exc.kind, str(exc))
+    status = status_of(exc)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem_response(status, exc.kind, str(exc), headers=headers)
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from infrastructure.settings import Settings
 from tests.conftest import MovableClock, World, bearer
 
 
@@ -20,7 +21,7 @@ def leave(world: World, visitor: dict[str, Any], venue: dict[str, Any]) -> None:
 
 
 def test_a_case_from_check_ins_to_a_verified_audit_trail(
-    world: World, clock: MovableClock, data_dir: Path
+    world: World, clock: MovableClock, data_dir: Path, settings: Settings
 ) -> None:
     # Given two agencies, their officers, and venues in two regions.
     beijing = world.agency(["110100"], "Beijing Health")
@@ -202,8 +203,15 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert verification.json()["entries"] == len(entries)
 
     # A tampered entry is detected.
-    with sqlite3.connect(data_dir / "audit.db") as db:
-        db.execute("UPDATE fangxin_audit SET action = 'nothing' WHERE position = 3")
+    tamper = "UPDATE fangxin_audit SET action = 'nothing' WHERE position = 3"
+    if settings.uses_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
+            pg.execute(tamper)
+    else:
+        with sqlite3.connect(data_dir / "audit.db") as db:
+            db.execute(tamper)
     tampered = world.client.get("/v1/audit/verification", headers=bearer(auditor["token"])).json()
     assert tampered["valid"] is False
     assert tampered["first_bad_position"] == 3

@@ -1,0 +1,126 @@
+"""Request rate limits: fixed one-minute windows per bucket, in Redis or in process memory.
+
+A window opens at a bucket's first hit and lasts a minute; the hits inside it are counted,
+and past `per_minute` the caller is told how long until the window closes. Limits of 0 turn
+limiting off without touching any store (benchmarks run that way).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("fangxin.ratelimit")
+
+KEY_PREFIX = "fangxin:rl:"
+WINDOW_SECONDS = 60.0
+_WINDOW_MS = int(WINDOW_SECONDS * 1000)
+
+# INCR and the expiry in one step: two separate commands would let a crash between them leave
+# a counter that never expires, and a read-then-write would race across workers.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+class Limiter(Protocol):
+    """Counts hits per bucket; says how long to wait once a bucket is over its limit."""
+
+    @property
+    def per_minute(self) -> int:
+        """Hits allowed per bucket and window; 0 means no limit."""
+        ...
+
+    def hit(self, bucket: str) -> float | None:
+        """Count one hit: None when allowed, else the seconds until the window ends."""
+        ...
+
+
+class RateLimiter:
+    """Limits shared by every worker: one Redis counter per bucket and window, kept atomically."""
+
+    def __init__(self, client: redis.Redis, per_minute: int, *, prefix: str = KEY_PREFIX) -> None:
+        self._per_minute = max(per_minute, 0)
+        self._prefix = prefix
+        self._script = client.register_script(_HIT)
+
+    @property
+    def per_minute(self) -> int:
+        """Hits allowed per bucket and minute; 0 means no limit."""
+        return self._per_minute
+
+    def hit(self, bucket: str) -> float | None:
+        """Count one hit: None when allowed, else the seconds until the window ends."""
+        if self._per_minute == 0:
+            return None
+        try:
+            count, ttl_ms = self._script(keys=[self._prefix + bucket], args=[_WINDOW_MS])
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            # Fail open: a Redis outage must not stop check-ins, whose record is the event
+            # store; the limit is abuse protection, not an invariant.
+            log.warning("rate limiter unavailable", extra={"error": type(error).__name__})
+            return None
+        if int(count) <= self._per_minute:
+            return None
+        return max(int(ttl_ms), 1) / 1000
+
+
+class MemoryRateLimiter:
+    """Limits for one process (the embedded deployment): a dict of windows under a lock."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_minute = max(per_minute, 0)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._next_sweep = 0.0
+
+    @property
+    def per_minute(self) -> int:
+        """Hits allowed per bucket and minute; 0 means no limit."""
+        return self._per_minute
+
+    def hit(self, bucket: str) -> float | None:
+        """Count one hit: None when allowed, else the seconds until the window ends."""
+        if self._per_minute == 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._sweep(now)
+            ends, count = self._windows.get(bucket, (0.0, 0))
+            if now >= ends:
+                ends, count = now + WINDOW_SECONDS, 0
+            count += 1
+            self._windows[bucket] = (ends, count)
+        return None if count <= self._per_minute else ends - now
+
+    def _sweep(self, now: float) -> None:
+        # Once a window: forget closed windows, so memory follows the clients of one minute.
+        self._windows = {b: w for b, w in self._windows.items() if w[0] > now}
+        self._next_sweep = now + WINDOW_SECONDS
+
+
+def build_limiter(
+    per_minute: int, client: redis.Redis | None, *, prefix: str = KEY_PREFIX
+) -> Limiter:
+    """The Redis limiter when a client is given, else the in-process one."""
+    if client is None:
+        return MemoryRateLimiter(per_minute)
+    return RateLimiter(client, per_minute, prefix=prefix)

@@ -1,0 +1,94 @@
+"""Redis pieces shared by the workers: cached answers (encrypted) and the exposure feed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+
+import msgspec
+import redis
+
+from domain.ports import ExposureView
+from infrastructure.crypto import DecryptionError, seal, unseal
+
+log = logging.getLogger("fangxin.events")
+
+ANSWER_TTL_SECONDS = 24 * 3600
+
+
+class RedisAnswerStore:
+    """Answers of creating requests, sealed with a service key: they hold bearer tokens."""
+
+    def __init__(self, client: redis.Redis, prefix: str, key: bytes) -> None:
+        self._r = client
+        self._p = prefix
+        self._key = key
+
+    def _name(self, scope: str, key: str) -> str:
+        digest = hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
+        return f"{self._p}answer:{digest}"
+
+    def load(self, scope: str, key: str) -> tuple[str, bytes] | None:
+        """(fingerprint, answer) of an earlier request with this key."""
+        name = self._name(scope, key)
+        raw = self._r.get(name)
+        if not isinstance(raw, bytes):
+            return None
+        try:
+            plain = unseal(self._key, raw, name.encode())
+        except DecryptionError:
+            return None
+        fingerprint, _, answer = plain.partition(b"\n")
+        return fingerprint.decode(), answer
+
+    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None:
+        """Keep an answer for a day."""
+        name = self._name(scope, key)
+        sealed = seal(self._key, fingerprint.encode() + b"\n" + answer, name.encode())
+        self._r.set(name, sealed, ex=ANSWER_TTL_SECONDS)
+
+
+class RedisExposureFeed:
+    """Delivers exposures published by the runner (any worker) to this worker's listeners."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._channel = prefix + "exposures"
+        self._listeners: list[Callable[[ExposureView], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._decoder = msgspec.json.Decoder(ExposureView)
+
+    def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
+        """Call `listener` for every exposure declared from now on."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        """Listen in a background thread."""
+        self._thread = threading.Thread(target=self._listen, name="exposure-feed", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self._channel)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None and isinstance(message.get("data"), bytes):
+                        exposure = self._decoder.decode(message["data"])
+                        for listener in self._listeners:
+                            listener(exposure)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("exposure feed reconnecting", extra={"error": type(exc).__name__})
+                self._stop.wait(1.0)
+            finally:
+                pubsub.close()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,179 @@
+"""The production projection runner: one per deployment, elected with a Redis lock.
+
+Every worker process has one, but only the holder of the lock applies events; when its worker
+dies the lock expires and another worker's runner takes over from the tracking position stored
+in Redis. Writers ring a doorbell after each commit so the runner wakes at once, and wait until
+the position passes their own events (read-your-writes, across workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from uuid import UUID
+
+import redis
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
+from domain.errors import UnavailableError
+from infrastructure.projections import Projector
+from infrastructure.readmodels.redis_projection import RedisProjector
+
+log = logging.getLogger("fangxin.projections")
+
+BATCH = 500
+LOCK_TTL_MS = 5000
+RENEW_EVERY = 1.0
+WAIT_TIMEOUT = 10.0
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ProjectionUnavailableError(UnavailableError):
+    """The read models did not catch up in time (no runner is alive)."""
+
+    kind = "projection-unavailable"
+
+
+class RedisProjectionRunner:
+    """Follows the notification log into Redis while holding the deployment's runner lock."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        projector: RedisProjector,
+        client: redis.Redis,
+        also: list[Projector],
+    ) -> None:
+        self._recorder = recorder
+        self._mapper = mapper
+        self._projector = projector
+        self._client = client
+        self._also = also
+        self._prefix = projector.prefix
+        self._lock_key = self._prefix + "runner-lock"
+        self._doorbell = self._prefix + "doorbell"
+        self._token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self._renew = client.register_script(_RENEW)
+        self._apply_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leader_until = 0.0
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def position(self) -> int:
+        """The last notification id applied (deployment-wide)."""
+        return self._projector.position()
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process applies events now."""
+        return time.monotonic() < self._leader_until
+
+    def _hold_lock(self) -> bool:
+        now = time.monotonic()
+        if self._client.set(self._lock_key, self._token, nx=True, px=LOCK_TTL_MS) or int(
+            self._renew(keys=[self._lock_key], args=[self._token, LOCK_TTL_MS])
+        ):
+            # Trust the lock for a little less than its lifetime, so two never overlap.
+            self._leader_until = now + LOCK_TTL_MS / 1000 * 0.6
+            return True
+        self._leader_until = 0.0
+        return False
+
+    def catch_up(self) -> int:
+        """Apply every new event if this process is the runner; returns how many."""
+        applied = 0
+        with self._apply_lock:
+            while self.is_leader:
+                start = self._projector.position()
+                notifications = self._recorder.select_notifications(
+                    start=start, limit=BATCH, inclusive_of_start=False
+                )
+                if not notifications:
+                    return applied
+                batch: list[tuple[int, DomainEventProtocol[UUID]]] = []
+                for notification in notifications:
+                    event = self._mapper.to_domain_event(notification)
+                    for projector in self._also:
+                        projector.apply(event)
+                    batch.append((notification.id, event))
+                applied += self._projector.apply_batch(batch)
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
+                if len(notifications) < BATCH:
+                    return applied
+        return applied
+
+    def wait_for(self, position: int) -> None:
+        """Read-your-writes: return once the position has passed `position`."""
+        if self._projector.position() >= position:
+            return
+        self._client.lpush(self._doorbell, "1")
+        started = time.monotonic()
+        next_bid = started + 0.1
+        pause = 0.0005
+        while self._projector.position() < position:
+            now = time.monotonic()
+            if self.is_leader or (now >= next_bid and self._hold_lock()):
+                # No runner alive elsewhere (or it is us): apply the events here.
+                self.catch_up()
+                continue
+            if now >= next_bid:
+                next_bid = now + 0.1
+            if now - started > WAIT_TIMEOUT:
+                raise ProjectionUnavailableError("the read models are behind; retry shortly")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+
+    def start(self) -> None:
+        """Run for the lock and, while holding it, follow the log."""
+        self._thread = threading.Thread(target=self._follow, name="redis-runner", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        last_renewal = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_renewal >= RENEW_EVERY or not self.is_leader:
+                    self._hold_lock()
+                    last_renewal = time.monotonic()
+                if not self.is_leader:
+                    self._stop.wait(RENEW_EVERY)
+                    continue
+                self.catch_up()
+                # Sleep until a writer rings, at most until the next renewal.
+                self._client.blpop([self._doorbell], timeout=RENEW_EVERY / 2)
+                self._client.delete(self._doorbell)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("projection runner paused", extra={"error": type(exc).__name__})
+                self._leader_until = 0.0
+                self._stop.wait(RENEW_EVERY)
+
+    def stop(self) -> None:
+        """Stop following and give the lock up."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(redis.RedisError):  # the lock expires by itself anyway
+            self._client.eval(_RELEASE, 1, self._lock_key, self._token)
+        self._leader_until = 0.0

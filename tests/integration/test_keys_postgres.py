@@ -1,0 +1,242 @@
+"""The key backend contract, run against SQLite and PostgreSQL (each PG test in its own schema).
+
+The tables have fixed names, so every PostgreSQL test creates `keys_test_<random>`, points the
+backend's search_path at it and drops it afterwards. Without CI the PostgreSQL tests skip when
+the server is unreachable; with CI set they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from infrastructure.keystore import (
+    KeyBackend,
+    KeyDestroyedError,
+    KeyStore,
+    MasterKeys,
+    SQLiteKeyBackend,
+)
+from infrastructure.pgkeys import PostgresKeyBackend, ensure_schema
+
+pytestmark = pytest.mark.integration
+
+DSN = os.environ.get("FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+Opener = Callable[[], KeyBackend]
+
+
+@pytest.fixture
+def schema_dsn() -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, dropped after the test."""
+    try:
+        admin = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        reason = f"PostgreSQL is unreachable at {DSN}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    schema = f"keys_test_{uuid.uuid4().hex}"
+    with admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            yield make_conninfo(DSN, options=f"-csearch_path={schema}")
+        finally:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens backends over one store (one file, or one schema); closes them after the test."""
+    opened: list[KeyBackend] = []
+    if request.param == "sqlite":
+
+        def open_backend() -> KeyBackend:
+            opened.append(SQLiteKeyBackend(tmp_path / "keys.sqlite3"))
+            return opened[-1]
+
+    else:
+        dsn: str = request.getfixturevalue("schema_dsn")
+
+        def open_backend() -> KeyBackend:
+            opened.append(PostgresKeyBackend(dsn, pool_size=2))
+            return opened[-1]
+
+    yield open_backend
+    for backend in opened:
+        backend.close()
+
+
+@pytest.fixture
+def backend(open_backend: Opener) -> KeyBackend:
+    return open_backend()
+
+
+def new_id() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def test_a_stored_key_is_read_back(backend: KeyBackend) -> None:
+    key_id = new_id()
+
+    backend.insert_if_absent(key_id, b"wrapped-1", 1)
+
+    assert backend.get(key_id) == (b"wrapped-1", 1)
+
+
+def test_an_unknown_id_reads_as_none(backend: KeyBackend) -> None:
+    assert backend.get(new_id()) is None
+
+
+def test_insert_if_absent_keeps_the_first_key(backend: KeyBackend) -> None:
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"first", 1)
+
+    backend.insert_if_absent(key_id, b"second", 2)
+
+    assert backend.get(key_id) == (b"first", 1)
+
+
+def test_destroy_tombstones_keys_and_counts_those_that_held_one(backend: KeyBackend) -> None:
+    live, other = new_id(), new_id()
+    backend.insert_if_absent(live, b"a", 1)
+    backend.insert_if_absent(other, b"b", 1)
+
+    destroyed = backend.destroy([live, other])
+
+    assert destroyed == 2
+    tombstone = backend.get(live)
+    assert tombstone is not None
+    assert tombstone[0] is None
+
+
+def test_destroying_twice_counts_nothing_the_second_time(backend: KeyBackend) -> None:
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"a", 1)
+    backend.destroy([key_id])
+
+    assert backend.destroy([key_id, key_id]) == 0
+
+
+def test_destroying_an_unknown_id_leaves_a_tombstone(backend: KeyBackend) -> None:
+    key_id = new_id()
+
+    destroyed = backend.destroy([key_id])
+    backend.insert_if_absent(key_id, b"too-late", 1)
+
+    assert destroyed == 0
+    row = backend.get(key_id)
+    assert row is not None
+    assert row[0] is None
+
+
+def test_destroying_nothing_counts_nothing(backend: KeyBackend) -> None:
+    assert backend.destroy([]) == 0
+
+
+def test_rows_lists_only_live_keys(backend: KeyBackend) -> None:
+    kept, shredded = new_id(), new_id()
+    backend.insert_if_absent(kept, b"kept", 3)
+    backend.insert_if_absent(shredded, b"shredded", 3)
+    backend.destroy([shredded, new_id()])
+
+    assert backend.rows() == [(kept, b"kept", 3)]
+
+
+def test_rewrap_replaces_a_live_keys_wrapping(backend: KeyBackend) -> None:
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"old", 1)
+
+    backend.rewrap(key_id, b"new", 2)
+
+    assert backend.get(key_id) == (b"new", 2)
+
+
+def test_rewrap_does_not_revive_a_tombstone(backend: KeyBackend) -> None:
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"old", 1)
+    backend.destroy([key_id])
+
+    backend.rewrap(key_id, b"new", 2)
+
+    row = backend.get(key_id)
+    assert row is not None
+    assert row[0] is None
+
+
+def test_settings_round_trip_and_can_be_replaced(backend: KeyBackend) -> None:
+    name = f"setting-{uuid.uuid4().hex}"
+    assert backend.get_setting(name) is None
+
+    backend.set_setting(name, "one")
+    backend.set_setting(name, "two")
+
+    assert backend.get_setting(name) == "two"
+
+
+def test_keys_outlive_the_backend_that_wrote_them(open_backend: Opener) -> None:
+    key_id = new_id()
+    first = open_backend()
+    first.insert_if_absent(key_id, b"durable", 1)
+    first.set_setting("retention_watermark", "2026-01-01")
+    first.close()
+
+    second = open_backend()
+
+    assert second.get(key_id) == (b"durable", 1)
+    assert second.get_setting("retention_watermark") == "2026-01-01"
+
+
+def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroyed_one(
+    schema_dsn: str,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    first_backend = PostgresKeyBackend(schema_dsn, pool_size=2)
+    second_backend = PostgresKeyBackend(schema_dsn, pool_size=2)
+    try:
+        first, second = KeyStore(first_backend, master), KeyStore(second_backend, master)
+        scope = f"visitor:{uuid.uuid4()}"
+
+        assert first.key_for(scope) == second.key_for(scope)
+
+        first.destroy([scope])
+        third = KeyStore(second_backend, master)
+        with pytest.raises(KeyDestroyedError):
+            third.key_for(scope)
+    finally:
+        first_backend.close()
+        second_backend.close()
+
+
+def test_ensure_schema_makes_the_tables_in_the_schema_of_the_dsn(schema_dsn: str) -> None:
+    ensure_schema(schema_dsn)
+    ensure_schema(schema_dsn)
+
+    with psycopg.connect(schema_dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_schema LIKE 'keys_test_%'"
+            " ORDER BY table_name"
+        ).fetchall()
+    assert tables == [("fangxin_key_settings",), ("fangxin_keys",)]
+
+
+def test_the_backend_keeps_synchronous_commit_on_whatever_the_dsn_says(schema_dsn: str) -> None:
+    schema = psycopg.conninfo.conninfo_to_dict(schema_dsn)["options"]
+    relaxed = make_conninfo(schema_dsn, options=f"{schema} -csynchronous_commit=off")
+    backend = PostgresKeyBackend(relaxed, pool_size=1)
+    try:
+        with backend._pool.connection() as conn:
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+    finally:
+        backend.close()
+
+    assert row == ("on",)

@@ -1,0 +1,129 @@
+"""The Redis rate limiter against the real local Redis, each test under its own key prefix.
+
+Without CI the tests skip when Redis is unreachable; with CI set they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from infrastructure.ratelimit import RateLimiter
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def test_hits_up_to_the_limit_are_allowed(redis_client: redis.Redis, redis_prefix: str) -> None:
+    limiter = RateLimiter(redis_client, 3, prefix=redis_prefix)
+
+    assert [limiter.hit("a") for _ in range(3)] == [None, None, None]
+
+
+def test_past_the_limit_the_wait_is_the_rest_of_the_minute(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    limiter = RateLimiter(redis_client, 2, prefix=redis_prefix)
+    limiter.hit("a")
+    limiter.hit("a")
+
+    wait = limiter.hit("a")
+
+    assert wait is not None
+    assert 0 < wait <= 60
+
+
+def test_buckets_are_counted_apart(redis_client: redis.Redis, redis_prefix: str) -> None:
+    limiter = RateLimiter(redis_client, 1, prefix=redis_prefix)
+    limiter.hit("a")
+
+    assert limiter.hit("b") is None
+
+
+def test_the_counter_expires_with_its_window(redis_client: redis.Redis, redis_prefix: str) -> None:
+    RateLimiter(redis_client, 5, prefix=redis_prefix).hit("a")
+
+    ttl = redis_client.pttl(redis_prefix + "a")
+
+    assert 0 < ttl <= 60_000
+
+
+def test_a_counter_that_lost_its_expiry_gets_it_back(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    redis_client.set(redis_prefix + "a", 7)
+    limiter = RateLimiter(redis_client, 5, prefix=redis_prefix)
+
+    wait = limiter.hit("a")
+
+    assert wait == pytest.approx(60, abs=1)
+    assert redis_client.pttl(redis_prefix + "a") > 0
+
+
+def test_workers_share_one_count(redis_client: redis.Redis, redis_prefix: str) -> None:
+    other_worker = redis.Redis.from_url(REDIS_URL)
+    first = RateLimiter(redis_client, 2, prefix=redis_prefix)
+    second = RateLimiter(other_worker, 2, prefix=redis_prefix)
+    first.hit("a")
+    second.hit("a")
+
+    assert first.hit("a") is not None
+    other_worker.close()
+
+
+def test_a_limit_of_zero_never_touches_redis(redis_prefix: str) -> None:
+    unreachable = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)
+    )
+    limiter = RateLimiter(unreachable, 0, prefix=redis_prefix)
+
+    assert all(limiter.hit("a") is None for _ in range(100))
+    unreachable.close()
+
+
+def test_an_unreachable_redis_lets_requests_through_with_a_warning(
+    redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)
+    )
+    limiter = RateLimiter(unreachable, 1, prefix=redis_prefix)
+
+    with caplog.at_level("WARNING", logger="fangxin.ratelimit"):
+        assert limiter.hit("a") is None
+
+    assert [r.getMessage() for r in caplog.records] == ["rate limiter unavailable"]
+    unreachable.close()
+
+
+def test_exactly_the_limit_is_allowed_under_concurrent_hits(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    per_minute = 137
+    allowed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def hammer() -> None:
+        connection = redis.Redis.from_url(REDIS_URL)
+        limiter = RateLimiter(connection, per_minute, prefix=redis_prefix)
+        start.wait()
+        mine = sum(limiter.hit("shared") is None for _ in range(50))
+        connection.close()
+        with lock:
+            allowed.append(mine)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(allowed) == per_minute
+    assert int(redis_client.get(redis_prefix + "shared") or 0) == 8 * 50
