@@ -91,6 +91,10 @@ class Runner(Protocol):
         """Stop following the log."""
         ...
 
+    def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
+        """Drop the read models and replay the whole log."""
+        ...
+
 
 @dataclass
 class Services:
@@ -150,8 +154,8 @@ class _Sync:
         self.runner.wait_for(position)
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """Wire the deployment the settings describe."""
+def build_services(settings: Settings, clock: Clock | None = None, replay: bool = True) -> Services:
+    """Wire the deployment the settings describe (embedded: replay the log into memory)."""
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     master = MasterKeys.load_or_create(settings.master_key, data)
@@ -193,7 +197,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     runner = ProjectionRunner(app.recorder, mapper, [projector, AuditProjector(audit)])
     sync.runner = runner
-    runner.catch_up()
+    if replay:
+        runner.catch_up()
     return Services(
         settings=settings,
         app=app,

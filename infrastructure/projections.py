@@ -255,6 +255,26 @@ class ProjectionRunner:
                 if len(notifications) < BATCH:
                     return applied
 
+    def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
+        """Replay the whole log into the (fresh) projectors; returns events applied."""
+        total = self._recorder.max_notification_id() or 0
+        done = 0
+        with self._lock:
+            self._position = 0
+            while True:
+                notifications = self._recorder.select_notifications(
+                    start=self._position, limit=batch, inclusive_of_start=False
+                )
+                if not notifications:
+                    return done
+                for notification in notifications:
+                    event = self._mapper.to_domain_event(notification)
+                    for projector in self._projectors:
+                        projector.apply(event)
+                    self._position = notification.id
+                done += len(notifications)
+                progress(done, total)
+
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once `position` is applied."""
         if self._position < position:

@@ -124,6 +124,37 @@ class RedisProjectionRunner:
                     return applied
         return applied
 
+    def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
+        """Drop the read models and replay the whole log into them; returns events applied."""
+        deadline = time.monotonic() + 30
+        while not self._hold_lock():
+            if time.monotonic() > deadline:
+                raise ProjectionUnavailableError("another runner holds the lock")
+            time.sleep(0.5)
+        with self._apply_lock:
+            self._projector.clear()
+            self._hold_lock()
+            total = self._recorder.max_notification_id() or 0
+            done, position = 0, 0
+            last_renewal = time.monotonic()
+            while True:
+                notifications = self._recorder.select_notifications(
+                    start=position, limit=batch, inclusive_of_start=False
+                )
+                if not notifications:
+                    return done
+                events = [(n.id, self._mapper.to_domain_event(n)) for n in notifications]
+                for _, event in events:
+                    for projector in self._also:
+                        projector.apply(event)
+                self._projector.apply_batch(events)
+                position = notifications[-1].id
+                done += len(events)
+                progress(done, total)
+                if time.monotonic() - last_renewal > RENEW_EVERY:
+                    self._hold_lock()
+                    last_renewal = time.monotonic()
+
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""
         if self._projector.position() >= position:

@@ -51,12 +51,62 @@ def admin_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def migrate(_: argparse.Namespace) -> int:
+    """Create the schema (event store, keys, audit) once, before the workers start."""
+    from infrastructure.container import build_services
+
+    settings = load_settings()
+    services = build_services(settings, replay=False)
+    try:
+        token = services.admin.first_start()
+        if token:
+            print(f"fangxin: admin token (shown once): {token}", flush=True)
+        store = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_path}"
+        print(f"fangxin: schema ready ({store})", flush=True)
+    finally:
+        services.close()
+    return 0
+
+
+def rebuild(_: argparse.Namespace) -> int:
+    """Drop every read model and replay the log into it, with a progress bar and events/s."""
+    import time
+
+    from infrastructure.container import build_services
+
+    settings = load_settings()
+    services = build_services(settings, replay=False)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        bar = "#" * int(share * 30)
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(
+            f"\rrebuild [{bar:<30}] {done:>9,}/{total:,} events {rate:>9,.0f}/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        done = services.runner.rebuild(progress)
+    finally:
+        services.close()
+    elapsed = time.perf_counter() - started
+    print(file=sys.stderr)
+    print(f"fangxin: rebuilt {done:,} events in {elapsed:.1f} s: {done / elapsed:,.0f} events/s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(prog="fangxin", description="Venue check-in and tracing.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start the HTTP service").set_defaults(func=serve)
+    commands.add_parser("migrate", help="create the schema once").set_defaults(func=migrate)
+    commands.add_parser("rebuild", help="rebuild every read model").set_defaults(func=rebuild)
     admin = commands.add_parser("admin", help="platform admin chores")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("token", help="make a new admin token").set_defaults(func=admin_token)

@@ -20,7 +20,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import Guard
 
-from infrastructure.ratelimit import Limiter, build_limiter
+from infrastructure.ratelimit import KEY_PREFIX, Limiter, build_limiter
 from infrastructure.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -126,9 +126,11 @@ def rate_limited(kind: str) -> Guard:
     return guard
 
 
-def rate_limit_state(settings: Settings, client: redis.Redis | None) -> dict[str, Any]:
+def rate_limit_state(
+    settings: Settings, client: redis.Redis | None, *, prefix: str = KEY_PREFIX
+) -> dict[str, Any]:
     """The app state entries `enforce` reads: the limiter and the parsed trusted proxies."""
     return {
-        "rate_limiter": build_limiter(settings.rate_limit, client),
+        "rate_limiter": build_limiter(settings.rate_limit, client, prefix=prefix),
         "trusted_proxies": parse_trusted_proxies(settings.trusted_proxies),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -41,3 +42,34 @@ def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
     keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         redis_client.delete(*keys)
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL schema of this test's own, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex}"
+    try:
+        db = psycopg.connect(DATABASE_URL, autocommit=True)
+    except psycopg.OperationalError:
+        unavailable(f"PostgreSQL is not reachable at {DATABASE_URL}")
+        raise
+    with db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def production(pg_schema: str, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """Settings of a production deployment of this test's own (schema and key prefix)."""
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "database_url": DATABASE_URL,
+        "database_schema": pg_schema,
+        "redis_url": REDIS_URL,
+        "redis_prefix": redis_prefix,
+        "admin_token": "integration-admin-token-0123456789",
+    }

@@ -240,3 +240,35 @@ def test_the_backend_keeps_synchronous_commit_on_whatever_the_dsn_says(schema_ds
         backend.close()
 
     assert row == ("on",)
+
+
+def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: str) -> None:
+    ensure_schema(schema_dsn)
+    schema = psycopg.conninfo.conninfo_to_dict(schema_dsn)["options"].partition("=")[2]
+    role = f"keys_test_worker_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        try:
+            admin.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(role)
+                )
+            )
+            admin.execute(
+                sql.SQL("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(role)
+                )
+            )
+            backend = PostgresKeyBackend(make_conninfo(schema_dsn, user=role), pool_size=1)
+            try:
+                key_id = new_id()
+                backend.insert_if_absent(key_id, b"w", 1)
+                assert backend.get(key_id) == (b"w", 1)
+            finally:
+                backend.close()
+        finally:
+            admin.execute(
+                sql.SQL("DROP OWNED BY {}; DROP ROLE {}").format(
+                    sql.Identifier(role), sql.Identifier(role)
+                )
+            )

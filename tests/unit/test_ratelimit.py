@@ -12,11 +12,13 @@ from litestar.datastructures import State
 from litestar.testing import TestClient, create_test_client
 
 from infrastructure.ratelimit import MemoryRateLimiter
+from infrastructure.settings import load_settings
 from interface.http.problems import exception_handlers
 from interface.http.ratelimit import (
     client_address,
     enforce,
     parse_trusted_proxies,
+    rate_limit_state,
     rate_limited,
 )
 
@@ -259,3 +261,13 @@ def test_a_disabled_limiter_is_not_asked() -> None:
 def test_without_a_limiter_nothing_is_limited() -> None:
     with create_test_client([enforced], debug=False) as client:
         assert all(client.post("/enforced").status_code == 201 for _ in range(5))
+
+
+def test_the_state_helper_parses_the_settings() -> None:
+    settings = load_settings({}, rate_limit=30, trusted_proxies="10.0.0.0/8")
+
+    state = rate_limit_state(settings, None)
+
+    assert isinstance(state["rate_limiter"], MemoryRateLimiter)
+    assert state["rate_limiter"].per_minute == 30
+    assert state["trusted_proxies"] == [ipaddress.ip_network("10.0.0.0/8")]
