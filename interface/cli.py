@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from infrastructure.settings import load_settings
@@ -13,7 +12,10 @@ def serve(_: argparse.Namespace) -> int:
     """Start the HTTP service on the configured host and port."""
     import uvicorn
 
+    from interface.http.observability import configure_logging
+
     settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
     store = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_path.resolve()}"
     print(
         f"fangxin: listening on http://{settings.host}:{settings.port}"
@@ -27,6 +29,7 @@ def serve(_: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         access_log=False,
+        log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )
@@ -101,7 +104,6 @@ def rebuild(_: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(prog="fangxin", description="Venue check-in and tracing.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start the HTTP service").set_defaults(func=serve)

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from infrastructure.container import Services, build_services
 from infrastructure.duties import Duties
+from infrastructure.metrics import Metrics
 from infrastructure.settings import Settings
 from interface.http.admin import admin_handlers
 from interface.http.auth import services_of
@@ -24,8 +25,10 @@ from interface.http.cases import case_handlers
 from interface.http.events import ExposureHub, event_handlers
 from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
+from interface.http.observability import ObservabilityMiddleware, observability_handlers
 from interface.http.pages import page_handlers
 from interface.http.problems import exception_handlers
+from interface.http.ratelimit import rate_limit_state
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
@@ -91,12 +94,20 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if built.new_admin_token:
             # Printed once, on the console only; only its hash is kept.
             print(f"fangxin: admin token (shown once): {built.new_admin_token}", flush=True)
+        metrics = Metrics(built.redis, redis_key=f"{settings.redis_prefix}metrics")
+        metrics.start()
+        app.state.metrics = metrics
+        app.state.projection_lag = lambda: {"read_models": (built.runner.position, built.lag())}
+        app.state.update(
+            rate_limit_state(settings, built.redis, prefix=f"{settings.redis_prefix}rl:")
+        )
         built.start()
         duties.start()
         try:
             yield
         finally:
             duties.stop()
+            metrics.stop()
             if own:
                 built.close()
             else:
@@ -110,8 +121,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             *admin_handlers,
             *case_handlers,
             *event_handlers,
+            *observability_handlers,
             *page_handlers,
         ],
+        middleware=[ObservabilityMiddleware()],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
@@ -126,4 +139,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             ),
         ),
         debug=False,
+        logging_config=None,
     )

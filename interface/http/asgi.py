@@ -6,8 +6,11 @@ from litestar import Litestar
 
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
+from interface.http.observability import configure_logging
 
 
 def build() -> Litestar:
-    """The app configured from the environment."""
-    return create_app(load_settings())
+    """The app configured from the environment (JSON-lines logs in every worker)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -21,6 +21,7 @@ from infrastructure import qr
 from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
 from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
+from interface.http.ratelimit import rate_limited
 from interface.http.schemas import (
     AssistedCheckIn,
     AssistedOut,
@@ -75,7 +76,7 @@ def venue_out(request: Request[Any, Any, Any], venue: VenueView) -> VenueOut:
     )
 
 
-@post("/v1/merchants", status_code=201, sync_to_thread=True)
+@post("/v1/merchants", status_code=201, guards=[rate_limited("register")], sync_to_thread=True)
 def register_merchant(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Register a merchant; the answer holds the only copy of their token."""
     req = decode_body(body, NewMerchant)

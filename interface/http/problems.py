@@ -129,7 +129,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     """A bug: logged with its type only (no request data), answered without detail."""
     log.error(
         "unhandled error",
-        extra={"path": request.url.path, "error": type(exc).__name__},
+        extra={"route": request.scope.get("path_template", ""), "error": type(exc).__name__},
         exc_info=exc,
     )
     return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "")

@@ -16,6 +16,7 @@ from domain.ports import VenueView, VisitView
 from interface.http.auth import idempotency_key, parse_time, provide_visitor, services_of
 from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
+from interface.http.ratelimit import rate_limited
 from interface.http.schemas import (
     CheckInBody,
     CheckInOut,
@@ -44,7 +45,7 @@ def venue_ref(venue: VenueView | None, venue_id: UUID) -> VenueRef:
     return VenueRef(venue_id=venue_id, name=venue.name if venue else "")
 
 
-@post("/v1/visitors", status_code=201, sync_to_thread=True)
+@post("/v1/visitors", status_code=201, guards=[rate_limited("register")], sync_to_thread=True)
 def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Register a shopper; the answer holds the only copy of their token."""
     req = decode_body(body, NewVisitor)
@@ -61,7 +62,13 @@ def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response
     return created(answer)
 
 
-@post("/v1/check-ins", status_code=201, dependencies=VISITOR, sync_to_thread=True)
+@post(
+    "/v1/check-ins",
+    status_code=201,
+    dependencies=VISITOR,
+    guards=[rate_limited("check-in")],
+    sync_to_thread=True,
+)
 def check_in(
     request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID], body: RawBody
 ) -> CheckInOut:
@@ -69,6 +76,7 @@ def check_in(
     req = decode_body(body, CheckInBody)
     services = services_of(request)
     result = services.app.check_in(visitor_id, req.code, req.party, idempotency_key(request))
+    request.app.state.metrics.count_check_in()
     return CheckInOut(
         visit_id=result.visit_id,
         venue=venue_ref(result.venue, result.venue.venue_id),
