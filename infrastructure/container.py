@@ -45,7 +45,7 @@ from infrastructure.readmodels.redis import (
     RedisExposureLog,
     RedisVisitLog,
 )
-from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisExposureFeed
+from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
 from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
@@ -241,7 +241,10 @@ def _production(
         app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
     )
     sync.runner = runner
-    feed = RedisExposureFeed(client, prefix)
+    feed = RedisFeed(client, prefix)
+    # Erasure in one worker must reach every worker's key cache at once.
+    keys.on_destroy.append(feed.publish_shredded)
+    feed.on_shredded(keys.forget)
     feed.start()
     return Services(
         settings=settings,

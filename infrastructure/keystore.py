@@ -15,7 +15,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -241,6 +241,7 @@ class KeyStore:
         self._master = master
         self._lock = threading.Lock()
         self._cache: dict[bytes, bytes | None] = {}
+        self.on_destroy: list[Callable[[list[bytes]], None]] = []
         self._naming_key = self.service_key("naming")
 
     # Service keys have fixed ids: they name the others, so they cannot be named by them.
@@ -305,10 +306,16 @@ class KeyStore:
         """Shred scopes for good; returns how many keys existed."""
         ids = [self.key_id(scope) for scope in scopes]
         destroyed = self._backend.destroy(ids)
-        with self._lock:
-            for key_id in ids:
-                self._cache[key_id] = None
+        self.forget(ids)
+        for listener in self.on_destroy:
+            listener(ids)
         return destroyed
+
+    def forget(self, key_ids: list[bytes]) -> None:
+        """Drop cached keys that another process destroyed."""
+        with self._lock:
+            for key_id in key_ids:
+                self._cache[key_id] = None
 
     def destroy_visitor(self, visitor_id: UUID) -> None:
         """Shred a visitor's personal data and visits."""

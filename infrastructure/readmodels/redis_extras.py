@@ -50,13 +50,19 @@ class RedisAnswerStore:
         self._r.set(name, sealed, ex=ANSWER_TTL_SECONDS)
 
 
-class RedisExposureFeed:
-    """Delivers exposures published by the runner (any worker) to this worker's listeners."""
+class RedisFeed:
+    """Deployment-wide news for this worker: declared exposures, and destroyed keys.
+
+    The runner publishes exposures (any worker's visitors may be listening); a worker that
+    destroys a key publishes its id so every other worker drops it from its key cache.
+    """
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
         self._channel = prefix + "exposures"
+        self._shredded = prefix + "shredded"
         self._listeners: list[Callable[[ExposureView], None]] = []
+        self._shred_listeners: list[Callable[[list[bytes]], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._decoder = msgspec.json.Decoder(ExposureView)
@@ -64,6 +70,14 @@ class RedisExposureFeed:
     def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
         """Call `listener` for every exposure declared from now on."""
         self._listeners.append(listener)
+
+    def on_shredded(self, listener: Callable[[list[bytes]], None]) -> None:
+        """Call `listener` with the ids of keys any worker destroyed."""
+        self._shred_listeners.append(listener)
+
+    def publish_shredded(self, key_ids: list[bytes]) -> None:
+        """Tell every worker that these keys are gone."""
+        self._client.publish(self._shredded, b"".join(key_ids))
 
     def start(self) -> None:
         """Listen in a background thread."""
@@ -74,18 +88,26 @@ class RedisExposureFeed:
         while not self._stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._channel)
+                pubsub.subscribe(self._channel, self._shredded)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and isinstance(message.get("data"), bytes):
-                        exposure = self._decoder.decode(message["data"])
-                        for listener in self._listeners:
-                            listener(exposure)
+                        self._deliver(message["channel"], message["data"])
             except (redis.RedisError, OSError) as exc:
                 log.warning("exposure feed reconnecting", extra={"error": type(exc).__name__})
                 self._stop.wait(1.0)
             finally:
                 pubsub.close()
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        if channel.decode() == self._shredded:
+            ids = [data[i : i + 16] for i in range(0, len(data), 16)]
+            for shred_listener in self._shred_listeners:
+                shred_listener(ids)
+            return
+        exposure = self._decoder.decode(data)
+        for listener in self._listeners:
+            listener(exposure)
 
     def stop(self) -> None:
         """Stop listening."""

@@ -172,3 +172,31 @@ def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
         health = a.get("/health").json()
         assert health["redis"] == "ok"
         assert health["projection_lag"] == 0
+
+
+def test_an_erasure_in_one_worker_shreds_the_key_cached_by_another(
+    production: dict[str, str],
+) -> None:
+    import time
+
+    from domain.people import Visitor
+
+    settings = load_settings({}, **production)
+    first, second = build_services(settings), build_services(settings)
+    try:
+        second.start()
+        made = first.app.register_visitor("王秀英", "+8613912345678", [], None)
+        cached: Visitor = second.app.repository.get(made.id)
+        assert cached.name == "王秀英"  # the second worker now holds the key in memory
+        first.app.erase_visitor(made.id)
+        deadline = time.monotonic() + 5
+        while True:
+            again: Visitor = second.app.repository.get(made.id)
+            if again.forgotten or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert again.forgotten
+        assert not hasattr(again, "name") or again.name != "王秀英"
+    finally:
+        second.close()
+        first.close()
