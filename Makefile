@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-prod test lint typecheck contract unit bench clean chromium
+.PHONY: run run-prod migrate test lint typecheck contract unit unit-production bench clean chromium
+
+# The production deployment on this machine: the local PostgreSQL and Redis unless told otherwise.
+PROD_ENV = FANGXIN_DATABASE_URL="$${FANGXIN_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
+	FANGXIN_REDIS_URL="$${FANGXIN_REDIS_URL:-redis://127.0.0.1:6379/0}" \
+	FANGXIN_WORKERS="$${FANGXIN_WORKERS:-2}"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +26,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 run: $(VENV)/.runtime
 	$(BIN)/fangxin serve
+
+# Same as docker-compose.yml: migrate once, then FANGXIN_WORKERS workers on FANGXIN_PORT.
+run-prod: $(VENV)/.runtime
+	$(PROD_ENV) $(BIN)/fangxin migrate
+	$(PROD_ENV) exec $(BIN)/fangxin serve
 
 # Debian's chromium for the shopper-page browser test; never a browser downloaded by a tool.
 chromium:
@@ -41,7 +51,11 @@ contract: $(VENV)/.dev
 unit: $(VENV)/.dev
 	$(BIN)/pytest tests
 
-test: $(VENV)/.dev chromium lint typecheck contract unit
+# The whole HTTP suite again, on PostgreSQL and Redis (each test in its own schema and prefix).
+unit-production: $(VENV)/.dev
+	FANGXIN_TEST_DEPLOYMENT=production $(BIN)/pytest tests/http -m "not browser"
+
+test: $(VENV)/.dev chromium lint typecheck contract unit unit-production
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -154,7 +154,12 @@ class _Sync:
         self.runner.wait_for(position)
 
 
-def build_services(settings: Settings, clock: Clock | None = None, replay: bool = True) -> Services:
+def build_services(
+    settings: Settings,
+    clock: Clock | None = None,
+    replay: bool = True,
+    create_tables: bool = True,
+) -> Services:
     """Wire the deployment the settings describe (embedded: replay the log into memory)."""
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
@@ -180,8 +185,9 @@ def build_services(settings: Settings, clock: Clock | None = None, replay: bool 
         "sync": sync,
     }
     admin = AdminTokens(keys.backend, settings.admin_token)
+    env = event_store_env(settings, create_tables)
     if settings.redis_url:
-        return _production(settings, keys, mapper, audit, admin, sync, common)
+        return _production(settings, env, keys, mapper, audit, admin, sync, common)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
@@ -191,7 +197,7 @@ def build_services(settings: Settings, clock: Clock | None = None, replay: bool 
         exposures=exposures,
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
+    app = Fangxin(ports, env=env, mapper=mapper)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
@@ -217,6 +223,7 @@ def build_services(settings: Settings, clock: Clock | None = None, replay: bool 
 
 def _production(
     settings: Settings,
+    env: dict[str, str],
     keys: KeyStore,
     mapper: ScopedCipherMapper,
     audit: AuditLog,
@@ -236,7 +243,7 @@ def _production(
         exposures=RedisExposureLog(client, prefix),
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=event_store_env(settings), mapper=mapper)
+    app = Fangxin(ports, env=env, mapper=mapper)
     runner = RedisProjectionRunner(
         app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
     )

@@ -8,8 +8,12 @@ from urllib.parse import unquote, urlparse
 from infrastructure.settings import Settings
 
 
-def event_store_env(settings: Settings) -> dict[str, str]:
-    """The eventsourcing environment for the configured store."""
+def event_store_env(settings: Settings, create_tables: bool = True) -> dict[str, str]:
+    """The eventsourcing environment for the configured store.
+
+    PostgreSQL workers run without DDL (`create_tables=False`): `fangxin migrate` made the
+    schema once before they start, and several workers creating it at once would collide.
+    """
     if settings.uses_postgres:
         url = urlparse(settings.database_url)
         env = {
@@ -22,6 +26,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "10",
+            "CREATE_TABLE": "y" if create_tables else "n",
         }
         if settings.database_schema:
             env["POSTGRES_SCHEMA"] = settings.database_schema

@@ -81,7 +81,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = services is None
-        built = services or build_services(settings)
+        # PostgreSQL workers never run DDL: `fangxin migrate` made the schema before they start.
+        built = services or build_services(settings, create_tables=not settings.uses_postgres)
         duties = Duties(built.app, settings.retention_days, settings.auto_checkout_interval_seconds)
         app.state.services = built
         app.state.duties = duties

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from infrastructure.container import Services, build_services
 from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import load_settings
-from tests.live import running_server
+from tests.live import REPO, running_server
 
 
 def snapshot(client: redis.Redis, prefix: str) -> dict[str, Any]:
@@ -138,11 +141,28 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         writer.close()
 
 
+def migrate(production: dict[str, str]) -> None:
+    """What `make run-prod` and docker-compose do before the workers start."""
+    env = {**os.environ, **{f"FANGXIN_{k.upper()}": v for k, v in production.items()}}
+    done = subprocess.run(
+        [sys.executable, "-m", "interface.cli", "migrate"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "schema ready (PostgreSQL)" in done.stdout
+
+
 def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
     production: dict[str, str],
 ) -> None:
     env = {f"FANGXIN_{k.upper()}": v for k, v in production.items() if k != "data_dir"}
     data = Path(production["data_dir"])
+    migrate(production)
     with (
         running_server(data, **env) as first,
         running_server(data, **env) as second,

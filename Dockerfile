@@ -1,0 +1,18 @@
+# The Fangxin service image: the same code as `make run`, configured by FANGXIN_* variables.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FANGXIN_HOST=0.0.0.0 FANGXIN_PORT=8000 FANGXIN_DATA_DIR=/var/lib/fangxin
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY infrastructure infrastructure
+COPY interface interface
+RUN pip install --no-cache-dir --no-deps . \
+    && useradd --system --home /var/lib/fangxin fangxin \
+    && mkdir -p /var/lib/fangxin && chown fangxin /var/lib/fangxin
+USER fangxin
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,os;urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"FANGXIN_PORT\"]}/health')"
+CMD ["fangxin", "serve"]
