@@ -30,6 +30,7 @@ from domain.people import Merchant, Visitor, VisitorErasedError
 from domain.ports import (
     Clock,
     CodeSigner,
+    Committer,
     ContactIndex,
     Credentials,
     Directory,
@@ -163,6 +164,7 @@ class Fangxin(Application[UUID]):
     ) -> None:
         self._injected_mapper = mapper
         self.ports = ports
+        self.committer: Committer | None = None
         self._locks = [threading.Lock() for _ in range(256)]
         super().__init__(env)
 
@@ -184,9 +186,14 @@ class Fangxin(Application[UUID]):
 
     def commit(self, *aggregates: Aggregate | None) -> None:
         """Append the aggregates' new events durably, then wait for the read models."""
-        recordings = self.save(*aggregates)
-        if recordings:
-            self.ports.sync.wait_for(max(r.notification.id for r in recordings))
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        if self.committer is not None:
+            recordings = self.committer.save(events)
+        else:
+            recordings = self.save(*events)
+        self.ports.sync.written(recordings)
 
     def _exists(self, aggregate_id: UUID) -> bool:
         try:

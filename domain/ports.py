@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
+from eventsourcing.persistence import Recording
 
 from domain.tracing import Stay
 from domain.venues import CodeKind, VenueCode
@@ -234,4 +236,16 @@ class ReadModelSync(Protocol):
 
     def wait_for(self, position: int) -> None:
         """Return once every event up to `position` of the log is projected."""
+        ...
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Return once these just-recorded events are projected (read-your-writes)."""
+        ...
+
+
+class Committer(Protocol):
+    """Saves events durably, possibly together with other writers' (group commit)."""
+
+    def save(self, events: Sequence[Any]) -> list[Recording[UUID]]:
+        """Save; returns once durable."""
         ...

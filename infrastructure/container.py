@@ -19,7 +19,7 @@ from typing import Protocol
 from uuid import UUID
 
 import redis
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, Recording
 
 from domain.app import Fangxin, Ports, transcodings
 from domain.casework import Casework
@@ -28,6 +28,7 @@ from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import event_store_env
+from infrastructure.group_commit import GroupCommit
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PostgresKeyBackend
@@ -83,6 +84,10 @@ class Runner(Protocol):
         """Return once `position` is applied."""
         ...
 
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Return once these events of this process are applied."""
+        ...
+
     def start(self) -> None:
         """Start following the log."""
         ...
@@ -112,6 +117,7 @@ class Services:
     answers: AnswerStore
     on_exposure: Callable[[Callable[[ExposureView], None]], None]
     new_admin_token: str | None
+    committer: GroupCommit | None = None
     redis: redis.Redis | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -126,14 +132,23 @@ class Services:
 
     def close(self) -> None:
         """Stop background work and close the stores."""
-        self.runner.stop()
         for closer in self._closers:
             closer()
+        self.runner.stop()
         self.app.close()
         self.audit.close()
         self.keys.close()
         if self.redis is not None:
             self.redis.close()
+
+
+def group_commit(settings: Settings, app: Fangxin) -> GroupCommit:
+    """Gather concurrent writes of this process into shared transactions."""
+    committer = GroupCommit(
+        app.save, max_batch=settings.group_commit_max, max_wait=settings.group_commit_wait_ms / 1000
+    )
+    app.committer = committer
+    return committer
 
 
 def open_key_backend(settings: Settings) -> KeyBackend:
@@ -152,6 +167,10 @@ class _Sync:
     def wait_for(self, position: int) -> None:
         assert self.runner is not None
         self.runner.wait_for(position)
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        assert self.runner is not None
+        self.runner.written(recordings)
 
 
 def build_services(
@@ -198,6 +217,7 @@ def build_services(
         **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=env, mapper=mapper)
+    committer = group_commit(settings, app)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
@@ -218,6 +238,8 @@ def build_services(
         answers=MemoryAnswerStore(),
         on_exposure=projector.on_exposure,
         new_admin_token=admin.first_start(),
+        committer=committer,
+        _closers=[committer.close],
     )
 
 
@@ -244,6 +266,7 @@ def _production(
         **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=env, mapper=mapper)
+    committer = group_commit(settings, app)
     runner = RedisProjectionRunner(
         app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
     )
@@ -267,5 +290,6 @@ def _production(
         on_exposure=feed.on_exposure,
         new_admin_token=None,
         redis=client,
-        _closers=[feed.stop],
+        committer=committer,
+        _closers=[feed.stop, committer.close],
     )

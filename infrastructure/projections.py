@@ -16,7 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
 from domain.cases import Case, ExposureNotice
 from domain.forgetting import Forgotten
@@ -279,6 +279,23 @@ class ProjectionRunner:
         """Read-your-writes: return once `position` is applied."""
         if self._position < position:
             self.catch_up()
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Apply this process's own new events straight from memory when they come next.
+
+        They are the events just saved (no need to read and decrypt them back); anything out
+        of order, or written by another process, is read from the log as usual.
+        """
+        ordered = sorted(recordings, key=lambda r: r.notification.id)
+        with self._lock:
+            for recording in ordered:
+                if recording.notification.id != self._position + 1:
+                    break
+                for projector in self._projectors:
+                    projector.apply(recording.domain_event)
+                self._position = recording.notification.id
+        if ordered:
+            self.wait_for(ordered[-1].notification.id)
 
     def start(self) -> None:
         """Follow the log in a background thread (for writes of other processes)."""

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import redis
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
 from domain.errors import UnavailableError
 from infrastructure.projections import Projector
@@ -154,6 +154,11 @@ class RedisProjectionRunner:
                 if time.monotonic() - last_renewal > RENEW_EVERY:
                     self._hold_lock()
                     last_renewal = time.monotonic()
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Read-your-writes for events just saved by this process."""
+        if recordings:
+            self.wait_for(max(r.notification.id for r in recordings))
 
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""

@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 16 * 1024
     auto_checkout_interval_seconds: float = 30.0
     rate_limit: int = 0
+    group_commit_max: int = 200
+    group_commit_wait_ms: float = 2.0
     log_level: str = "info"
     trusted_proxies: str = ""
     log_format: str = "json"

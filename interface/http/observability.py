@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from infrastructure.group_commit import BatchStats
 from infrastructure.metrics import Metrics
 from interface.http.problems import problem_response
 
@@ -70,7 +72,31 @@ def metrics_handler(request: Request[Any, Any, Any]) -> Response[Any]:
         text = metrics.render(lag() if lag is not None else {})
     except (RedisConnectionError, RedisTimeoutError):
         return problem_response(503, "unavailable", "metrics are unavailable")
+    batches: Callable[[], BatchStats | None] | None = state.get("group_commit_stats")
+    found = batches() if batches is not None else None
+    if found is not None:
+        text += render_batches(found)
     return Response(content=text.encode(), media_type=METRICS_MEDIA_TYPE)
+
+
+def render_batches(stats: BatchStats) -> str:
+    """This worker's group-commit batch sizes (per process: label `pid`)."""
+    pid = os.getpid()
+    lines = [
+        "# HELP fangxin_group_commit_batches_total Transactions flushed by group commit.",
+        "# TYPE fangxin_group_commit_batches_total counter",
+        f'fangxin_group_commit_batches_total{{pid="{pid}"}} {stats.batches}',
+        "# HELP fangxin_group_commit_items_total Writes carried by those transactions.",
+        "# TYPE fangxin_group_commit_items_total counter",
+        f'fangxin_group_commit_items_total{{pid="{pid}"}} {stats.items}',
+        "# HELP fangxin_group_commit_batch_size Batches by size (upper bound, power of two).",
+        "# TYPE fangxin_group_commit_batch_size gauge",
+    ]
+    lines += [
+        f'fangxin_group_commit_batch_size{{pid="{pid}",le="{size}"}} {count}'
+        for size, count in sorted(stats.sizes.items())
+    ]
+    return "\n".join(lines) + "\n"
 
 
 observability_handlers = [metrics_handler]

@@ -1,0 +1,136 @@
+"""Group commit: concurrent writes share one transaction of the event store.
+
+Each writer hands over the events of its aggregates and waits. One flusher thread gathers
+what arrives within a short wait (or until the batch is full), saves it all with one
+`save(*events)` (one transaction, one fsync) and wakes every writer of the batch. A write is
+acknowledged only once its batch is durable. If the combined save hits a conflict (an
+idempotent retry, a concurrent change), every item is saved again on its own, so one bad item
+never fails the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Recording
+
+log = logging.getLogger("fangxin.group_commit")
+
+Save = Callable[..., list[Recording[Any]]]
+
+
+@dataclass
+class _Item:
+    events: list[Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    recordings: list[Recording[Any]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+@dataclass
+class BatchStats:
+    """How big the batches were (for benchmarks and /metrics)."""
+
+    batches: int = 0
+    items: int = 0
+    retried_alone: int = 0
+    largest: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+
+    def record(self, size: int) -> None:
+        """Count one flushed batch."""
+        self.batches += 1
+        self.items += size
+        self.largest = max(self.largest, size)
+        bucket = 1 << (size - 1).bit_length()  # 1, 2, 4, 8, ...
+        self.sizes[bucket] = self.sizes.get(bucket, 0) + 1
+
+
+class GroupCommit:
+    """Gathers concurrent saves into one transaction; thread-safe."""
+
+    def __init__(self, save: Save, max_batch: int = 200, max_wait: float = 0.002) -> None:
+        self._save = save
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._cond = threading.Condition()
+        self._pending: list[_Item] = []
+        self._closed = False
+        self.stats = BatchStats()
+        self._thread = threading.Thread(
+            target=self._flush_forever, name="group-commit", daemon=True
+        )
+        self._thread.start()
+
+    def save(self, events: Sequence[Any]) -> list[Recording[Any]]:
+        """Save events durably (with whatever else arrives now); raises what their save raised."""
+        item = _Item(list(events))
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("group commit is closed")
+            self._pending.append(item)
+            self._cond.notify_all()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.recordings
+
+    def _take(self) -> list[_Item]:
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            deadline = time.monotonic() + self._max_wait
+            while len(self._pending) < self._max_batch and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            return batch
+
+    def _flush_forever(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            self._flush(batch)
+
+    def _flush(self, batch: list[_Item]) -> None:
+        self.stats.record(len(batch))
+        try:
+            recordings = self._save(*(e for item in batch for e in item.events))
+        except IntegrityError:
+            self._one_by_one(batch)
+            return
+        except Exception as exc:  # the store is down: every writer of the batch hears it
+            for item in batch:
+                item.error = exc
+                item.done.set()
+            return
+        start = 0
+        for item in batch:
+            item.recordings = recordings[start : start + len(item.events)]
+            start += len(item.events)
+            item.done.set()
+
+    def _one_by_one(self, batch: list[_Item]) -> None:
+        for item in batch:
+            self.stats.retried_alone += 1
+            try:
+                item.recordings = self._save(*item.events)
+            except Exception as exc:  # this item's own failure, reported to its writer only
+                item.error = exc
+            item.done.set()
+
+    def close(self) -> None:
+        """Flush what is pending and stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)

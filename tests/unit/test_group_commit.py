@@ -1,0 +1,95 @@
+"""Group commit keeps every promise: durable before answered, one bad item fails alone."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from infrastructure.group_commit import GroupCommit
+
+
+class FakeStore:
+    """A save that records its batches; a batch holding a "bad" event conflicts."""
+
+    def __init__(self) -> None:
+        self.saved: list[Any] = []
+        self.calls: list[list[Any]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def save(self, *events: Any) -> list[Any]:
+        self.gate.wait()
+        self.calls.append(list(events))
+        if "bad" in events:
+            raise IntegrityError("duplicate")
+        self.saved.extend(events)
+        return [f"recorded {e}" for e in events]
+
+
+def run_concurrently(commit: GroupCommit, items: list[list[str]]) -> list[Any]:
+    results: list[Any] = [None] * len(items)
+
+    def write(i: int) -> None:
+        try:
+            results[i] = commit.save(items[i])
+        except IntegrityError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_writes_share_batches_and_each_gets_its_own_recordings() -> None:
+    store = FakeStore()
+    store.gate.clear()  # hold the first flush so that the others pile up behind it
+    commit = GroupCommit(store.save, max_batch=50, max_wait=0.05)
+    items = [[f"e{i}a", f"e{i}b"] for i in range(40)]
+    releaser = threading.Timer(0.1, store.gate.set)
+    releaser.start()
+    results = run_concurrently(commit, items)
+    commit.close()
+    assert results == [[f"recorded {e}" for e in item] for item in items]
+    assert sorted(store.saved) == sorted(e for item in items for e in item)
+    assert len(store.calls) < len(items)  # batched
+    assert commit.stats.items == 40
+    assert commit.stats.largest > 1
+
+
+def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_stored() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    commit = GroupCommit(store.save, max_batch=50, max_wait=0.05)
+    items = [["good1"], ["bad"], ["good2"], ["good3"]]
+    threading.Timer(0.1, store.gate.set).start()
+    results = run_concurrently(commit, items)
+    commit.close()
+    assert isinstance(results[1], IntegrityError)
+    assert results[0] == ["recorded good1"]
+    assert results[2] == ["recorded good2"]
+    assert results[3] == ["recorded good3"]
+    assert sorted(store.saved) == ["good1", "good2", "good3"]
+    assert commit.stats.retried_alone >= 1
+
+
+def test_a_store_failure_reaches_every_writer_of_the_batch() -> None:
+    def broken(*events: Any) -> list[Any]:
+        raise OSError("disk gone")
+
+    commit = GroupCommit(broken, max_batch=10, max_wait=0.01)
+    with pytest.raises(OSError, match="disk gone"):
+        commit.save(["x"])
+    commit.close()
+
+
+def test_a_closed_group_commit_refuses_new_writes() -> None:
+    commit = GroupCommit(FakeStore().save)
+    commit.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        commit.save(["x"])
