@@ -56,6 +56,7 @@ from domain.visits import CheckInVia, CheckoutReason, Visit
 # The inputs are pseudonymous ids and client keys, never personal data.
 ID_NAMESPACE = UUID("6f1c2a8e-3d0b-5c57-9a51-0e4d2f6b7a10")
 MAX_VISITS_WINDOW = timedelta(days=93)
+CONFLICT_RETRIES = 3
 
 
 class DateAsISO(Transcoding):
@@ -359,65 +360,71 @@ class Fangxin(Application[UUID]):
             members.append((visitor.dependents[name], CheckInVia.PARTY))
         with self._lock(visitor_id):
             visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
-            known = self.ports.visits.get(visit_id)
-            if known is not None:
-                return self._checked_in(known, venue, visitor_id)
-            already = [
-                v for v in self.ports.visits.open_of(visitor_id) if v.venue_id == venue.venue_id
-            ]
-            if already and len(members) == 1:
-                # A second scan at the door of the venue one is in changes nothing.
-                return self._checked_in(already[0], venue, visitor_id)
-            at = self.ports.clock.now()
-            changed: list[Aggregate] = []
-            for member_id, via in members:
-                changed.extend(self._close_open(member_id, at, CheckoutReason.SUPERSEDED))
-                member_visit_id = (
-                    visit_id if member_id == visitor_id else derive_id("party", visit_id, member_id)
-                )
-                changed.append(
-                    Visit(
-                        id=member_visit_id,
-                        visitor_id=member_id,
-                        guardian_id=visitor_id,
-                        venue_id=venue.venue_id,
-                        at=at,
-                        via=via.value,
+            for _ in range(CONFLICT_RETRIES):
+                if idempotency_key is not None:
+                    known = self.ports.visits.get(visit_id)
+                    if known is not None:
+                        return self._answer(known.visit_id, known.checked_in_at, venue, members)
+                open_now = self.ports.visits.open_of(visitor_id)
+                already = [v for v in open_now if v.venue_id == venue.venue_id]
+                if already and len(members) == 1:
+                    # A second scan at the door of the venue one is in changes nothing.
+                    return self._answer(already[0].visit_id, already[0].checked_in_at, venue, [])
+                at = self.ports.clock.now()
+                changed: list[Aggregate] = []
+                for member_id, via in members:
+                    current = (
+                        open_now
+                        if member_id == visitor_id
+                        else self.ports.visits.open_of(member_id)
                     )
-                )
-            try:
-                self.commit(*changed)
-            except IntegrityError:
-                known = self.ports.visits.get(visit_id)
-                if known is None:
-                    raise ConflictError("a concurrent change got there first; retry") from None
-                return self._checked_in(known, venue, visitor_id)
-            stored = self.ports.visits.get(visit_id)
-            assert stored is not None, "read-your-writes: the projection has the new visit"
-            return self._checked_in(stored, venue, visitor_id)
+                    changed.extend(self._supersede(current, at))
+                    changed.append(
+                        Visit(
+                            id=self._member_visit_id(visit_id, visitor_id, member_id),
+                            visitor_id=member_id,
+                            guardian_id=visitor_id,
+                            venue_id=venue.venue_id,
+                            at=at,
+                            via=via.value,
+                        )
+                    )
+                try:
+                    self.commit(*changed)
+                except IntegrityError:
+                    continue  # the same key at once, or a visit closed meanwhile: look again
+                return self._answer(visit_id, at, venue, members)
+            raise ConflictError("a concurrent change got there first; retry")
 
-    def _checked_in(self, visit: VisitView, venue: VenueView, visitor_id: UUID) -> CheckedIn:
-        party = [
-            v.visit_id
-            for v in self.ports.visits.of_guardian(
-                visitor_id, visit.checked_in_at, visit.checked_in_at + timedelta(microseconds=1)
-            )
-            if v.visit_id != visit.visit_id and v.venue_id == visit.venue_id
-        ]
-        return CheckedIn(
-            visit_id=visit.visit_id,
-            venue=venue,
-            checked_in_at=visit.checked_in_at,
-            party_visit_ids=party,
-        )
+    @staticmethod
+    def _member_visit_id(visit_id: UUID, visitor_id: UUID, member_id: UUID) -> UUID:
+        return visit_id if member_id == visitor_id else derive_id("party", visit_id, member_id)
 
-    def _close_open(self, person_id: UUID, at: datetime, reason: CheckoutReason) -> list[Visit]:
+    def _answer(
+        self,
+        visit_id: UUID,
+        at: datetime,
+        venue: VenueView,
+        members: Sequence[tuple[UUID, CheckInVia]],
+    ) -> CheckedIn:
+        party = [derive_id("party", visit_id, member) for member, _ in members[1:]]
+        return CheckedIn(visit_id=visit_id, venue=venue, checked_in_at=at, party_visit_ids=party)
+
+    def _supersede(self, open_visits: list[VisitView], at: datetime) -> list[Visit]:
+        # Rebuilt from the read side (an open visit is at version 1): if it changed meanwhile,
+        # saving conflicts and the check-in looks again (optimistic concurrency).
         closed: list[Visit] = []
-        for view in self.ports.visits.open_of(person_id):
-            visit: Visit = self.repository.get(view.visit_id)
-            if visit.is_open:
-                visit.check_out(at, reason)
-                closed.append(visit)
+        for view in open_visits:
+            visit = Visit.resume(
+                id=view.visit_id,
+                visitor_id=view.visitor_id,
+                guardian_id=view.guardian_id,
+                venue_id=view.venue_id,
+                at=view.checked_in_at,
+                via=view.via,
+            )
+            visit.check_out(at, CheckoutReason.SUPERSEDED)
+            closed.append(visit)
         return closed
 
     def check_out_visit(self, visitor_id: UUID, visit_id: UUID) -> CheckedOut:
@@ -483,7 +490,7 @@ class Fangxin(Application[UUID]):
         visit_id = derive_id("assisted-visit", visitor_id)
         known = self.ports.visits.get(visit_id)
         if known is not None:
-            return self._checked_in(known, venue, visitor_id)
+            return self._answer(known.visit_id, known.checked_in_at, venue, [])
         at = self.ports.clock.now()
         visitor = Visitor(
             id=visitor_id,
@@ -503,12 +510,14 @@ class Fangxin(Application[UUID]):
             at=at,
             via=CheckInVia.ASSISTED.value,
         )
-        with contextlib.suppress(IntegrityError):  # a concurrent retry with the same key stored it
+        try:
             self.commit(visitor, visit)
-        stored = self.ports.visits.get(visit_id)
-        if stored is None:
-            raise ConflictError("a concurrent change got there first; retry")
-        return self._checked_in(stored, venue, visitor_id)
+        except IntegrityError:  # a concurrent retry with the same key stored it first
+            stored = self.ports.visits.get(visit_id)
+            if stored is None:
+                raise ConflictError("a concurrent change got there first; retry") from None
+            return self._answer(stored.visit_id, stored.checked_in_at, venue, [])
+        return self._answer(visit_id, at, venue, [])
 
     # -- background duties ----------------------------------------------------------------
 

@@ -142,10 +142,17 @@ class Services:
             self.redis.close()
 
 
-def group_commit(settings: Settings, app: Fangxin) -> GroupCommit:
+def group_commit(
+    settings: Settings,
+    app: Fangxin,
+    on_saved: Callable[[list[Recording[UUID]]], None] | None = None,
+) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
     committer = GroupCommit(
-        app.save, max_batch=settings.group_commit_max, max_wait=settings.group_commit_wait_ms / 1000
+        app.save,
+        max_batch=settings.group_commit_max,
+        max_wait=settings.group_commit_wait_ms / 1000,
+        on_saved=on_saved,
     )
     app.committer = committer
     return committer
@@ -266,10 +273,10 @@ def _production(
         **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=env, mapper=mapper)
-    committer = group_commit(settings, app)
     runner = RedisProjectionRunner(
         app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
     )
+    committer = group_commit(settings, app, on_saved=runner.apply_own)
     sync.runner = runner
     feed = RedisFeed(client, prefix)
     # Erasure in one worker must reach every worker's key cache at once.

@@ -54,8 +54,15 @@ class BatchStats:
 class GroupCommit:
     """Gathers concurrent saves into one transaction; thread-safe."""
 
-    def __init__(self, save: Save, max_batch: int = 200, max_wait: float = 0.002) -> None:
+    def __init__(
+        self,
+        save: Save,
+        max_batch: int = 200,
+        max_wait: float = 0.002,
+        on_saved: Callable[[list[Recording[Any]]], None] | None = None,
+    ) -> None:
         self._save = save
+        self._on_saved = on_saved
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._cond = threading.Condition()
@@ -113,11 +120,20 @@ class GroupCommit:
                 item.error = exc
                 item.done.set()
             return
+        self._saved(recordings)
         start = 0
         for item in batch:
             item.recordings = recordings[start : start + len(item.events)]
             start += len(item.events)
             item.done.set()
+
+    def _saved(self, recordings: list[Recording[Any]]) -> None:
+        if self._on_saved is None or not recordings:
+            return
+        try:
+            self._on_saved(recordings)
+        except Exception:  # durable already; the projection runner will pick the events up
+            log.exception("projecting a saved batch directly failed; left to the runner")
 
     def _one_by_one(self, batch: list[_Item]) -> None:
         for item in batch:
@@ -126,6 +142,8 @@ class GroupCommit:
                 item.recordings = self._save(*item.events)
             except Exception as exc:  # this item's own failure, reported to its writer only
                 item.error = exc
+            else:
+                self._saved(item.recordings)
             item.done.set()
 
     def close(self) -> None:

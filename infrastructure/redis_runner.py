@@ -31,6 +31,7 @@ BATCH = 500
 LOCK_TTL_MS = 5000
 RENEW_EVERY = 1.0
 WAIT_TIMEOUT = 10.0
+OWN_APPLY_PATIENCE = 0.02
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -159,6 +160,29 @@ class RedisProjectionRunner:
         """Read-your-writes for events just saved by this process."""
         if recordings:
             self.wait_for(max(r.notification.id for r in recordings))
+
+    def apply_own(self, recordings: list[Recording[UUID]]) -> None:
+        """Project events this process just saved, from memory, when they come next.
+
+        Called right after a group commit: no read back from PostgreSQL, no decryption. The
+        script takes them only at the very next position; if an earlier event of another
+        worker is not applied yet, try again briefly, then leave them to the runner.
+        """
+        ordered = sorted(recordings, key=lambda r: r.notification.id)
+        if not ordered:
+            return
+        batch = [(r.notification.id, r.domain_event) for r in ordered]
+        for _, event in batch:
+            for projector in self._also:
+                projector.apply(event)
+        deadline = time.monotonic() + OWN_APPLY_PATIENCE
+        pause = 0.0002
+        while self._projector.apply_batch(batch, next_only=True) < 0:
+            if time.monotonic() > deadline:
+                self._client.lpush(self._doorbell, "1")
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""

@@ -31,6 +31,9 @@ local id = tonumber(ARGV[2])
 local kind = ARGV[3]
 local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
 if id <= pos then return 0 end
+-- A writer applying its own events directly may only take the very next position, so that
+-- nothing committed before it (by another worker) is ever skipped.
+if ARGV[4] == 'next' and id ~= pos + 1 then return -1 end
 local DAY = 86400
 
 local function days(first, last)
@@ -70,16 +73,16 @@ local function add_token(hash, principal_id, principal)
 end
 
 if kind == 'principal' then
-  add_token(ARGV[4], ARGV[5], ARGV[6])
+  add_token(ARGV[5], ARGV[6], ARGV[7])
 elseif kind == 'visitor' then
-  local vid, idx = ARGV[5], ARGV[8]
-  add_token(ARGV[4], vid, ARGV[6])
-  redis.call('SET', P .. 'visitor:' .. vid, ARGV[7])
+  local vid, idx = ARGV[6], ARGV[9]
+  add_token(ARGV[5], vid, ARGV[7])
+  redis.call('SET', P .. 'visitor:' .. vid, ARGV[8])
   redis.call('RPUSH', P .. 'phone:' .. idx, vid)
   redis.call('SET', P .. 'guardian:' .. vid, vid)
-  for i = 9, #ARGV do redis.call('SET', P .. 'guardian:' .. ARGV[i], vid) end
+  for i = 10, #ARGV do redis.call('SET', P .. 'guardian:' .. ARGV[i], vid) end
 elseif kind == 'erased' then
-  local vid = ARGV[4]
+  local vid = ARGV[5]
   for _, hash in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. vid)) do
     redis.call('DEL', P .. 'tok:' .. hash)
   end
@@ -96,22 +99,22 @@ elseif kind == 'erased' then
   end
   redis.call('DEL', P .. 'gvisits:' .. vid)
 elseif kind == 'venue' then
-  local venue = cjson.decode(ARGV[4])
-  redis.call('SET', P .. 'venue:' .. venue.venue_id, ARGV[4])
+  local venue = cjson.decode(ARGV[5])
+  redis.call('SET', P .. 'venue:' .. venue.venue_id, ARGV[5])
   redis.call('ZADD', P .. 'mvenues:' .. venue.merchant_id, id, venue.venue_id)
 elseif kind == 'rotated' then
-  local raw = redis.call('GET', P .. 'venue:' .. ARGV[4])
+  local raw = redis.call('GET', P .. 'venue:' .. ARGV[5])
   if raw then
     local venue = cjson.decode(raw)
-    venue.code_version = tonumber(ARGV[5])
-    redis.call('SET', P .. 'venue:' .. ARGV[4], cjson.encode(venue))
+    venue.code_version = tonumber(ARGV[6])
+    redis.call('SET', P .. 'venue:' .. ARGV[5], cjson.encode(venue))
   end
 elseif kind == 'agency' then
-  redis.call('SET', P .. 'agency:' .. ARGV[4], ARGV[5])
+  redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
 elseif kind == 'checkin' then
-  local v = cjson.decode(ARGV[4])
+  local v = cjson.decode(ARGV[5])
   if redis.call('EXISTS', P .. 'visit:' .. v.visit_id) == 0 then
-    local max_dwell = tonumber(ARGV[5])
+    local max_dwell = tonumber(ARGV[6])
     local venue_raw = redis.call('GET', P .. 'venue:' .. v.venue_id)
     if venue_raw then max_dwell = cjson.decode(venue_raw).max_dwell_minutes * 60 end
     v.max_dwell_s = max_dwell
@@ -130,14 +133,14 @@ elseif kind == 'checkin' then
     end
   end
 elseif kind == 'checkout' then
-  local raw = redis.call('GET', P .. 'visit:' .. ARGV[4])
+  local raw = redis.call('GET', P .. 'visit:' .. ARGV[5])
   if raw then
     local v = cjson.decode(raw)
     if v.checked_out_at == cjson.null or v.checked_out_at == nil then
-      local end_s = math.max(tonumber(ARGV[6]), v.start_s)
+      local end_s = math.max(tonumber(ARGV[7]), v.start_s)
       unfile(v)
-      v.checked_out_at = ARGV[5]
-      v.checkout_reason = ARGV[7]
+      v.checked_out_at = ARGV[6]
+      v.checkout_reason = ARGV[8]
       v.end_s = end_s
       redis.call('SET', P .. 'visit:' .. v.visit_id, cjson.encode(v))
       redis.call('SREM', P .. 'open:' .. v.visitor_id, v.visit_id)
@@ -150,9 +153,9 @@ elseif kind == 'checkout' then
     end
   end
 elseif kind == 'exposure' then
-  local e = cjson.decode(ARGV[4])
-  redis.call('RPUSH', P .. 'exp:' .. e.venue_id, ARGV[4])
-  redis.call('PUBLISH', P .. 'exposures', ARGV[4])
+  local e = cjson.decode(ARGV[5])
+  redis.call('RPUSH', P .. 'exp:' .. e.venue_id, ARGV[5])
+  redis.call('PUBLISH', P .. 'exposures', ARGV[5])
 end
 redis.call('SET', P .. 'pos', ARGV[2])
 return 1
@@ -309,17 +312,27 @@ class RedisProjector:
         raw = self._client.get(self.prefix + "pos")
         return int(raw) if raw else 0
 
-    def apply_batch(self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]]) -> int:
-        """Apply events in log order in one round trip; returns how many were new."""
+    def apply_batch(
+        self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]], next_only: bool = False
+    ) -> int:
+        """Apply events in log order in one round trip; returns how many were new.
+
+        With `next_only`, an event is applied only if it takes the very next position;
+        returns -1 when the first new event does not (an earlier one is still missing).
+        """
         if not events:
             return 0
         pipe = self._client.pipeline(transaction=False)
+        mode = "next" if next_only else "any"
         for notification_id, event in events:
             args = encode_event(event)
             if args[0] == "checkin":
                 args.append(self._default_dwell)
-            self._apply(args=[self.prefix, notification_id, *args], client=pipe)
-        return sum(int(r) for r in pipe.execute())
+            self._apply(args=[self.prefix, notification_id, args[0], mode, *args[1:]], client=pipe)
+        results = [int(r) for r in pipe.execute()]
+        if -1 in results:
+            return -1
+        return sum(results)
 
     def drop_before(self, cutoff: datetime) -> int:
         """Retention: drop visits that began before the cutoff."""

@@ -177,3 +177,22 @@ def test_a_forgotten_visit_is_not_open() -> None:
     shell = forgotten.mutate(None)
     assert isinstance(shell, Visit)
     assert not shell.is_open
+
+
+def test_a_resumed_open_visit_has_the_state_and_version_of_its_replay() -> None:
+    visit = new_visit()
+    replayed = replay(visit)
+    assert isinstance(replayed, Visit)
+    resumed = Visit.resume(
+        id=visit.id,
+        visitor_id=visit.visitor_id,
+        guardian_id=visit.guardian_id,
+        venue_id=visit.venue_id,
+        at=visit.checked_in_at,
+        via="scan",
+    )
+    assert resumed.version == replayed.version == 1
+    assert resumed.is_open
+    resumed.check_out(AT + timedelta(minutes=3), CheckoutReason.SUPERSEDED)
+    [closed] = resumed.collect_events()
+    assert closed.originator_version == 2
