@@ -350,11 +350,12 @@ class Fangxin(Application[UUID]):
         venue, code = self.venue_for_code(code_text)
         if code.kind is not CodeKind.ENTRY:
             raise WrongCodeKindError("this is the venue's checkout code; scan the entry poster")
-        visitor = self.ports.directory.visitor(visitor_id)
-        if visitor is None:
-            raise VisitorErasedError("this visitor's data was erased")
         members: list[tuple[UUID, CheckInVia]] = [(visitor_id, CheckInVia.SCAN)]
+        visitor = self.ports.directory.visitor(visitor_id) if party else None
+        if party and visitor is None:
+            raise VisitorErasedError("this visitor's data was erased")
         for name in dict.fromkeys(party):
+            assert visitor is not None
             if name not in visitor.dependents:
                 raise InvalidInputError("the party names someone who is not a registered dependent")
             members.append((visitor.dependents[name], CheckInVia.PARTY))

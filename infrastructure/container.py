@@ -51,6 +51,10 @@ from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
 
+# How long a worker may keep a token or a venue it read from Redis; erasures and code rotations
+# reach every worker at once over pub/sub, so this only bounds a lost message.
+CACHE_SECONDS = 5.0
+
 
 class SystemClock:
     """Wall-clock time in UTC."""
@@ -263,7 +267,7 @@ def _production(
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     projector = RedisProjector(client, prefix, settings.default_max_dwell_minutes)
-    directory = RedisDirectory(client, prefix)
+    directory = RedisDirectory(client, prefix, cache_seconds=CACHE_SECONDS)
     visits = RedisVisitLog(client, prefix, projector)
     ports = Ports(
         directory=directory,
@@ -282,6 +286,8 @@ def _production(
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
     feed.on_shredded(keys.forget)
+    feed.on_changed(directory.changed)
+    runner.on_written.append(directory.written)
     feed.start()
     return Services(
         settings=settings,

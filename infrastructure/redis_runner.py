@@ -79,6 +79,10 @@ class RedisProjectionRunner:
         self._thread: threading.Thread | None = None
         self._leader_until = 0.0
         self.on_batch: Callable[[int], None] | None = None
+        # Told of this process's own projected events (to refresh its caches at once).
+        self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
+        # The highest position this process saw applied (positions only ever grow).
+        self._seen = 0
 
     @property
     def position(self) -> int:
@@ -160,6 +164,8 @@ class RedisProjectionRunner:
         """Read-your-writes for events just saved by this process."""
         if recordings:
             self.wait_for(max(r.notification.id for r in recordings))
+            for listener in self.on_written:
+                listener([r.domain_event for r in recordings])
 
     def apply_own(self, recordings: list[Recording[UUID]]) -> None:
         """Project events this process just saved, from memory, when they come next.
@@ -183,10 +189,15 @@ class RedisProjectionRunner:
                 return
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
+        self._seen = max(self._seen, batch[-1][0])
 
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""
-        if self._projector.position() >= position:
+        if self._seen >= position:
+            return
+        current = self._projector.position()
+        self._seen = max(self._seen, current)
+        if current >= position:
             return
         self._client.lpush(self._doorbell, "1")
         started = time.monotonic()

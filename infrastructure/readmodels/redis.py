@@ -5,16 +5,26 @@ The projection (`redis_projection.py`) writes these keys; every worker reads the
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import msgspec
 import redis
+from eventsourcing.domain import DomainEventProtocol
 
+from domain.people import Visitor
 from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView, VisitView
 from domain.tracing import Stay, effective_end
-from infrastructure.readmodels.redis_projection import RedisProjector, StoredVisit, epoch
+from domain.venues import Venue
+from infrastructure.readmodels.redis_projection import (
+    OPEN_SCRIPT,
+    RedisProjector,
+    StoredVisit,
+    epoch,
+)
 
 DAY_SECONDS = 86_400
 # A stay is looked up by its start; none lasts longer than this (maximum dwell is at most a day,
@@ -48,22 +58,83 @@ def as_view(v: StoredVisit) -> VisitView:
     )
 
 
-class RedisDirectory:
-    """Tokens, visitors, venues and agencies in Redis."""
+class _Cache:
+    """A small time-bounded cache of hot, rarely changing entries (tokens, venues)."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, ttl: float, size: int = 100_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._ttl, value)
+
+    def drop_where(self, test: Callable[[Any], bool]) -> None:
+        for key in [k for k, (_, v) in list(self._entries.items()) if test(v)]:
+            self._entries.pop(key, None)
+
+
+class RedisDirectory:
+    """Tokens, visitors, venues and agencies in Redis.
+
+    Tokens and venues are read on every check-in and change rarely: each worker keeps them a
+    few seconds, and drops them at once when the runner announces an erasure or a code
+    rotation (`changed` below, fed by Redis pub/sub).
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, cache_seconds: float = 0.0) -> None:
         self._r = client
         self._p = prefix
+        self._tokens = _Cache(cache_seconds)
+        self._venues = _Cache(cache_seconds)
+        self._cache = cache_seconds > 0
+
+    def changed(self, what: str) -> None:
+        """Forget cached entries of a principal or venue that changed (`principal:ID`)."""
+        kind, _, ident = what.partition(":")
+        if kind == "principal":
+            self._tokens.drop_where(lambda p: p is not None and str(p.id) == ident)
+        elif kind == "venue":
+            self._venues.drop_where(lambda v: v is not None and str(v.venue_id) == ident)
+
+    def written(self, events: list[DomainEventProtocol[UUID]]) -> None:
+        """This process's own changes: refresh its cache before it answers (read-your-writes)."""
+        for event in events:
+            if isinstance(event, Venue.CodeRotated):
+                self.changed(f"venue:{event.originator_id}")
+            elif isinstance(event, Visitor.Erased):
+                self.changed(f"principal:{event.originator_id}")
 
     def principal(self, token_hash: str) -> Principal | None:
         """Whose token this is."""
+        if self._cache and (cached := self._tokens.get(token_hash)) is not None:
+            found: Principal = cached
+            return found
         raw = self._r.get(f"{self._p}tok:{token_hash}")
-        return None if raw is None else _principal.decode(raw)
+        principal = None if raw is None else _principal.decode(raw)
+        if self._cache and principal is not None:
+            self._tokens.put(token_hash, principal)
+        return principal
 
     def venue(self, venue_id: UUID) -> VenueView | None:
         """One venue."""
+        key = str(venue_id)
+        if self._cache and (cached := self._venues.get(key)) is not None:
+            found: VenueView = cached
+            return found
         raw = self._r.get(f"{self._p}venue:{venue_id}")
-        return None if raw is None else _venue.decode(raw)
+        venue = None if raw is None else _venue.decode(raw)
+        if self._cache and venue is not None:
+            self._venues.put(key, venue)
+        return venue
 
     def venues_of(self, merchant_id: UUID) -> list[VenueView]:
         """A merchant's venues, oldest first."""
@@ -100,6 +171,7 @@ class RedisVisitLog:
         self._r = client
         self._p = prefix
         self._projector = projector
+        self._open = client.register_script(OPEN_SCRIPT)
 
     def _visits(self, replies: Any) -> list[StoredVisit]:
         ids = _texts(replies)
@@ -126,9 +198,10 @@ class RedisVisitLog:
         return self._range(f"{self._p}gvisits:{guardian_id}", start, end)
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
-        """Open visits of one person."""
-        ids = self._r.smembers(f"{self._p}open:{visitor_id}")
-        return [as_view(v) for v in self._visits(ids) if v.checked_out_at is None]
+        """Open visits of one person (one round trip)."""
+        raws = self._open(keys=[f"{self._p}open:{visitor_id}"], args=[self._p])
+        visits = [_visit.decode(raw) for raw in raws if raw is not None]
+        return [as_view(v) for v in visits if v.checked_out_at is None]
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""

@@ -61,6 +61,8 @@ class RedisFeed:
         self._client = client
         self._channel = prefix + "exposures"
         self._shredded = prefix + "shredded"
+        self._changed = prefix + "changed"
+        self._change_listeners: list[Callable[[str], None]] = []
         self._listeners: list[Callable[[ExposureView], None]] = []
         self._shred_listeners: list[Callable[[list[bytes]], None]] = []
         self._stop = threading.Event()
@@ -75,6 +77,10 @@ class RedisFeed:
         """Call `listener` with the ids of keys any worker destroyed."""
         self._shred_listeners.append(listener)
 
+    def on_changed(self, listener: Callable[[str], None]) -> None:
+        """Call `listener` with `principal:ID` or `venue:ID` when the runner changes one."""
+        self._change_listeners.append(listener)
+
     def publish_shredded(self, key_ids: list[bytes]) -> None:
         """Tell every worker that these keys are gone."""
         self._client.publish(self._shredded, b"".join(key_ids))
@@ -88,7 +94,7 @@ class RedisFeed:
         while not self._stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._channel, self._shredded)
+                pubsub.subscribe(self._channel, self._shredded, self._changed)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and isinstance(message.get("data"), bytes):
@@ -100,6 +106,10 @@ class RedisFeed:
                 pubsub.close()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
+        if channel.decode() == self._changed:
+            for change_listener in self._change_listeners:
+                change_listener(data.decode())
+            return
         if channel.decode() == self._shredded:
             ids = [data[i : i + 16] for i in range(0, len(data), 16)]
             for shred_listener in self._shred_listeners:

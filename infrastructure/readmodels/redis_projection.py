@@ -83,6 +83,7 @@ elseif kind == 'visitor' then
   for i = 10, #ARGV do redis.call('SET', P .. 'guardian:' .. ARGV[i], vid) end
 elseif kind == 'erased' then
   local vid = ARGV[5]
+  redis.call('PUBLISH', P .. 'changed', 'principal:' .. vid)
   for _, hash in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. vid)) do
     redis.call('DEL', P .. 'tok:' .. hash)
   end
@@ -108,6 +109,7 @@ elseif kind == 'rotated' then
     local venue = cjson.decode(raw)
     venue.code_version = tonumber(ARGV[6])
     redis.call('SET', P .. 'venue:' .. ARGV[5], cjson.encode(venue))
+    redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
   end
 elseif kind == 'agency' then
   redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
@@ -188,6 +190,16 @@ for _, visit_id in ipairs(ids) do
   redis.call('ZREM', P .. 'allvisits', visit_id)
 end
 return #ids
+"""
+
+
+# Open visits of a person in one round trip.
+OPEN_SCRIPT = r"""
+local ids = redis.call('SMEMBERS', KEYS[1])
+if #ids == 0 then return {} end
+local keys = {}
+for i, visit_id in ipairs(ids) do keys[i] = ARGV[1] .. 'visit:' .. visit_id end
+return redis.call('MGET', unpack(keys))
 """
 
 
