@@ -366,11 +366,9 @@ class Fangxin(Application[UUID]):
                     known = self.ports.visits.get(visit_id)
                     if known is not None:
                         return self._answer(known.visit_id, known.checked_in_at, venue, members)
+                # Every check-in is a new visit; an open one (even here) is superseded. A
+                # double tap is not a new check-in: clients send an Idempotency-Key for that.
                 open_now = self.ports.visits.open_of(visitor_id)
-                already = [v for v in open_now if v.venue_id == venue.venue_id]
-                if already and len(members) == 1:
-                    # A second scan at the door of the venue one is in changes nothing.
-                    return self._answer(already[0].visit_id, already[0].checked_in_at, venue, [])
                 at = self.ports.clock.now()
                 changed: list[Aggregate] = []
                 for member_id, via in members:

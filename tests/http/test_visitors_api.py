@@ -205,3 +205,15 @@ def test_an_erased_visitors_visits_leave_the_venue_statistics_counts_intact_of_o
     ).json()
     assert occupancy["current"] == 1
     assert len(world.visits(staying)) == 1
+
+
+def test_checking_in_again_at_the_same_venue_starts_a_new_visit(
+    world: World, clock: MovableClock
+) -> None:
+    visitor, venue = world.visitor(), world.venue(world.merchant())
+    first = world.check_in(visitor, venue)
+    clock.advance(timedelta(minutes=20))
+    second = world.check_in(visitor, venue)
+    assert first["visit_id"] != second["visit_id"]
+    reasons = [v["checkout_reason"] for v in world.visits(visitor)]
+    assert reasons == ["superseded", None]
