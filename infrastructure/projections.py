@@ -280,11 +280,11 @@ class ProjectionRunner:
         if self._position < position:
             self.catch_up()
 
-    def written(self, recordings: list[Recording[UUID]]) -> None:
-        """Apply this process's own new events straight from memory when they come next.
+    def apply_own(self, recordings: list[Recording[UUID]]) -> None:
+        """Apply events this process just saved straight from memory when they come next.
 
-        They are the events just saved (no need to read and decrypt them back); anything out
-        of order, or written by another process, is read from the log as usual.
+        Called with each group-committed batch: no need to read and decrypt them back.
+        Anything out of order, or written by another process, is read from the log as usual.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         with self._lock:
@@ -294,8 +294,11 @@ class ProjectionRunner:
                 for projector in self._projectors:
                     projector.apply(recording.domain_event)
                 self._position = recording.notification.id
-        if ordered:
-            self.wait_for(ordered[-1].notification.id)
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Read-your-writes for events this process saved."""
+        if recordings:
+            self.wait_for(max(r.notification.id for r in recordings))
 
     def start(self) -> None:
         """Follow the log in a background thread (for writes of other processes)."""
