@@ -31,7 +31,6 @@ BATCH = 500
 LOCK_TTL_MS = 5000
 RENEW_EVERY = 1.0
 WAIT_TIMEOUT = 10.0
-OWN_APPLY_PATIENCE = 0.02
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -83,6 +82,10 @@ class RedisProjectionRunner:
         self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
         # The highest position this process saw applied (positions only ever grow).
         self._seen = 0
+        # This process's own saved batches not projected yet (waiting for an earlier one).
+        self._own: list[list[tuple[int, DomainEventProtocol[UUID]]]] = []
+        self._own_lock = threading.Lock()
+        self._drain_lock = threading.Lock()
 
     @property
     def position(self) -> int:
@@ -171,8 +174,9 @@ class RedisProjectionRunner:
         """Project events this process just saved, from memory, when they come next.
 
         Called right after a group commit: no read back from PostgreSQL, no decryption. The
-        script takes them only at the very next position; if an earlier event of another
-        worker is not applied yet, try again briefly, then leave them to the runner.
+        script takes them only at the very next position; a batch that must wait for another
+        worker's earlier events is kept and tried again by the writers waiting on it (and the
+        runner applies it from the log in any case). It never delays the next commit.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
@@ -181,15 +185,33 @@ class RedisProjectionRunner:
         for _, event in batch:
             for projector in self._also:
                 projector.apply(event)
-        deadline = time.monotonic() + OWN_APPLY_PATIENCE
-        pause = 0.0002
-        while self._projector.apply_batch(batch, next_only=True) < 0:
-            if time.monotonic() > deadline:
-                self._client.lpush(self._doorbell, "1")
-                return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-        self._seen = max(self._seen, batch[-1][0])
+        with self._own_lock:
+            self._own.append(batch)
+            self._own.sort(key=lambda b: b[0][0])
+        if not self._drain_own():
+            self._client.lpush(self._doorbell, "1")
+
+    def _drain_own(self) -> bool:
+        """Apply kept batches that come next; False when one still waits for another's."""
+        if not self._drain_lock.acquire(blocking=False):
+            return True
+        try:
+            while True:
+                with self._own_lock:
+                    if not self._own:
+                        return True
+                    batch = self._own[0]
+                if batch[-1][0] <= self._seen:
+                    applied = 0
+                else:
+                    applied = self._projector.apply_batch(batch, next_only=True)
+                if applied < 0:
+                    return False
+                self._seen = max(self._seen, batch[-1][0])
+                with self._own_lock:
+                    self._own.remove(batch)
+        finally:
+            self._drain_lock.release()
 
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""
@@ -204,6 +226,10 @@ class RedisProjectionRunner:
         next_bid = started + 0.1
         pause = 0.0005
         while self._projector.position() < position:
+            if self._own:
+                self._drain_own()
+                if self._seen >= position:
+                    return
             now = time.monotonic()
             if self.is_leader or (now >= next_bid and self._hold_lock()):
                 # No runner alive elsewhere (or it is us): apply the events here.
