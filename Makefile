@@ -57,5 +57,18 @@ unit-production: $(VENV)/.dev
 
 test: $(VENV)/.dev chromium lint typecheck contract unit unit-production
 
+# The benchmarks, in one go on this machine: the CRUD peer of ../shared/bench and Fangxin side by
+# side (SQLite, then PostgreSQL + Redis, wrk at 16 and 64 connections, rate limits off), the
+# hello ceiling, the contact-tracing query at 10^5 and 10^6 visits, and a 10^6-event rebuild.
+PEER_VENV ?= /tmp/benchvenv
+BENCH_DURATION ?= 15
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	@test -x $(PEER_VENV)/bin/python || { $(PYTHON) -m venv $(PEER_VENV) && \
+	  $(PEER_VENV)/bin/pip install -q -r ../shared/bench/requirements.txt; }
+	VENV=$(PEER_VENV) FANGXIN_RATE_LIMIT=0 $(BIN)/python -m bench.compare --duration $(BENCH_DURATION)
+	$(BIN)/python -m bench.trace --sizes 100000 1000000
+	$(BIN)/python -m bench.rebuild --events 1000000 --redis redis://127.0.0.1:6379/0
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
