@@ -220,3 +220,80 @@ def test_an_erasure_in_one_worker_shreds_the_key_cached_by_another(
     finally:
         second.close()
         first.close()
+
+
+def test_an_exposure_declared_on_one_worker_reaches_a_visitor_connected_to_another(
+    production: dict[str, str],
+) -> None:
+    import json
+    import queue
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from tests.http.test_live_server import listen
+
+    env = {f"FANGXIN_{k.upper()}": v for k, v in production.items() if k != "data_dir"}
+    admin = {"Authorization": f"Bearer {production['admin_token']}"}
+    migrate(production)
+    with (
+        running_server(Path(production["data_dir"]), **env) as first,
+        running_server(Path(production["data_dir"]), **env) as second,
+        httpx.Client(base_url=first.base_url, timeout=10) as a,
+    ):
+        agency = a.post(
+            "/v1/agencies", json={"name": "A", "jurisdiction": ["110000"]}, headers=admin
+        )
+        officers = f"/v1/agencies/{agency.json()['agency_id']}/officers"
+        tracer = a.post(officers, json={"name": "T", "role": "tracer"}, headers=admin).json()
+        chief = a.post(officers, json={"name": "S", "role": "supervisor"}, headers=admin).json()
+        merchant = a.post("/v1/merchants", json={"name": "M", "contact_phone": "+8613900000000"})
+        venue = a.post(
+            "/v1/venues",
+            json={"name": "老王面馆", "address": "1 Rd", "region": "110105", "category": "f"},
+            headers={"Authorization": f"Bearer {merchant.json()['token']}"},
+        ).json()
+        people = [
+            a.post("/v1/visitors", json={"name": n, "phone": f"+861390000000{i}"}).json()
+            for i, n in enumerate(["I", "E"])
+        ]
+        for person in people:
+            a.post(
+                "/v1/check-ins",
+                json={"code": venue["code"]},
+                headers={"Authorization": f"Bearer {person['token']}"},
+            )
+        events: queue.Queue[tuple[str, str]] = queue.Queue()
+        listener = threading.Thread(target=listen, args=(second, people[1]["token"], events))
+        listener.start()
+        assert events.get(timeout=10) == ("connected", "")
+        now = datetime.now(UTC)
+        case = a.post(
+            "/v1/cases",
+            json={
+                "index": {"phone": "+8613900000000"},
+                "from": (now - timedelta(hours=1)).isoformat(),
+                "to": (now + timedelta(hours=1)).isoformat(),
+                "legal_basis": "lab confirmed",
+            },
+            headers={"Authorization": f"Bearer {tracer['token']}"},
+        ).json()
+        a.post(
+            f"/v1/cases/{case['case_id']}/approval",
+            json={"approve": True},
+            headers={"Authorization": f"Bearer {chief['token']}"},
+        )
+        declared = a.post(
+            "/v1/exposures",
+            json={
+                "case_id": case["case_id"],
+                "venue_id": venue["venue_id"],
+                "from": (now - timedelta(minutes=5)).isoformat(),
+                "to": (now + timedelta(minutes=5)).isoformat(),
+            },
+            headers={"Authorization": f"Bearer {tracer['token']}"},
+        )
+        assert declared.status_code == 201, declared.text
+        kind, data = events.get(timeout=10)
+        listener.join(timeout=10)
+        assert kind == "exposure"
+        assert json.loads(data)["venue"]["name"] == "老王面馆"
