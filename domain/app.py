@@ -361,11 +361,11 @@ class Fangxin(Application[UUID]):
             members.append((visitor.dependents[name], CheckInVia.PARTY))
         with self._lock(visitor_id):
             visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
-            for _ in range(CONFLICT_RETRIES):
+            for attempt in range(CONFLICT_RETRIES):
                 if idempotency_key is not None:
-                    known = self.ports.visits.get(visit_id)
+                    known = self._known_visit(visit_id, from_log=attempt > 0)
                     if known is not None:
-                        return self._answer(known.visit_id, known.checked_in_at, venue, members)
+                        return self._answer(known[0], known[1], venue, members)
                 # Every check-in is a new visit; an open one (even here) is superseded. A
                 # double tap is not a new check-in: clients send an Idempotency-Key for that.
                 open_now = self.ports.visits.open_of(visitor_id)
@@ -377,7 +377,8 @@ class Fangxin(Application[UUID]):
                         if member_id == visitor_id
                         else self.ports.visits.open_of(member_id)
                     )
-                    changed.extend(self._supersede(current, at))
+                    # First from the read side; after a conflict, from the log itself.
+                    changed.extend(self._supersede(current, at, from_log=attempt > 0))
                     changed.append(
                         Visit(
                             id=self._member_visit_id(visit_id, visitor_id, member_id),
@@ -395,6 +396,20 @@ class Fangxin(Application[UUID]):
                 return self._answer(visit_id, at, venue, members)
             raise ConflictError("a concurrent change got there first; retry")
 
+    def _known_visit(self, visit_id: UUID, from_log: bool) -> tuple[UUID, datetime] | None:
+        """An earlier check-in with this key: from the read side, or from the log itself
+        (the read models may be behind, e.g. being rebuilt, while the log is the truth)."""
+        view = self.ports.visits.get(visit_id)
+        if view is not None:
+            return view.visit_id, view.checked_in_at
+        if not from_log:
+            return None
+        try:
+            visit: Visit = self.repository.get(visit_id)
+        except AggregateNotFoundError:
+            return None
+        return visit.id, visit.checked_in_at
+
     @staticmethod
     def _member_visit_id(visit_id: UUID, visitor_id: UUID, member_id: UUID) -> UUID:
         return visit_id if member_id == visitor_id else derive_id("party", visit_id, member_id)
@@ -409,11 +424,20 @@ class Fangxin(Application[UUID]):
         party = [derive_id("party", visit_id, member) for member, _ in members[1:]]
         return CheckedIn(visit_id=visit_id, venue=venue, checked_in_at=at, party_visit_ids=party)
 
-    def _supersede(self, open_visits: list[VisitView], at: datetime) -> list[Visit]:
+    def _supersede(
+        self, open_visits: list[VisitView], at: datetime, from_log: bool = False
+    ) -> list[Visit]:
         # Rebuilt from the read side (an open visit is at version 1): if it changed meanwhile,
-        # saving conflicts and the check-in looks again (optimistic concurrency).
+        # saving conflicts and the check-in looks again, then from the log (optimistic
+        # concurrency: a stale read model never overwrites anything).
         closed: list[Visit] = []
         for view in open_visits:
+            if from_log:
+                stored: Visit = self.repository.get(view.visit_id)
+                if stored.is_open:
+                    stored.check_out(at, CheckoutReason.SUPERSEDED)
+                    closed.append(stored)
+                continue
             visit = Visit.resume(
                 id=view.visit_id,
                 visitor_id=view.visitor_id,

@@ -164,11 +164,22 @@ class RedisProjectionRunner:
                     last_renewal = time.monotonic()
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
-        """Read-your-writes for events just saved by this process."""
-        if recordings:
+        """Read-your-writes for events just saved by this process.
+
+        The events are durable already: if Redis is unreachable the write is still answered
+        (the runner applies them once Redis is back); only reads wait for Redis.
+        """
+        if not recordings:
+            return
+        try:
             self.wait_for(max(r.notification.id for r in recordings))
-            for listener in self.on_written:
-                listener([r.domain_event for r in recordings])
+        except redis.RedisError as exc:
+            log.warning(
+                "read models unreachable after a write", extra={"error": type(exc).__name__}
+            )
+            return
+        for listener in self.on_written:
+            listener([r.domain_event for r in recordings])
 
     def apply_own(self, recordings: list[Recording[UUID]]) -> None:
         """Project events this process just saved, from memory, when they come next.

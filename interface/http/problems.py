@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 import msgspec
+from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import RedisError
 
 from domain.errors import (
     ConflictError,
@@ -145,8 +147,22 @@ def _errors(extra: Any) -> list[dict[str, str]]:
     return out
 
 
+def backend_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Redis or the database unreachable: 503 with Retry-After, never a 500."""
+    log.warning(
+        "backend unavailable",
+        extra={"route": request.scope.get("path_template", ""), "error": type(exc).__name__},
+    )
+    return problem_response(
+        503, "unavailable", "a backing service is unavailable; retry", headers={"Retry-After": "1"}
+    )
+
+
 exception_handlers: dict[Any, Any] = {
     DomainError: domain_error_handler,
+    RedisError: backend_down_handler,
+    OperationalError: backend_down_handler,
+    InterfaceError: backend_down_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,
 }

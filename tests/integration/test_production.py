@@ -297,3 +297,25 @@ def test_an_exposure_declared_on_one_worker_reaches_a_visitor_connected_to_anoth
         listener.join(timeout=10)
         assert kind == "exposure"
         assert json.loads(data)["venue"]["name"] == "老王面馆"
+
+
+def test_an_unreachable_redis_answers_503_with_retry_after_never_500(
+    production: dict[str, str],
+) -> None:
+    from litestar.testing import TestClient
+
+    from interface.http.app import create_app
+
+    settings = load_settings({}, **{**production, "redis_url": "redis://127.0.0.1:1/0"})
+    services = build_services(settings)
+    try:
+        with TestClient(create_app(settings, services=services)) as client:
+            answer = client.get("/v1/me/visits", headers={"Authorization": "Bearer " + "x" * 43})
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "1"
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            health = client.get("/health")
+            assert health.status_code == 503
+            assert health.json()["redis"] == "unavailable"
+    finally:
+        services.close()
