@@ -235,7 +235,7 @@ class RedisProjectionRunner:
         self._client.lpush(self._doorbell, "1")
         started = time.monotonic()
         next_bid = started + 0.1
-        pause = 0.0005
+        pause = 0.0002
         while self._projector.position() < position:
             if self._own:
                 self._drain_own()
@@ -251,7 +251,7 @@ class RedisProjectionRunner:
             if now - started > WAIT_TIMEOUT:
                 raise ProjectionUnavailableError("the read models are behind; retry shortly")
             time.sleep(pause)
-            pause = min(pause * 2, 0.01)
+            pause = min(pause * 2, 0.001)
 
     def start(self) -> None:
         """Run for the lock and, while holding it, follow the log."""
