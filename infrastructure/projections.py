@@ -22,16 +22,14 @@ from domain.cases import Case, ExposureNotice
 from domain.forgetting import Forgotten
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import (
-    AgencyView,
     ExposureView,
-    Principal,
     VenueView,
-    VisitorView,
     VisitView,
 )
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.audit import AuditLog
+from infrastructure.readmodels import views
 from infrastructure.readmodels.contact_index import MemoryContactIndex
 from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
 
@@ -59,12 +57,12 @@ class ReadModelProjector:
         self._exposure_listeners: list[Callable[[ExposureView], None]] = []
         self._handlers: dict[type, Callable[[object], None]] = {
             Agency.Registered: self._agency_registered,  # type: ignore[dict-item]
-            Officer.Registered: self._officer_registered,  # type: ignore[dict-item]
-            Auditor.Registered: self._auditor_registered,  # type: ignore[dict-item]
+            Officer.Registered: self._token_registered,  # type: ignore[dict-item]
+            Auditor.Registered: self._token_registered,  # type: ignore[dict-item]
             ExposureNotice.Declared: self._exposure_declared,  # type: ignore[dict-item]
             Visitor.Registered: self._visitor_registered,  # type: ignore[dict-item]
             Visitor.Erased: self._visitor_erased,  # type: ignore[dict-item]
-            Merchant.Registered: self._merchant_registered,  # type: ignore[dict-item]
+            Merchant.Registered: self._token_registered,  # type: ignore[dict-item]
             Venue.Registered: self._venue_registered,  # type: ignore[dict-item]
             Venue.CodeRotated: self._venue_codes_rotated,  # type: ignore[dict-item]
             Visit.CheckedIn: self._checked_in,  # type: ignore[dict-item]
@@ -80,41 +78,22 @@ class ReadModelProjector:
             handler(event)
 
     def _visitor_registered(self, e: Visitor.Registered) -> None:
-        if e.token_hash:
-            self.directory.add_token(e.token_hash, Principal(role="visitor", id=e.originator_id))
-        self.directory.put_visitor(
-            VisitorView(
-                visitor_id=e.originator_id,
-                dependents=dict(zip(e.dependent_names, e.dependent_ids, strict=True)),
-                phone_index=e.phone_index,
-            )
-        )
+        self._token_registered(e)
+        self.directory.put_visitor(views.visitor_view(e))
 
     def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
         """Call `listener` for every exposure declared from now on (server-sent events)."""
         self._exposure_listeners.append(listener)
 
     def _agency_registered(self, e: Agency.Registered) -> None:
-        self.directory.put_agency(
-            AgencyView(agency_id=e.originator_id, name=e.name, jurisdiction=list(e.jurisdiction))
-        )
+        self.directory.put_agency(views.agency_view(e))
 
-    def _officer_registered(self, e: Officer.Registered) -> None:
-        self.directory.add_token(
-            e.token_hash, Principal(role=e.role, id=e.originator_id, agency_id=e.agency_id)
-        )
-
-    def _auditor_registered(self, e: Auditor.Registered) -> None:
-        self.directory.add_token(e.token_hash, Principal(role="auditor", id=e.originator_id))
+    def _token_registered(self, e: views.Registered) -> None:
+        if e.token_hash:
+            self.directory.add_token(e.token_hash, views.principal(e))
 
     def _exposure_declared(self, e: ExposureNotice.Declared) -> None:
-        exposure = ExposureView(
-            exposure_id=e.originator_id,
-            venue_id=e.venue_id,
-            start=e.start,
-            end=e.end,
-            declared_at=e.declared_at,
-        )
+        exposure = views.exposure_view(e)
         self.exposures.add(exposure)
         for listener in self._exposure_listeners:
             listener(exposure)
@@ -127,23 +106,8 @@ class ReadModelProjector:
         self.directory.remove_visitor(e.originator_id)
         self.visits.forget_guardian(e.originator_id)
 
-    def _merchant_registered(self, e: Merchant.Registered) -> None:
-        self.directory.add_token(e.token_hash, Principal(role="merchant", id=e.originator_id))
-
     def _venue_registered(self, e: Venue.Registered) -> None:
-        self.directory.put_venue(
-            VenueView(
-                venue_id=e.originator_id,
-                merchant_id=e.merchant_id,
-                name=e.name,
-                address=e.address,
-                region=e.region,
-                category=e.category,
-                capacity=e.capacity,
-                max_dwell_minutes=e.max_dwell_minutes,
-                code_version=1,
-            )
-        )
+        self.directory.put_venue(views.venue_view(e))
 
     def _venue_codes_rotated(self, e: Venue.CodeRotated) -> None:
         venue = self.directory.venue(e.originator_id)

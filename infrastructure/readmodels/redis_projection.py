@@ -19,9 +19,10 @@ from eventsourcing.domain import DomainEventProtocol
 
 from domain.cases import ExposureNotice
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
-from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView
+from domain.ports import AgencyView, ExposureView
 from domain.venues import Venue
 from domain.visits import Visit
+from infrastructure.readmodels import views
 
 # The Lua side. All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per
 # deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds.
@@ -251,45 +252,21 @@ def encode_event(event: DomainEventProtocol[UUID]) -> list[str]:
             e.reason,
         ]
     if isinstance(event, Visitor.Registered):
-        view = VisitorView(
-            visitor_id=e.originator_id,
-            dependents=dict(zip(e.dependent_names, e.dependent_ids, strict=True)),
-            phone_index=e.phone_index,
-        )
-        principal = _json(Principal(role="visitor", id=e.originator_id))
         return [
             "visitor",
             e.token_hash,
             str(e.originator_id),
-            principal,
-            _json(view),
+            _json(views.principal(e)),
+            _json(views.visitor_view(e)),
             e.phone_index,
             *(str(d) for d in e.dependent_ids),
         ]
     if isinstance(event, Visitor.Erased):
         return ["erased", str(e.originator_id)]
-    if isinstance(event, Merchant.Registered):
-        principal = _json(Principal(role="merchant", id=e.originator_id))
-        return ["principal", e.token_hash, str(e.originator_id), principal]
-    if isinstance(event, Officer.Registered):
-        principal = _json(Principal(role=e.role, id=e.originator_id, agency_id=e.agency_id))
-        return ["principal", e.token_hash, str(e.originator_id), principal]
-    if isinstance(event, Auditor.Registered):
-        principal = _json(Principal(role="auditor", id=e.originator_id))
-        return ["principal", e.token_hash, str(e.originator_id), principal]
+    if isinstance(event, Merchant.Registered | Officer.Registered | Auditor.Registered):
+        return ["principal", e.token_hash, str(e.originator_id), _json(views.principal(e))]
     if isinstance(event, Venue.Registered):
-        venue = VenueView(
-            venue_id=e.originator_id,
-            merchant_id=e.merchant_id,
-            name=e.name,
-            address=e.address,
-            region=e.region,
-            category=e.category,
-            capacity=e.capacity,
-            max_dwell_minutes=e.max_dwell_minutes,
-            code_version=1,
-        )
-        return ["venue", _json(venue)]
+        return ["venue", _json(views.venue_view(e))]
     if isinstance(event, Venue.CodeRotated):
         return ["rotated", str(e.originator_id), str(e.key_version)]
     if isinstance(event, Agency.Registered):

@@ -1,0 +1,62 @@
+"""What an event means for the read side: the views both projections (memory, Redis) store."""
+
+from __future__ import annotations
+
+from domain.cases import ExposureNotice
+from domain.people import Agency, Auditor, Merchant, Officer, Visitor
+from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView
+from domain.venues import Venue
+
+Registered = Visitor.Registered | Merchant.Registered | Officer.Registered | Auditor.Registered
+
+
+def principal(e: Registered) -> Principal:
+    """Who the token of a registration belongs to."""
+    if isinstance(e, Officer.Registered):
+        return Principal(role=e.role, id=e.originator_id, agency_id=e.agency_id)
+    role = {
+        Visitor.Registered: "visitor",
+        Merchant.Registered: "merchant",
+        Auditor.Registered: "auditor",
+    }[type(e)]
+    return Principal(role=role, id=e.originator_id)
+
+
+def visitor_view(e: Visitor.Registered) -> VisitorView:
+    """A visitor without name or phone."""
+    return VisitorView(
+        visitor_id=e.originator_id,
+        dependents=dict(zip(e.dependent_names, e.dependent_ids, strict=True)),
+        phone_index=e.phone_index,
+    )
+
+
+def venue_view(e: Venue.Registered) -> VenueView:
+    """A new venue (code version 1)."""
+    return VenueView(
+        venue_id=e.originator_id,
+        merchant_id=e.merchant_id,
+        name=e.name,
+        address=e.address,
+        region=e.region,
+        category=e.category,
+        capacity=e.capacity,
+        max_dwell_minutes=e.max_dwell_minutes,
+        code_version=1,
+    )
+
+
+def agency_view(e: Agency.Registered) -> AgencyView:
+    """An agency and its jurisdiction."""
+    return AgencyView(agency_id=e.originator_id, name=e.name, jurisdiction=list(e.jurisdiction))
+
+
+def exposure_view(e: ExposureNotice.Declared) -> ExposureView:
+    """A declared exposure."""
+    return ExposureView(
+        exposure_id=e.originator_id,
+        venue_id=e.venue_id,
+        start=e.start,
+        end=e.end,
+        declared_at=e.declared_at,
+    )
