@@ -83,7 +83,7 @@ def _offer(queue: asyncio.Queue[bytes], payload: bytes) -> None:
         queue.put_nowait(payload)
 
 
-@get("/v1/me/exposures", dependencies=VISITOR, sync_to_thread=False)
+@get("/v1/me/exposures", dependencies=VISITOR, sync_to_thread=True)
 def my_exposures(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]) -> MyExposures:
     """Declared exposures that overlap the visitor's own visits."""
     found = services_of(request).casework.exposures_of(visitor_id)

@@ -113,14 +113,14 @@ def register_venue(
     return venue_out(request, services.app.owned_venue(merchant_id, venue_id))
 
 
-@get("/v1/venues", dependencies=MERCHANT, sync_to_thread=False)
+@get("/v1/venues", dependencies=MERCHANT, sync_to_thread=True)
 def list_venues(request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID]) -> VenueList:
     """The merchant's own venues."""
     venues = services_of(request).app.venues_of(merchant_id)
     return VenueList(venues=[venue_out(request, v) for v in venues])
 
 
-@get("/v1/venues/{venue_id:uuid}", dependencies=MERCHANT, sync_to_thread=False)
+@get("/v1/venues/{venue_id:uuid}", dependencies=MERCHANT, sync_to_thread=True)
 def show_venue(
     request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> VenueOut:
@@ -262,7 +262,7 @@ def _bucket_out(b: BucketStats) -> StatsBucketOut:
     )
 
 
-@get("/v1/venues/{venue_id:uuid}/occupancy", dependencies=MERCHANT, sync_to_thread=False)
+@get("/v1/venues/{venue_id:uuid}/occupancy", dependencies=MERCHANT, sync_to_thread=True)
 def occupancy(
     request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> OccupancyOut:

@@ -29,6 +29,7 @@ from interface.http.schemas import (
     VisitsOut,
 )
 
+# Token lookups are a cached dict hit (memory, or Redis behind a per-worker cache): run inline.
 VISITOR = {"visitor_id": Provide(provide_visitor, sync_to_thread=False)}
 DEFAULT_HISTORY = timedelta(days=28)
 OptionalFrom = Annotated[str | None, QueryParameter(name="from", required=False)]
@@ -106,7 +107,7 @@ def check_out(
     )
 
 
-@get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=False)
+@get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=True)
 def my_visits(
     request: Request[Any, Any, Any],
     visitor_id: NamedDependency[UUID],
