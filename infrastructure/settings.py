@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auto_checkout_interval_seconds: float = 30.0
     rate_limit: int = 0
     group_commit_max: int = 200
+    threads: int = 128
     group_commit_wait_ms: float = 2.0
     log_level: str = "info"
     trusted_proxies: str = ""

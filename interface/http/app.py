@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -80,6 +82,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Blocking handlers wait in threads (above all on a group commit): asyncio's default
+        # pool has cpu_count + 4 threads, which would cap a group commit at six writes.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="request")
+        )
         own = services is None
         # PostgreSQL workers never run DDL: `fangxin migrate` made the schema before they start.
         built = services or build_services(settings, create_tables=not settings.uses_postgres)
