@@ -56,7 +56,7 @@ from domain.visits import CheckInVia, CheckoutReason, Visit
 # The inputs are pseudonymous ids and client keys, never personal data.
 ID_NAMESPACE = UUID("6f1c2a8e-3d0b-5c57-9a51-0e4d2f6b7a10")
 MAX_VISITS_WINDOW = timedelta(days=93)
-CONFLICT_RETRIES = 3
+CONFLICT_RETRIES = 6
 
 
 class DateAsISO(Transcoding):
