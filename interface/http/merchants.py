@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -128,17 +129,26 @@ def show_venue(
     return venue_out(request, services_of(request).app.owned_venue(merchant_id, venue_id))
 
 
+Render = Callable[[str, str, CodeKind], bytes]
+
+
 def _poster(
     request: Request[Any, Any, Any],
-    merchant_id: NamedDependency[UUID],
+    merchant_id: UUID,
     venue_id: UUID,
     kind: CodeKind,
-) -> tuple[str, str]:
+    render: Render,
+    media_type: str,
+) -> Response[bytes]:
     services = services_of(request)
     venue = services.app.owned_venue(merchant_id, venue_id)
     codes = urls(request, services.app.codes_of(venue))
     url = codes.checkout_url if kind is CodeKind.CHECKOUT else codes.checkin_url
-    return url, venue.name
+    return Response(
+        content=render(url, venue.name, kind),
+        media_type=media_type,
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 @get("/v1/venues/{venue_id:uuid}/poster.svg", dependencies=MERCHANT, sync_to_thread=True)
@@ -149,12 +159,7 @@ def poster_svg(
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
     """The printable poster; its QR holds the check-in (or, `kind=checkout`, checkout) URL."""
-    url, name = _poster(request, merchant_id, venue_id, kind)
-    return Response(
-        content=qr.poster_svg(url, name, kind),
-        media_type="image/svg+xml",
-        headers={"Cache-Control": "private, no-store"},
-    )
+    return _poster(request, merchant_id, venue_id, kind, qr.poster_svg, "image/svg+xml")
 
 
 @get("/v1/venues/{venue_id:uuid}/poster.png", dependencies=MERCHANT, sync_to_thread=True)
@@ -165,12 +170,7 @@ def poster_png(
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
     """The printable poster as PNG."""
-    url, name = _poster(request, merchant_id, venue_id, kind)
-    return Response(
-        content=qr.poster_png(url, name, kind),
-        media_type="image/png",
-        headers={"Cache-Control": "private, no-store"},
-    )
+    return _poster(request, merchant_id, venue_id, kind, qr.poster_png, "image/png")
 
 
 @post(

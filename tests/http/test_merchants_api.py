@@ -189,3 +189,22 @@ def test_visits_past_the_maximum_dwell_are_closed_automatically_and_counted_apar
     assert totals["auto_closed"] == 1
     assert totals["median_dwell_seconds"] is None
     assert datetime.now(UTC) > start
+
+
+def test_the_owner_prints_posters_whose_qr_holds_the_venue_urls(world: World) -> None:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    merchant = world.merchant()
+    venue = world.venue(merchant, name="老王面馆")
+    path = f"/v1/venues/{venue['venue_id']}"
+    for query, url in (("", venue["checkin_url"]), ("?kind=checkout", venue["checkout_url"])):
+        png = world.client.get(f"{path}/poster.png{query}", headers=bearer(merchant["token"]))
+        assert png.headers["content-type"] == "image/png"
+        [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+        assert decoded.text == url
+    svg = world.client.get(f"{path}/poster.svg", headers=bearer(merchant["token"]))
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert "老王面馆" in svg.text
