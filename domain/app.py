@@ -196,13 +196,6 @@ class Fangxin(Application[UUID]):
             recordings = self.save(*events)
         self.ports.sync.written(recordings)
 
-    def _exists(self, aggregate_id: UUID) -> bool:
-        try:
-            self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return False
-        return True
-
     # -- visitors and merchants -----------------------------------------------------------
 
     def register_visitor(

@@ -209,6 +209,8 @@ def build_services(
     for transcoding in transcodings():
         transcoder.register(transcoding)
     mapper = ScopedCipherMapper(transcoder, keys)
+    # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
+    keys.on_destroy.append(mapper.forget)
     audit_key = keys.service_key("audit-chain")
     audit: AuditLog = (
         PostgresAuditLog(settings.pg_dsn, audit_key)
@@ -296,6 +298,7 @@ def _production(
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
     feed.on_shredded(keys.forget)
+    feed.on_shredded(mapper.forget)
     feed.on_changed(directory.changed)
     runner.on_written.append(directory.written)
     feed.start()

@@ -100,10 +100,16 @@ class ScopedCipherMapper(Mapper[UUID]):
                 self._aeads[key_ids] = aead
         return aead
 
-    def forget_cached(self) -> None:
-        """Drop cached keys (after keys were destroyed)."""
+    def forget(self, key_ids: list[bytes]) -> None:
+        """Drop derived keys built from destroyed keys, so none stays in memory."""
         with self._lock:
-            self._aeads.clear()
+            for combined in [ids for ids in self._aeads if _uses_any(ids, key_ids)]:
+                del self._aeads[combined]
+
+
+def _uses_any(combined: bytes, key_ids: list[bytes]) -> bool:
+    parts = {combined[i : i + KEY_ID_BYTES] for i in range(0, len(combined), KEY_ID_BYTES)}
+    return not parts.isdisjoint(key_ids)
 
 
 def _context(stored: StoredEvent, header: bytes) -> bytes:

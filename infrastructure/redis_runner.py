@@ -77,7 +77,6 @@ class RedisProjectionRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leader_until = 0.0
-        self.on_batch: Callable[[int], None] | None = None
         # Told of this process's own projected events (to refresh its caches at once).
         self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
         # The highest position this process saw applied (positions only ever grow).
@@ -126,8 +125,6 @@ class RedisProjectionRunner:
                         projector.apply(event)
                     batch.append((notification.id, event))
                 applied += self._projector.apply_batch(batch)
-                if self.on_batch is not None:
-                    self.on_batch(len(batch))
                 if len(notifications) < BATCH:
                     return applied
         return applied

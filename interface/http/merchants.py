@@ -38,7 +38,7 @@ from interface.http.schemas import (
     VenueList,
     VenueOut,
 )
-from interface.http.visitors import created
+from interface.http.visitors import checked_out, created
 
 MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
 From = Annotated[str | None, QueryParameter(name="from", required=False)]
@@ -222,11 +222,7 @@ def till_check_out(
     """The till closes a visit it was shown (reason `payment`)."""
     req = decode_body(body, TillCheckOut)
     result = services_of(request).app.till_check_out(merchant_id, venue_id, req.visit_id)
-    return CheckOutOut(
-        visit_id=result.visit_id,
-        checked_out_at=result.checked_out_at,
-        dwell_seconds=result.dwell_seconds,
-    )
+    return checked_out(result)
 
 
 @get("/v1/venues/{venue_id:uuid}/stats", dependencies=MERCHANT, sync_to_thread=True)

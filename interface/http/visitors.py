@@ -11,6 +11,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, RawBody
 
+from domain.app import CheckedOut
 from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
 from interface.http.auth import idempotency_key, parse_time, provide_visitor, services_of
@@ -39,6 +40,15 @@ OptionalTo = Annotated[str | None, QueryParameter(name="to", required=False)]
 def created(body: bytes) -> Response[bytes]:
     """A 201 JSON answer from already encoded bytes."""
     return Response(content=body, status_code=201, media_type="application/json")
+
+
+def checked_out(result: CheckedOut) -> CheckOutOut:
+    """The answer to a check-out, by the visitor or at the till."""
+    return CheckOutOut(
+        visit_id=result.visit_id,
+        checked_out_at=result.checked_out_at,
+        dwell_seconds=result.dwell_seconds,
+    )
 
 
 def venue_ref(venue: VenueView | None, venue_id: UUID) -> VenueRef:
@@ -100,11 +110,7 @@ def check_out(
     else:
         assert req.code is not None
         result = app.check_out_by_code(visitor_id, req.code)
-    return CheckOutOut(
-        visit_id=result.visit_id,
-        checked_out_at=result.checked_out_at,
-        dwell_seconds=result.dwell_seconds,
-    )
+    return checked_out(result)
 
 
 @get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=True)

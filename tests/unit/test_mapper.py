@@ -152,3 +152,15 @@ def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
     back = ScopedCipherMapper(transcoder, fresh).to_domain_event(stored)
     assert isinstance(back, Visitor.Registered)
     backend.close()
+
+
+def test_destroying_a_key_drops_the_derived_keys_the_mapper_cached(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    keys.on_destroy.append(mapper.forget)
+    visitor, _ = visitor_events()
+    for event in visit_events(visitor.id):
+        mapper.to_stored_event(event)  # type: ignore[arg-type]
+    cached = len(mapper._aeads)
+    keys.destroy_visitor(visitor.id)
+    assert len(mapper._aeads) == cached - 1
