@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,11 @@ from domain.visits import CheckInVia, CheckoutReason, Visit
 ID_NAMESPACE = UUID("6f1c2a8e-3d0b-5c57-9a51-0e4d2f6b7a10")
 MAX_VISITS_WINDOW = timedelta(days=93)
 CONFLICT_RETRIES = 6
+
+T = TypeVar("T")
+# A command as steps: each step hands over the aggregates to commit; a conflict on commit is
+# thrown back into it. The same steps run in a thread (`run`) or on the event loop (`run_async`).
+Steps = Generator[list[Aggregate], None, T]
 
 
 class DateAsISO(Transcoding):
@@ -167,6 +173,7 @@ class Fangxin(Application[UUID]):
         self.ports = ports
         self.committer: Committer | None = None
         self._locks = [threading.Lock() for _ in range(256)]
+        self._async_locks = [asyncio.Lock() for _ in range(256)]
         super().__init__(env)
 
     # -- wiring ---------------------------------------------------------------------------
@@ -185,6 +192,11 @@ class Fangxin(Application[UUID]):
     def _lock(self, key: UUID) -> threading.Lock:
         return self._locks[key.int % len(self._locks)]
 
+    def _async_lock(self, key: UUID) -> asyncio.Lock:
+        # Only spares needless conflicts between one person's concurrent check-ins on this
+        # event loop; correctness rests on optimistic concurrency, as across processes.
+        return self._async_locks[key.int % len(self._async_locks)]
+
     def commit(self, *aggregates: Aggregate | None) -> None:
         """Append the aggregates' new events durably, then wait for the read models."""
         events = [e for a in aggregates if a is not None for e in a.collect_events()]
@@ -192,6 +204,47 @@ class Fangxin(Application[UUID]):
             return
         if self.committer is not None:
             recordings = self.committer.save(events)
+        else:
+            recordings = self.save(*events)
+        self.ports.sync.written(recordings)
+
+    def run(self, steps: Steps[T]) -> T:
+        """Drive a command: commit what each step hands over; a conflict goes back into it."""
+        conflict: IntegrityError | None = None
+        try:
+            while True:
+                changed = steps.throw(conflict) if conflict else steps.send(None)
+                conflict = None
+                try:
+                    self.commit(*changed)
+                except IntegrityError as exc:
+                    conflict = exc
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def run_async(self, steps: Steps[T]) -> T:
+        """`run` for the event loop: the commit is awaited, never waited for in a thread."""
+        conflict: IntegrityError | None = None
+        try:
+            while True:
+                changed = steps.throw(conflict) if conflict else steps.send(None)
+                conflict = None
+                try:
+                    await self.commit_async(*changed)
+                except IntegrityError as exc:
+                    conflict = exc
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def commit_async(self, *aggregates: Aggregate | None) -> None:
+        """`commit` whose wait for durability is awaited (read models in this process)."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        if self.committer is not None:
+            recordings = await self.committer.save_async(events)
         else:
             recordings = self.save(*events)
         self.ports.sync.written(recordings)
@@ -340,6 +393,32 @@ class Fangxin(Application[UUID]):
         idempotency_key: str | None,
     ) -> CheckedIn:
         """Check a visitor (and the dependents named in `party`) in at the code's venue."""
+        with self._lock(visitor_id):
+            return self.run(self._check_in_steps(visitor_id, code_text, party, idempotency_key))
+
+    async def check_in_async(
+        self,
+        visitor_id: UUID,
+        code_text: str,
+        party: Sequence[str],
+        idempotency_key: str | None,
+    ) -> CheckedIn:
+        """`check_in` on the event loop, for deployments whose read models are in memory.
+
+        Nothing here blocks: reads are dictionary lookups, and the commit is awaited while the
+        group commit's thread writes the batch.
+        """
+        async with self._async_lock(visitor_id):
+            steps = self._check_in_steps(visitor_id, code_text, party, idempotency_key)
+            return await self.run_async(steps)
+
+    def _check_in_steps(
+        self,
+        visitor_id: UUID,
+        code_text: str,
+        party: Sequence[str],
+        idempotency_key: str | None,
+    ) -> Steps[CheckedIn]:
         venue, code = self.venue_for_code(code_text)
         if code.kind is not CodeKind.ENTRY:
             raise WrongCodeKindError("this is the venue's checkout code; scan the entry poster")
@@ -352,42 +431,39 @@ class Fangxin(Application[UUID]):
             if name not in visitor.dependents:
                 raise InvalidInputError("the party names someone who is not a registered dependent")
             members.append((visitor.dependents[name], CheckInVia.PARTY))
-        with self._lock(visitor_id):
-            visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
-            for attempt in range(CONFLICT_RETRIES):
-                if idempotency_key is not None:
-                    known = self._known_visit(visit_id, from_log=attempt > 0)
-                    if known is not None:
-                        return self._answer(known[0], known[1], venue, members)
-                # Every check-in is a new visit; an open one (even here) is superseded. A
-                # double tap is not a new check-in: clients send an Idempotency-Key for that.
-                open_now = self.ports.visits.open_of(visitor_id)
-                at = self.ports.clock.now()
-                changed: list[Aggregate] = []
-                for member_id, via in members:
-                    current = (
-                        open_now
-                        if member_id == visitor_id
-                        else self.ports.visits.open_of(member_id)
+        visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
+        for attempt in range(CONFLICT_RETRIES):
+            if idempotency_key is not None:
+                known = self._known_visit(visit_id, from_log=attempt > 0)
+                if known is not None:
+                    return self._answer(known[0], known[1], venue, members)
+            # Every check-in is a new visit; an open one (even here) is superseded. A double
+            # tap is not a new check-in: clients send an Idempotency-Key for that.
+            open_now = self.ports.visits.open_of(visitor_id)
+            at = self.ports.clock.now()
+            changed: list[Aggregate] = []
+            for member_id, via in members:
+                current = (
+                    open_now if member_id == visitor_id else self.ports.visits.open_of(member_id)
+                )
+                # First from the read side; after a conflict, from the log itself.
+                changed.extend(self._supersede(current, at, from_log=attempt > 0))
+                changed.append(
+                    Visit(
+                        id=self._member_visit_id(visit_id, visitor_id, member_id),
+                        visitor_id=member_id,
+                        guardian_id=visitor_id,
+                        venue_id=venue.venue_id,
+                        at=at,
+                        via=via.value,
                     )
-                    # First from the read side; after a conflict, from the log itself.
-                    changed.extend(self._supersede(current, at, from_log=attempt > 0))
-                    changed.append(
-                        Visit(
-                            id=self._member_visit_id(visit_id, visitor_id, member_id),
-                            visitor_id=member_id,
-                            guardian_id=visitor_id,
-                            venue_id=venue.venue_id,
-                            at=at,
-                            via=via.value,
-                        )
-                    )
-                try:
-                    self.commit(*changed)
-                except IntegrityError:
-                    continue  # the same key at once, or a visit closed meanwhile: look again
-                return self._answer(visit_id, at, venue, members)
-            raise ConflictError("a concurrent change got there first; retry")
+                )
+            try:
+                yield changed
+            except IntegrityError:
+                continue  # the same key at once, or a visit closed meanwhile: look again
+            return self._answer(visit_id, at, venue, members)
+        raise ConflictError("a concurrent change got there first; retry")
 
     def _known_visit(self, visit_id: UUID, from_log: bool) -> tuple[UUID, datetime] | None:
         """An earlier check-in with this key: from the read side, or from the log itself

@@ -249,3 +249,7 @@ class Committer(Protocol):
     def save(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Save; returns once durable."""
         ...
+
+    async def save_async(self, events: Sequence[Any]) -> list[Recording[UUID]]:
+        """Save; the returned awaitable completes once durable."""
+        ...

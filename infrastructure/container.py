@@ -135,6 +135,11 @@ class Services:
     redis: redis.Redis | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    @property
+    def read_models_in_process(self) -> bool:
+        """Whether reads are memory lookups (embedded), so commands may run on the event loop."""
+        return self.redis is None
+
     def start(self) -> None:
         """Start background work (projection, event feed)."""
         self.runner.start()

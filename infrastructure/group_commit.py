@@ -10,6 +10,8 @@ never fails the rest of its batch.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -27,7 +29,9 @@ Save = Callable[..., list[Recording[Any]]]
 @dataclass
 class _Item:
     events: list[Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    # A writer in a thread waits on `done`; one on an event loop awaits `future`.
+    done: threading.Event | None = None
+    future: asyncio.Future[list[Recording[Any]]] | None = None
     recordings: list[Recording[Any]] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -76,16 +80,27 @@ class GroupCommit:
 
     def save(self, events: Sequence[Any]) -> list[Recording[Any]]:
         """Save events durably (with whatever else arrives now); raises what their save raised."""
-        item = _Item(list(events))
+        item = _Item(list(events), done=threading.Event())
+        self._enqueue(item)
+        assert item.done is not None
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.recordings
+
+    async def save_async(self, events: Sequence[Any]) -> list[Recording[Any]]:
+        """`save` for a writer on an event loop: awaits durability without holding a thread."""
+        item = _Item(list(events), future=asyncio.get_running_loop().create_future())
+        self._enqueue(item)
+        assert item.future is not None
+        return await item.future
+
+    def _enqueue(self, item: _Item) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("group commit is closed")
             self._pending.append(item)
             self._cond.notify_all()
-        item.done.wait()
-        if item.error is not None:
-            raise item.error
-        return item.recordings
 
     def _take(self) -> list[_Item]:
         with self._cond:
@@ -118,14 +133,14 @@ class GroupCommit:
         except Exception as exc:  # the store is down: every writer of the batch hears it
             for item in batch:
                 item.error = exc
-                item.done.set()
+            _wake(batch)
             return
         self._saved(recordings)
         start = 0
         for item in batch:
             item.recordings = recordings[start : start + len(item.events)]
             start += len(item.events)
-            item.done.set()
+        _wake(batch)
 
     def _saved(self, recordings: list[Recording[Any]]) -> None:
         if self._on_saved is None or not recordings:
@@ -144,7 +159,7 @@ class GroupCommit:
                 item.error = exc
             else:
                 self._saved(item.recordings)
-            item.done.set()
+            _wake([item])
 
     def close(self) -> None:
         """Flush what is pending and stop."""
@@ -152,3 +167,28 @@ class GroupCommit:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
+
+
+def _wake(items: list[_Item]) -> None:
+    """Tell each writer its outcome: threads directly, each event loop with one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+    for item in items:
+        if item.future is None:
+            assert item.done is not None
+            item.done.set()
+        else:
+            by_loop.setdefault(item.future.get_loop(), []).append(item)
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle, waiting)
+
+
+def _settle(items: list[_Item]) -> None:
+    for item in items:
+        future = item.future
+        if future is None or future.done():  # cancelled: the client went away, the write stays
+            continue
+        if item.error is not None:
+            future.set_exception(item.error)
+        else:
+            future.set_result(item.recordings)
