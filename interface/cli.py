@@ -29,6 +29,7 @@ def serve(_: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is read by the rate limiter, from trusted proxies only
         log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,25 @@ def _venue_name(services: Services, venue_id: UUID) -> str:
     return venue.name if venue else ""
 
 
+# Young-generation collections every this many new container objects instead of CPython's 700.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    A check-in allocates a few hundred short-lived objects, and the in-memory read models hold
+    millions of long-lived ones. With CPython's defaults, collections came every few requests
+    and full ones walked the whole read model: a 100 ms p99 at 16 connections. What exists at
+    startup (code, replayed read models) is frozen out of collections, and young collections
+    come far less often. Plain reference counting still frees everything acyclic at once.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """Build the HTTP app; services are built at startup unless given (tests may share them)."""
 
@@ -112,6 +132,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         )
         built.start()
         duties.start()
+        if own:
+            settle_garbage_collector()
         try:
             yield
         finally:
