@@ -1,7 +1,8 @@
 """The eventsourcing Mapper that encrypts every stored event under its scoped data keys.
 
 Stored state: a format byte, the number of key ids, the key ids, then AES-256-GCM of the
-zlib-compressed JSON payload. The associated data binds the ciphertext to the event's id,
+payload: MessagePack (format 2, `event_codec`), or in stores written before it, zlib-compressed
+JSON (format 1, still read). The associated data binds the ciphertext to the event's id,
 version and topic (and to its key ids), so a payload moved to another event fails to decrypt.
 An event whose key was destroyed is read back as `Forgotten`, never as an error.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 import threading
 import zlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
@@ -22,12 +24,15 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
+from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.forgetting import Forgotten
 from infrastructure.crypto import DecryptionError, combine_keys, seal, unseal
+from infrastructure.event_codec import EventCodec
 from infrastructure.keystore import KEY_ID_BYTES, KeyStore
 
-FORMAT = 1
+FORMAT_JSON_ZLIB = 1
+FORMAT = 2  # MessagePack
 SYSTEM_SCOPES = ("system",)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CACHE_LIMIT = 100_000
@@ -37,31 +42,35 @@ class ScopedCipherMapper(Mapper[UUID]):
     """Compresses and encrypts events under the keys of their `privacy_scopes`."""
 
     def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
-        super().__init__(transcoder=transcoder)
+        super().__init__(transcoder=transcoder)  # format 1 only
+        self._codec = EventCodec()
         self._keys = keys
         self._aeads: dict[bytes, AESGCM] = {}
         self._lock = threading.Lock()
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        """Encode, compress and encrypt one event."""
-        plain = super().to_stored_event(domain_event)
+        """Encode and encrypt one event."""
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        topic = get_topic(type(domain_event))
         scopes: tuple[str, ...] = getattr(domain_event, "privacy_scopes", SYSTEM_SCOPES)
         id_key_pairs = [self._keys.key_for(scope) for scope in scopes]
         key_ids = b"".join(key_id for key_id, _ in id_key_pairs)
         header = bytes([FORMAT, len(id_key_pairs)]) + key_ids
         aead = self._aead(key_ids, [key for _, key in id_key_pairs])
-        body = seal(aead, zlib.compress(plain.state, 1), _context(plain, header))
+        context = _context(originator_id, originator_version, topic, header)
         return StoredEvent(
-            originator_id=plain.originator_id,
-            originator_version=plain.originator_version,
-            topic=plain.topic,
-            state=header + body,
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=header + seal(aead, self._codec.encode(state), context),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         """Decrypt one event; a destroyed key gives a `Forgotten` event."""
         state = stored_event.state
-        if len(state) < 2 or state[0] != FORMAT:
+        if len(state) < 2 or state[0] not in (FORMAT, FORMAT_JSON_ZLIB):
             raise MapperDeserialisationError(f"unknown stored format in {stored_event.topic}")
         count = state[1]
         header_end = 2 + count * KEY_ID_BYTES
@@ -73,22 +82,39 @@ class ScopedCipherMapper(Mapper[UUID]):
                 return _forgotten(stored_event)
             keys.append(key)
         aead = self._aead(key_ids, keys)
+        originator_id = _uuid(stored_event.originator_id)
+        context = _context(
+            originator_id, stored_event.originator_version, stored_event.topic, state[:header_end]
+        )
         try:
-            compressed = unseal(
-                aead, state[header_end:], _context(stored_event, state[:header_end])
-            )
+            plain = unseal(aead, state[header_end:], context)
         except DecryptionError:
             raise MapperDeserialisationError(
                 f"stored event {stored_event.originator_id} v{stored_event.originator_version}"
                 " fails authentication: it was altered or moved"
             ) from None
-        plain = StoredEvent(
-            originator_id=stored_event.originator_id,
-            originator_version=stored_event.originator_version,
-            topic=stored_event.topic,
-            state=zlib.decompress(compressed),
-        )
-        return super().to_domain_event(plain)
+        if state[0] == FORMAT_JSON_ZLIB:
+            return super().to_domain_event(
+                StoredEvent(
+                    originator_id=stored_event.originator_id,
+                    originator_version=stored_event.originator_version,
+                    topic=stored_event.topic,
+                    state=zlib.decompress(plain),
+                )
+            )
+        event_class = resolve_topic(stored_event.topic)
+        try:
+            fields = self._codec.decode(event_class, plain)
+        except msgspec.DecodeError as exc:
+            raise MapperDeserialisationError(
+                f"stored event {stored_event.originator_id} v{stored_event.originator_version}"
+                f" does not decode as {stored_event.topic}: {exc}"
+            ) from None
+        fields["originator_id"] = originator_id
+        fields["originator_version"] = stored_event.originator_version
+        domain_event = object.__new__(event_class)
+        object.__setattr__(domain_event, "__dict__", fields)
+        return cast(DomainEventProtocol[UUID], domain_event)
 
     def _aead(self, key_ids: bytes, keys: list[bytes]) -> AESGCM:
         aead = self._aeads.get(key_ids)
@@ -112,17 +138,15 @@ def _uses_any(combined: bytes, key_ids: list[bytes]) -> bool:
     return not parts.isdisjoint(key_ids)
 
 
-def _context(stored: StoredEvent, header: bytes) -> bytes:
-    originator = stored.originator_id
-    originator_bytes = originator.bytes if isinstance(originator, UUID) else originator.encode()
-    return b"|".join(
-        [
-            originator_bytes,
-            stored.originator_version.to_bytes(8, "big"),
-            stored.topic.encode(),
-            header,
-        ]
+def _uuid(originator_id: UUID | str) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+
+
+def _context(originator_id: UUID | str, version: int, topic: str, header: bytes) -> bytes:
+    originator_bytes = (
+        originator_id.bytes if isinstance(originator_id, UUID) else originator_id.encode()
     )
+    return b"|".join([originator_bytes, version.to_bytes(8, "big"), topic.encode(), header])
 
 
 def _forgotten(stored_event: StoredEvent) -> Forgotten:
