@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Recording,
     Transcoding,
     UUIDAsHex,
 )
@@ -207,6 +208,14 @@ class Fangxin(Application[UUID]):
         else:
             recordings = self.save(*events)
         self.ports.sync.written(recordings)
+
+    def record(self, *events: Any) -> list[Recording[UUID]]:
+        """Append events already collected from their aggregates, in one transaction.
+
+        `Application.save` for events only, without its per-object protocol checks; what the
+        group commit calls with each batch.
+        """
+        return self.events.put(list(events))
 
     def run(self, steps: Steps[T]) -> T:
         """Drive a command: commit what each step hands over; a conflict goes back into it."""

@@ -168,7 +168,7 @@ def group_commit(
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
     committer = GroupCommit(
-        app.save,
+        app.record,
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait_ms / 1000,
         on_saved=on_saved,

@@ -232,6 +232,9 @@ class SQLiteKeyBackend:
             self._db.close()
 
 
+ID_CACHE_LIMIT = 100_000
+
+
 class KeyStore:
     """Scoped data keys: made on first use, cached unwrapped in memory, destroyable."""
 
@@ -241,6 +244,7 @@ class KeyStore:
         self._master = master
         self._lock = threading.Lock()
         self._cache: dict[bytes, bytes | None] = {}
+        self._ids: dict[str, bytes] = {}
         self.on_destroy: list[Callable[[list[bytes]], None]] = []
         self._naming_key = self.service_key("naming")
 
@@ -254,8 +258,14 @@ class KeyStore:
         return key
 
     def key_id(self, scope: str) -> bytes:
-        """The opaque id of a scope's key."""
-        return keyed_hash(self._naming_key, scope.encode())[:KEY_ID_BYTES]
+        """The opaque id of a scope's key (a scope's id never changes, so it is remembered)."""
+        key_id = self._ids.get(scope)
+        if key_id is None:
+            key_id = keyed_hash(self._naming_key, scope.encode())[:KEY_ID_BYTES]
+            if len(self._ids) >= ID_CACHE_LIMIT:
+                self._ids.clear()
+            self._ids[scope] = key_id
+        return key_id
 
     def key_for(self, scope: str) -> tuple[bytes, bytes]:
         """(id, key) of a scope, made on first use; refuses a destroyed scope."""

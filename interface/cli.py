@@ -29,7 +29,8 @@ def serve(_: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         access_log=False,
-        proxy_headers=False,  # X-Forwarded-For is read by the rate limiter, from trusted proxies only
+        # The rate limiter reads X-Forwarded-For itself, and only from trusted proxies.
+        proxy_headers=False,
         log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
