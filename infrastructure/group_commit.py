@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -73,10 +74,20 @@ class GroupCommit:
         self._pending: list[_Item] = []
         self._closed = False
         self.stats = BatchStats()
+        # Projection is the second stage of a pipeline: while one batch is projected, the
+        # next is already being committed. Batches are projected in commit order, and their
+        # writers are answered only after it (read-your-writes).
+        self._to_project: queue.SimpleQueue[tuple[list[_Item], list[Recording[Any]]] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(
             target=self._flush_forever, name="group-commit", daemon=True
         )
+        self._projector = threading.Thread(
+            target=self._project_forever, name="group-commit-projection", daemon=True
+        )
         self._thread.start()
+        self._projector.start()
 
     def save(self, events: Sequence[Any]) -> list[Recording[Any]]:
         """Save events durably (with whatever else arrives now); raises what their save raised."""
@@ -120,8 +131,21 @@ class GroupCommit:
         while True:
             batch = self._take()
             if not batch:
+                self._to_project.put(None)
                 return
             self._flush(batch)
+
+    def _project_forever(self) -> None:
+        while (work := self._to_project.get()) is not None:
+            items, recordings = work
+            self._saved(recordings)
+            _wake(items)
+
+    def _durable(self, items: list[_Item], recordings: list[Recording[Any]]) -> None:
+        if self._on_saved is None or not recordings:
+            _wake(items)
+        else:
+            self._to_project.put((items, recordings))
 
     def _flush(self, batch: list[_Item]) -> None:
         self.stats.record(len(batch))
@@ -135,16 +159,14 @@ class GroupCommit:
                 item.error = exc
             _wake(batch)
             return
-        self._saved(recordings)
         start = 0
         for item in batch:
             item.recordings = recordings[start : start + len(item.events)]
             start += len(item.events)
-        _wake(batch)
+        self._durable(batch, recordings)
 
     def _saved(self, recordings: list[Recording[Any]]) -> None:
-        if self._on_saved is None or not recordings:
-            return
+        assert self._on_saved is not None
         try:
             self._on_saved(recordings)
         except Exception:  # durable already; the projection runner will pick the events up
@@ -157,9 +179,9 @@ class GroupCommit:
                 item.recordings = self._save(*item.events)
             except Exception as exc:  # this item's own failure, reported to its writer only
                 item.error = exc
+                _wake([item])
             else:
-                self._saved(item.recordings)
-            _wake([item])
+                self._durable([item], item.recordings)
 
     def close(self) -> None:
         """Flush what is pending and stop."""
@@ -167,6 +189,7 @@ class GroupCommit:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
+        self._projector.join(timeout=10)
 
 
 def _wake(items: list[_Item]) -> None:
