@@ -170,7 +170,7 @@ def group_commit(
     committer = GroupCommit(
         app.record,
         max_batch=settings.group_commit_max,
-        max_wait=settings.group_commit_wait_ms / 1000,
+        max_wait=settings.group_commit_wait,
         on_saved=on_saved,
     )
     app.committer = committer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -93,3 +94,76 @@ def test_a_closed_group_commit_refuses_new_writes() -> None:
     commit.close()
     with pytest.raises(RuntimeError, match="closed"):
         commit.save(["x"])
+
+
+def test_writers_on_an_event_loop_share_batches_and_one_bad_item_fails_alone() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    commit = GroupCommit(store.save, max_batch=50, max_wait=0.05)
+    items = [[f"e{i}"] for i in range(30)] + [["bad"]]
+
+    async def write_all() -> list[Any]:
+        threading.Timer(0.1, store.gate.set).start()
+        return await asyncio.gather(
+            *(commit.save_async(item) for item in items), return_exceptions=True
+        )
+
+    results = asyncio.run(write_all())
+    commit.close()
+    assert isinstance(results[-1], IntegrityError)
+    assert results[:-1] == [[f"recorded e{i}"] for i in range(30)]
+    assert sorted(store.saved) == sorted(f"e{i}" for i in range(30))
+    assert commit.stats.largest > 1
+
+
+def test_writers_in_threads_and_on_a_loop_share_one_batch() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    commit = GroupCommit(store.save, max_batch=50, max_wait=0.05)
+
+    async def write_on_loop() -> list[Any]:
+        return await commit.save_async(["from the loop"])
+
+    threaded: list[Any] = []
+    worker = threading.Thread(target=lambda: threaded.append(commit.save(["from a thread"])))
+    worker.start()
+    threading.Timer(0.1, store.gate.set).start()
+    looped = asyncio.run(write_on_loop())
+    worker.join()
+    commit.close()
+    assert looped == ["recorded from the loop"]
+    assert threaded == [["recorded from a thread"]]
+    assert len(store.calls) == 1  # one transaction for both
+
+
+def test_writers_are_answered_only_after_their_batch_is_projected_in_commit_order() -> None:
+    store = FakeStore()
+    projected: list[list[Any]] = []
+    projecting = threading.Event()
+    release = threading.Event()
+
+    def project(recordings: list[Any]) -> None:
+        projecting.set()
+        release.wait()
+        projected.append(recordings)
+
+    commit = GroupCommit(store.save, max_batch=1, max_wait=0.0, on_saved=project)
+    answered: list[Any] = []
+    first = threading.Thread(target=lambda: answered.append(commit.save(["one"])))
+    first.start()
+    assert projecting.wait(5)
+    # Durable, not projected yet: the writer is still waiting, and the next batch commits.
+    second = threading.Thread(target=lambda: answered.append(commit.save(["two"])))
+    second.start()
+    for _ in range(500):
+        if store.saved == ["one", "two"]:
+            break
+        threading.Event().wait(0.01)
+    assert store.saved == ["one", "two"]
+    assert answered == []
+    release.set()
+    first.join(5)
+    second.join(5)
+    commit.close()
+    assert projected == [["recorded one"], ["recorded two"]]
+    assert sorted(answered) == [["recorded one"], ["recorded two"]]
