@@ -1,11 +1,13 @@
 """Group commit: concurrent writes share one transaction of the event store.
 
-Each writer hands over the events of its aggregates and waits. One flusher thread gathers
-what arrives within a short wait (or until the batch is full), saves it all with one
-`save(*events)` (one transaction, one fsync) and wakes every writer of the batch. A write is
-acknowledged only once its batch is durable. If the combined save hits a conflict (an
-idempotent retry, a concurrent change), every item is saved again on its own, so one bad item
-never fails the rest of its batch.
+Each writer hands over the events of its aggregates and waits: a thread on `save`, a coroutine
+on `save_async` (which holds no thread; its event loop is woken once per batch). One flusher
+thread gathers what arrives within a short wait (or until the batch is full), saves it all
+with one call (one transaction, one fsync), and passes the batch to a second thread that
+projects it into the read models, so the next batch commits while this one is projected.
+Writers are answered once their batch is durable and projected. If the combined save hits a
+conflict (an idempotent retry, a concurrent change), every item is saved again on its own, so
+one bad item never fails the rest of its batch.
 """
 
 from __future__ import annotations
