@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from uuid import UUID
 
 import redis
@@ -23,6 +23,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
 from domain.errors import UnavailableError
 from infrastructure.projections import Projector
+from infrastructure.read_ahead import read_ahead
 from infrastructure.readmodels.redis_projection import RedisProjector
 
 log = logging.getLogger("fangxin.projections")
@@ -140,25 +141,33 @@ class RedisProjectionRunner:
             self._projector.clear()
             self._hold_lock()
             total = self._recorder.max_notification_id() or 0
-            done, position = 0, 0
+            done = 0
             last_renewal = time.monotonic()
-            while True:
-                notifications = self._recorder.select_notifications(
-                    start=position, limit=batch, inclusive_of_start=False
-                )
-                if not notifications:
-                    return done
-                events = [(n.id, self._mapper.to_domain_event(n)) for n in notifications]
+            # Reading and decrypting the next batch overlaps with Redis applying this one.
+            for events in read_ahead(self._decrypted_batches(batch)):
                 for _, event in events:
                     for projector in self._also:
                         projector.apply(event)
                 self._projector.apply_batch(events)
-                position = notifications[-1].id
                 done += len(events)
                 progress(done, total)
                 if time.monotonic() - last_renewal > RENEW_EVERY:
                     self._hold_lock()
                     last_renewal = time.monotonic()
+            return done
+
+    def _decrypted_batches(
+        self, batch: int
+    ) -> Iterator[list[tuple[int, DomainEventProtocol[UUID]]]]:
+        position = 0
+        while True:
+            notifications = self._recorder.select_notifications(
+                start=position, limit=batch, inclusive_of_start=False
+            )
+            if not notifications:
+                return
+            yield [(n.id, self._mapper.to_domain_event(n)) for n in notifications]
+            position = notifications[-1].id
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
         """Read-your-writes for events just saved by this process.
