@@ -114,7 +114,7 @@ class ScopedCipherMapper(Mapper[UUID]):
         fields["originator_version"] = stored_event.originator_version
         domain_event = object.__new__(event_class)
         object.__setattr__(domain_event, "__dict__", fields)
-        return cast(DomainEventProtocol[UUID], domain_event)
+        return cast("DomainEventProtocol[UUID]", domain_event)
 
     def _aead(self, key_ids: bytes, keys: list[bytes]) -> AESGCM:
         aead = self._aeads.get(key_ids)

@@ -25,8 +25,10 @@ from domain.visits import Visit
 from infrastructure.readmodels import views
 
 # The Lua side. All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per
-# deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds.
+# deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds. One call applies
+# a slice of events: for each, its number of arguments, then the arguments `apply` takes.
 APPLY_SCRIPT = r"""
+local function apply(ARGV)
 local P = ARGV[1]
 local id = tonumber(ARGV[2])
 local kind = ARGV[3]
@@ -162,7 +164,21 @@ elseif kind == 'exposure' then
 end
 redis.call('SET', P .. 'pos', ARGV[2])
 return 1
+end
+
+local results = {}
+local i = 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local args = {}
+  for k = 1, n do args[k] = ARGV[i + k] end
+  results[#results + 1] = apply(args)
+  i = i + n + 1
+end
+return results
 """
+# Events per script call: a call runs atomically, so Redis serves nobody else meanwhile.
+EVENTS_PER_CALL = 200
 
 # Retention: drop visits that began before a cutoff, a slice at a time.
 DROP_SCRIPT = r"""
@@ -313,12 +329,16 @@ class RedisProjector:
             return 0
         pipe = self._client.pipeline(transaction=False)
         mode = "next" if next_only else "any"
-        for notification_id, event in events:
-            args = encode_event(event)
-            if args[0] == "checkin":
-                args.append(self._default_dwell)
-            self._apply(args=[self.prefix, notification_id, args[0], mode, *args[1:]], client=pipe)
-        results = [int(r) for r in pipe.execute()]
+        for start in range(0, len(events), EVENTS_PER_CALL):
+            call_args: list[str | int] = []
+            for notification_id, event in events[start : start + EVENTS_PER_CALL]:
+                args = encode_event(event)
+                if args[0] == "checkin":
+                    args.append(self._default_dwell)
+                call_args += [len(args) + 3, self.prefix, notification_id, args[0], mode]
+                call_args += args[1:]
+            self._apply(args=call_args, client=pipe)
+        results = [int(r) for call in pipe.execute() for r in call]
         if -1 in results:
             return -1
         return sum(results)
