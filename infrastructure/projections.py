@@ -151,6 +151,9 @@ class Projector(Protocol):
         ...
 
 
+CASE_EVENTS = (Case.Opened, Case.Approved, Case.Rejected, Case.Accessed)
+
+
 class AuditProjector:
     """Appends every event of a case to the hash-chained audit trail (idempotently)."""
 
@@ -159,6 +162,8 @@ class AuditProjector:
 
     def apply(self, event: DomainEventProtocol[UUID]) -> None:
         """Record case events; everything else is not audit material."""
+        if not isinstance(event, CASE_EVENTS):
+            return
         ref = f"{event.originator_id}:{event.originator_version}"
         if isinstance(event, Case.Opened):
             self.audit.append(
