@@ -136,3 +136,42 @@ def test_events_stored_in_the_earlier_format_are_still_read(keys: KeyStore) -> N
     new = mapper.to_stored_event(event)
     assert new.state[0] != FORMAT_JSON_ZLIB
     assert vars(mapper.to_domain_event(new)) == vars(event)
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitedV1:
+    originator_id: uuid.UUID
+    originator_version: int
+    venue_id: uuid.UUID
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitedV2:
+    """VisitedV1 after two fields were added, with defaults (STYLE: stored fields only grow)."""
+
+    originator_id: uuid.UUID
+    originator_version: int
+    venue_id: uuid.UUID
+    at: datetime
+    note: str = "none"
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_an_event_stored_before_a_field_was_added_gets_its_default() -> None:
+    codec = EventCodec()
+    old = {"venue_id": uuid.UUID(int=7), "at": AT}
+    decoded = codec.decode(VisitedV2, codec.encode(old))
+    assert decoded == {**old, "note": "none", "tags": []}
+
+
+def test_fields_a_class_no_longer_declares_are_ignored() -> None:
+    codec = EventCodec()
+    new = {"venue_id": uuid.UUID(int=7), "at": AT, "note": "window seat", "tags": ["a"]}
+    assert codec.decode(VisitedV1, codec.encode(new)) == {"venue_id": uuid.UUID(int=7), "at": AT}
+
+
+def test_a_missing_field_without_default_is_refused() -> None:
+    codec = EventCodec()
+    with pytest.raises(msgspec.ValidationError, match="venue_id"):
+        codec.decode(VisitedV1, codec.encode({"at": AT}))
