@@ -5,9 +5,10 @@ on `save_async` (which holds no thread; its event loop is woken once per batch).
 thread gathers what arrives within a short wait (or until the batch is full), saves it all
 with one call (one transaction, one fsync), and passes the batch to a second thread that
 projects it into the read models, so the next batch commits while this one is projected.
-Writers are answered once their batch is durable and projected. If the combined save hits a
-conflict (an idempotent retry, a concurrent change), every item is saved again on its own, so
-one bad item never fails the rest of its batch.
+Writers are answered once their batch is durable and projected. If the combined save fails
+for anything but the store being unreachable (a conflict from an idempotent retry or a
+concurrent change, an item whose key was erased meanwhile), every item is saved again on its
+own, so one bad item never fails the rest of its batch.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import InterfaceError, OperationalError, Recording
 
 log = logging.getLogger("fangxin.group_commit")
 
 Save = Callable[..., list[Recording[Any]]]
+# Failures of the store itself, not of any one item: retrying the batch item by item would
+# only wait for the same failure once per writer.
+STORE_DOWN = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -153,13 +157,13 @@ class GroupCommit:
         self.stats.record(len(batch))
         try:
             recordings = self._save(*(e for item in batch for e in item.events))
-        except IntegrityError:
-            self._one_by_one(batch)
-            return
-        except Exception as exc:  # the store is down: every writer of the batch hears it
+        except STORE_DOWN as exc:  # the store is unreachable: every writer of the batch hears it
             for item in batch:
                 item.error = exc
             _wake(batch)
+            return
+        except Exception:  # a conflict, or one item that cannot be stored (an erased key)
+            self._one_by_one(batch)
             return
         start = 0
         for item in batch:

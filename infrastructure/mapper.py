@@ -39,7 +39,7 @@ _CACHE_LIMIT = 100_000
 
 
 class ScopedCipherMapper(Mapper[UUID]):
-    """Compresses and encrypts events under the keys of their `privacy_scopes`."""
+    """Encodes and encrypts events under the keys of their `privacy_scopes`."""
 
     def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
         super().__init__(transcoder=transcoder)  # format 1 only

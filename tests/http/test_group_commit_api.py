@@ -1,17 +1,23 @@
-"""Many concurrent check-ins through the API: batched, all stored, idempotent inside a batch."""
+"""Many concurrent check-ins through the API: batched, all stored, idempotent inside a batch,
+and one check-in that cannot be stored fails alone."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
+import msgspec
+from litestar.testing import TestClient
 
 from domain.visits import Visit
 from infrastructure.container import build_services
-from infrastructure.settings import load_settings
+from infrastructure.settings import Settings, load_settings
+from interface.http.app import create_app
+from tests.conftest import World, bearer
 from tests.live import Server, running_server
 
 
@@ -45,11 +51,15 @@ def test_concurrent_check_ins_are_all_stored_and_retries_create_nothing(tmp_path
                 headers = {"Authorization": f"Bearer {tokens[i]}"}
                 for round_ in range(5):
                     key = {"Idempotency-Key": f"scan-{i}-{round_}"}
+
+                    def send(_: int, key: dict[str, str] = key) -> httpx.Response:
+                        return client.post(
+                            "/v1/check-ins", json={"code": code}, headers=headers | key
+                        )
+
                     # The same scan sent twice at once: both land in one batch or two.
-                    got = [
-                        client.post("/v1/check-ins", json={"code": code}, headers=headers | key)
-                        for _ in range(2)
-                    ]
+                    with ThreadPoolExecutor(2) as pool:
+                        got = list(pool.map(send, range(2)))
                     answers[(i, round_)] = [(r.status_code, r.json().get("visit_id")) for r in got]
 
         threads = [threading.Thread(target=visitor, args=(i,)) for i in range(len(tokens))]
@@ -79,5 +89,37 @@ def test_concurrent_check_ins_are_all_stored_and_retries_create_nothing(tmp_path
             if n.topic.endswith("Visit.CheckedIn")
         ]
         assert len(checked_in) == len(acknowledged)  # no duplicate visits
+    finally:
+        services.close()
+
+
+def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Settings) -> None:
+    # A long wait, so that the concurrent check-ins below share one batch.
+    slow = msgspec.structs.replace(settings, group_commit_wait_ms=300.0)
+    services = build_services(slow)
+    try:
+        with TestClient(create_app(slow, services=services)) as client:
+            people = World(client)
+            venue = people.venue(people.merchant())
+            visitors = [people.visitor() for _ in range(6)]
+            # Erased meanwhile: the key is destroyed while the token is still known.
+            erased = visitors[2]
+            services.keys.destroy_visitor(UUID(erased["visitor_id"]))
+
+            def check_in(visitor: dict[str, Any]) -> httpx.Response:
+                return client.post(
+                    "/v1/check-ins", json={"code": venue["code"]}, headers=bearer(visitor["token"])
+                )
+
+            with ThreadPoolExecutor(len(visitors)) as pool:
+                answers = list(pool.map(check_in, visitors))
+            assert services.committer is not None
+            assert services.committer.stats.retried_alone >= 1  # they did share a batch
+        statuses = [a.status_code for a in answers]
+        assert statuses == [201, 201, 410, 201, 201, 201], [a.text for a in answers]
+        assert answers[2].json()["type"] == "/problems/data-erased"
+        for answer in answers[:2] + answers[3:]:
+            visit = services.app.repository.get(UUID(answer.json()["visit_id"]))
+            assert isinstance(visit, Visit)
     finally:
         services.close()

@@ -7,13 +7,18 @@ import threading
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from infrastructure.group_commit import GroupCommit
 
 
+class ErasedKeyError(Exception):
+    """Stands for an item the mapper cannot encrypt: its key was destroyed meanwhile."""
+
+
 class FakeStore:
-    """A save that records its batches; a batch holding a "bad" event conflicts."""
+    """A save that records its batches; a batch holding a "bad" event conflicts, one holding
+    an "erased" event cannot be encrypted."""
 
     def __init__(self) -> None:
         self.saved: list[Any] = []
@@ -26,17 +31,21 @@ class FakeStore:
         self.calls.append(list(events))
         if "bad" in events:
             raise IntegrityError("duplicate")
+        if "erased" in events:
+            raise ErasedKeyError("this data was erased and cannot be written again")
         self.saved.extend(events)
         return [f"recorded {e}" for e in events]
 
 
-def run_concurrently(commit: GroupCommit, items: list[list[str]]) -> list[Any]:
+def run_concurrently(
+    commit: GroupCommit, items: list[list[str]], catch: type[Exception] = IntegrityError
+) -> list[Any]:
     results: list[Any] = [None] * len(items)
 
     def write(i: int) -> None:
         try:
             results[i] = commit.save(items[i])
-        except IntegrityError as exc:
+        except catch as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(len(items))]
@@ -87,6 +96,37 @@ def test_a_store_failure_reaches_every_writer_of_the_batch() -> None:
     with pytest.raises(OSError, match="disk gone"):
         commit.save(["x"])
     commit.close()
+
+
+def test_one_item_that_cannot_be_stored_fails_alone() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    commit = GroupCommit(store.save, max_batch=50, max_wait=0.05)
+    items = [["good1"], ["erased"], ["good2"]]
+    threading.Timer(0.1, store.gate.set).start()
+    results = run_concurrently(commit, items, catch=ErasedKeyError)
+    commit.close()
+    assert isinstance(results[1], ErasedKeyError)
+    assert results[0] == ["recorded good1"]
+    assert results[2] == ["recorded good2"]
+    assert sorted(store.saved) == ["good1", "good2"]
+
+
+def test_an_unreachable_store_fails_the_batch_once_without_retrying_each_item() -> None:
+    calls: list[list[Any]] = []
+    gate = threading.Event()
+
+    def unreachable(*events: Any) -> list[Any]:
+        gate.wait()
+        calls.append(list(events))
+        raise OperationalError("connection refused")
+
+    commit = GroupCommit(unreachable, max_batch=50, max_wait=0.05)
+    threading.Timer(0.1, gate.set).start()
+    results = run_concurrently(commit, [["a"], ["b"], ["c"]], catch=OperationalError)
+    commit.close()
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert sum(len(call) for call in calls) == 3  # each event was tried once, not again alone
 
 
 def test_a_closed_group_commit_refuses_new_writes() -> None:
