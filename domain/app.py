@@ -40,6 +40,7 @@ from domain.ports import (
     Ids,
     KeyShredder,
     ReadModelSync,
+    Seen,
     VenueView,
     VisitLog,
     VisitView,
@@ -61,9 +62,20 @@ MAX_VISITS_WINDOW = timedelta(days=93)
 CONFLICT_RETRIES = 6
 
 T = TypeVar("T")
-# A command as steps: each step hands over the aggregates to commit; a conflict on commit is
-# thrown back into it. The same steps run in a thread (`run`) or on the event loop (`run_async`).
-Steps = Generator[list[Aggregate], None, T]
+
+
+@dataclass(frozen=True)
+class Look:
+    """A step that asks what the read side knows now: open visits of people, one visit."""
+
+    people: tuple[UUID, ...]
+    visit_id: UUID | None = None
+
+
+# A command as steps: a step hands over the aggregates to commit, or a `Look` that the driver
+# answers with what it `Seen`; a conflict on commit is thrown back into it. The same steps run
+# in a thread (`run`) or on the event loop (`run_async`, which awaits its reads and commits).
+Steps = Generator[list[Aggregate] | Look, Seen | None, T]
 
 
 class DateAsISO(Transcoding):
@@ -217,15 +229,18 @@ class Fangxin(Application[UUID]):
         """
         return self.events.put(list(events))
 
-    def run(self, steps: Steps[T]) -> T:
-        """Drive a command: commit what each step hands over; a conflict goes back into it."""
-        conflict: IntegrityError | None = None
+    def run(self, steps: Steps[T], conflict: IntegrityError | None = None) -> T:
+        """Drive a command: answer its looks, commit what it hands over, throw conflicts back."""
+        seen: Seen | None = None
         try:
             while True:
-                changed = steps.throw(conflict) if conflict else steps.send(None)
-                conflict = None
+                step = steps.throw(conflict) if conflict else steps.send(seen)
+                conflict, seen = None, None
+                if isinstance(step, Look):
+                    seen = self._look(step)
+                    continue
                 try:
-                    self.commit(*changed)
+                    self.commit(*step)
                 except IntegrityError as exc:
                     conflict = exc
         except StopIteration as done:
@@ -233,19 +248,33 @@ class Fangxin(Application[UUID]):
             return result
 
     async def run_async(self, steps: Steps[T]) -> T:
-        """`run` for the event loop: the commit is awaited, never waited for in a thread."""
-        conflict: IntegrityError | None = None
+        """`run` for the event loop: reads and commits are awaited, no thread is held.
+
+        After a conflict the command looks again in the log itself, which blocks: the rest of
+        it runs in a thread (conflicts are rare, the first attempt is the hot path).
+        """
+        seen: Seen | None = None
         try:
             while True:
-                changed = steps.throw(conflict) if conflict else steps.send(None)
-                conflict = None
+                step = steps.send(seen)
+                seen = None
+                if isinstance(step, Look):
+                    seen = await self.ports.visits.look(step.people, step.visit_id)
+                    continue
                 try:
-                    await self.commit_async(*changed)
+                    await self.commit_async(*step)
                 except IntegrityError as exc:
-                    conflict = exc
+                    return await asyncio.to_thread(self.run, steps, exc)
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _look(self, look: Look) -> Seen:
+        visits = self.ports.visits
+        return Seen(
+            open_visits={person: visits.open_of(person) for person in look.people},
+            visit=None if look.visit_id is None else visits.get(look.visit_id),
+        )
 
     async def commit_async(self, *aggregates: Aggregate | None) -> None:
         """`commit` whose wait for durability is awaited (read models in this process)."""
@@ -256,7 +285,7 @@ class Fangxin(Application[UUID]):
             recordings = await self.committer.save_async(events)
         else:
             recordings = self.save(*events)
-        self.ports.sync.written(recordings)
+        await self.ports.sync.written_async(recordings)
 
     # -- visitors and merchants -----------------------------------------------------------
 
@@ -412,11 +441,7 @@ class Fangxin(Application[UUID]):
         party: Sequence[str],
         idempotency_key: str | None,
     ) -> CheckedIn:
-        """`check_in` on the event loop, for deployments whose read models are in memory.
-
-        Nothing here blocks: reads are dictionary lookups, and the commit is awaited while the
-        group commit's thread writes the batch.
-        """
+        """`check_in` on the event loop: its reads and its group commit are awaited."""
         async with self._async_lock(visitor_id):
             steps = self._check_in_steps(visitor_id, code_text, party, idempotency_key)
             return await self.run_async(steps)
@@ -441,20 +466,20 @@ class Fangxin(Application[UUID]):
                 raise InvalidInputError("the party names someone who is not a registered dependent")
             members.append((visitor.dependents[name], CheckInVia.PARTY))
         visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
+        people = tuple(member for member, _ in members)
         for attempt in range(CONFLICT_RETRIES):
+            seen = yield Look(people, visit_id if idempotency_key is not None else None)
+            assert seen is not None
             if idempotency_key is not None:
-                known = self._known_visit(visit_id, from_log=attempt > 0)
+                known = self._known_visit(seen.visit, visit_id, from_log=attempt > 0)
                 if known is not None:
                     return self._answer(known[0], known[1], venue, members)
             # Every check-in is a new visit; an open one (even here) is superseded. A double
             # tap is not a new check-in: clients send an Idempotency-Key for that.
-            open_now = self.ports.visits.open_of(visitor_id)
             at = self.ports.clock.now()
             changed: list[Aggregate] = []
             for member_id, via in members:
-                current = (
-                    open_now if member_id == visitor_id else self.ports.visits.open_of(member_id)
-                )
+                current = seen.open_visits[member_id]
                 # First from the read side; after a conflict, from the log itself.
                 changed.extend(self._supersede(current, at, from_log=attempt > 0))
                 changed.append(
@@ -474,10 +499,11 @@ class Fangxin(Application[UUID]):
             return self._answer(visit_id, at, venue, members)
         raise ConflictError("a concurrent change got there first; retry")
 
-    def _known_visit(self, visit_id: UUID, from_log: bool) -> tuple[UUID, datetime] | None:
-        """An earlier check-in with this key: from the read side, or from the log itself
+    def _known_visit(
+        self, view: VisitView | None, visit_id: UUID, from_log: bool
+    ) -> tuple[UUID, datetime] | None:
+        """An earlier check-in with this key: as the read side saw it, or from the log itself
         (the read models may be behind, e.g. being rebuilt, while the log is the truth)."""
-        view = self.ports.visits.get(visit_id)
         if view is not None:
             return view.visit_id, view.checked_in_at
         if not from_log:

@@ -113,6 +113,13 @@ class VisitView(msgspec.Struct, frozen=True):
     checkout_reason: str | None = None
 
 
+class Seen(msgspec.Struct, frozen=True):
+    """What the read side knew at one moment: people's open visits, and one visit if asked."""
+
+    open_visits: dict[UUID, list[VisitView]]
+    visit: VisitView | None = None
+
+
 class Directory(Protocol):
     """Read model of tokens, visitors, venues and agencies (the projections write it)."""
 
@@ -158,6 +165,10 @@ class VisitLog(Protocol):
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person."""
+        ...
+
+    async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
+        """Open visits of these people and one visit, awaited (never blocks the event loop)."""
         ...
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
@@ -240,6 +251,10 @@ class ReadModelSync(Protocol):
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
         """Return once these just-recorded events are projected (read-your-writes)."""
+        ...
+
+    async def written_async(self, recordings: list[Recording[UUID]]) -> None:
+        """`written`, awaited: at once when they are projected already, else in a thread."""
         ...
 
 

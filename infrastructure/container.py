@@ -10,6 +10,7 @@ Two deployments from one code base:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -49,6 +50,7 @@ from infrastructure.readmodels.redis import (
     RedisVisitLog,
 )
 from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
+from infrastructure.readmodels.redis_loop import LoopClients
 from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
@@ -98,6 +100,10 @@ class Runner(Protocol):
         """Return once `position` is applied."""
         ...
 
+    def has_applied(self, position: int) -> bool:
+        """Whether this process knows `position` to be applied (no I/O)."""
+        ...
+
     def written(self, recordings: list[Recording[UUID]]) -> None:
         """Return once these events of this process are applied."""
         ...
@@ -133,12 +139,9 @@ class Services:
     new_admin_token: str | None
     committer: GroupCommit | None = None
     redis: redis.Redis | None = None
+    # Redis clients of the event loops (the check-in's awaited reads).
+    loop_clients: LoopClients | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def read_models_in_process(self) -> bool:
-        """Whether reads are memory lookups (embedded), so commands may run on the event loop."""
-        return self.redis is None
 
     def start(self) -> None:
         """Start background work (projection, event feed)."""
@@ -197,6 +200,15 @@ class _Sync:
     def written(self, recordings: list[Recording[UUID]]) -> None:
         assert self.runner is not None
         self.runner.written(recordings)
+
+    async def written_async(self, recordings: list[Recording[UUID]]) -> None:
+        # The group commit answers once its batch is projected, so this is a check, not a
+        # wait; only if that projection failed does a thread wait for the runner.
+        assert self.runner is not None
+        if not recordings or self.runner.has_applied(max(r.notification.id for r in recordings)):
+            self.runner.written(recordings)
+        else:
+            await asyncio.to_thread(self.runner.written, recordings)
 
 
 def build_services(
@@ -285,7 +297,8 @@ def _production(
     prefix = settings.redis_prefix
     projector = RedisProjector(client, prefix, settings.default_max_dwell_minutes)
     directory = RedisDirectory(client, prefix, cache_seconds=CACHE_SECONDS)
-    visits = RedisVisitLog(client, prefix, projector)
+    loop_clients = LoopClients(settings.redis_url)
+    visits = RedisVisitLog(client, prefix, projector, loop_clients)
     ports = Ports(
         directory=directory,
         visits=visits,
@@ -321,6 +334,7 @@ def _production(
         on_exposure=feed.on_exposure,
         new_admin_token=None,
         redis=client,
+        loop_clients=loop_clients,
         committer=committer,
         _closers=[feed.stop, committer.close],
     )

@@ -244,6 +244,10 @@ class ProjectionRunner:
                 done += len(notifications)
                 progress(done, total)
 
+    def has_applied(self, position: int) -> bool:
+        """Whether `position` is applied."""
+        return self._position >= position
+
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once `position` is applied."""
         if self._position < position:

@@ -190,10 +190,13 @@ class RedisProjectionRunner:
     def apply_own(self, recordings: list[Recording[UUID]]) -> None:
         """Project events this process just saved, from memory, when they come next.
 
-        Called right after a group commit: no read back from PostgreSQL, no decryption. The
-        script takes them only at the very next position; a batch that must wait for another
-        worker's earlier events is kept and tried again by the writers waiting on it (and the
-        runner applies it from the log in any case). It never delays the next commit.
+        Called by the group commit's projection stage right after a commit: no read back
+        from PostgreSQL, no decryption. The script takes them only at the very next position;
+        a batch that must wait for another worker's earlier events is kept, and this waits
+        (in the projection stage's thread, holding no request) until the position passes it,
+        applying it as soon as it comes next; the runner applies it from the log in any case.
+        The batch's writers are answered after this returns, so they read their own writes.
+        It never delays the next commit.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
@@ -207,6 +210,7 @@ class RedisProjectionRunner:
             self._own.sort(key=lambda b: b[0][0])
         if not self._drain_own():
             self._client.lpush(self._doorbell, "1")
+        self.wait_for(batch[-1][0])
 
     def _drain_own(self) -> bool:
         """Apply kept batches that come next; False when one still waits for another's."""
@@ -229,6 +233,10 @@ class RedisProjectionRunner:
                     self._own.remove(batch)
         finally:
             self._drain_lock.release()
+
+    def has_applied(self, position: int) -> bool:
+        """Whether this process saw the position pass `position`."""
+        return self._seen >= position
 
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`."""

@@ -7,6 +7,7 @@ import heapq
 import threading
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from domain.ports import (
     AgencyView,
     ExposureView,
     Principal,
+    Seen,
     VenueView,
     VisitorView,
     VisitView,
@@ -133,6 +135,15 @@ class MemoryVisitLog:
         """Open visits of one person."""
         with self._lock:
             return [self._visits[v] for v in self._open_of.get(visitor_id, ())]
+
+    async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
+        """Open visits of these people and one visit (memory: nothing to await)."""
+        with self._lock:
+            open_visits = {p: [self._visits[v] for v in self._open_of.get(p, ())] for p in people}
+            return Seen(
+                open_visits=open_visits,
+                visit=None if visit_id is None else self._visits.get(visit_id),
+            )
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end)."""

@@ -6,7 +6,7 @@ The projection (`redis_projection.py`) writes these keys; every worker reads the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,11 +16,21 @@ import redis
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.people import Visitor
-from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView, VisitView
+from domain.ports import (
+    AgencyView,
+    ExposureView,
+    Principal,
+    Seen,
+    VenueView,
+    VisitorView,
+    VisitView,
+)
 from domain.tracing import Stay, effective_end
 from domain.venues import Venue
+from infrastructure.readmodels.redis_loop import LoopClients
 from infrastructure.readmodels.redis_projection import (
-    OPEN_SCRIPT,
+    LOOK_SCRIPT,
+    LOOK_SHA,
     RedisProjector,
     StoredVisit,
     epoch,
@@ -167,11 +177,18 @@ class RedisDirectory:
 class RedisVisitLog:
     """Visits by id, guardian and venue, open ones and their deadlines, in Redis."""
 
-    def __init__(self, client: redis.Redis, prefix: str, projector: RedisProjector) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        projector: RedisProjector,
+        loop_clients: LoopClients | None = None,
+    ) -> None:
         self._r = client
         self._p = prefix
         self._projector = projector
-        self._open = client.register_script(OPEN_SCRIPT)
+        self._loop_clients = loop_clients
+        self._look = client.register_script(LOOK_SCRIPT)
 
     def _visits(self, replies: Any) -> list[StoredVisit]:
         ids = _texts(replies)
@@ -199,9 +216,33 @@ class RedisVisitLog:
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person (one round trip)."""
-        raws = self._open(keys=[f"{self._p}open:{visitor_id}"], args=[self._p])
-        visits = [_visit.decode(raw) for raw in raws if raw is not None]
-        return [as_view(v) for v in visits if v.checked_out_at is None]
+        replies = self._look(keys=[f"{self._p}open:{visitor_id}"], args=[self._p, ""])
+        return self._seen([visitor_id], replies).open_visits[visitor_id]
+
+    async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
+        """Open visits of these people and one visit, in one awaited round trip."""
+        assert self._loop_clients is not None, "built without clients for the event loop"
+        client = self._loop_clients.client()
+        keys = [f"{self._p}open:{person}" for person in people]
+        args = [self._p, "" if visit_id is None else str(visit_id)]
+        try:
+            replies = await client.evalsha(LOOK_SHA, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # a restarted Redis: send it the script itself
+            replies = await client.eval(LOOK_SCRIPT, len(keys), *keys, *args)
+        return self._seen(people, replies)
+
+    @staticmethod
+    def _seen(people: Sequence[UUID], replies: list[Any]) -> Seen:
+        visit = None if replies[0] is None else as_view(_visit.decode(replies[0]))
+        found: dict[UUID, list[VisitView]] = {}
+        at = 1
+        for person in people:
+            count = int(replies[at])
+            raws = replies[at + 1 : at + 1 + count]
+            at += 1 + count
+            visits = (_visit.decode(raw) for raw in raws if raw is not None)
+            found[person] = [as_view(v) for v in visits if v.checked_out_at is None]
+        return Seen(open_visits=found, visit=visit)
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""

@@ -8,6 +8,7 @@ pipelined in batches, so a batch costs one round trip.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -210,14 +211,21 @@ return #ids
 """
 
 
-# Open visits of a person in one round trip.
-OPEN_SCRIPT = r"""
-local ids = redis.call('SMEMBERS', KEYS[1])
-if #ids == 0 then return {} end
-local keys = {}
-for i, visit_id in ipairs(ids) do keys[i] = ARGV[1] .. 'visit:' .. visit_id end
-return redis.call('MGET', unpack(keys))
+# What a check-in looks at, in one round trip: one visit by id (ARGV[2], or '' for none), then
+# for each person (KEYS: their sets of open visits) how many open visits, then those visits.
+LOOK_SCRIPT = r"""
+local P = ARGV[1]
+local out = {false}
+if ARGV[2] ~= '' then out[1] = redis.call('GET', P .. 'visit:' .. ARGV[2]) end
+for _, key in ipairs(KEYS) do
+  local ids = redis.call('SMEMBERS', key)
+  out[#out + 1] = #ids
+  for _, visit_id in ipairs(ids) do out[#out + 1] = redis.call('GET', P .. 'visit:' .. visit_id) end
+end
+return out
 """
+# Redis names scripts by their SHA-1 (an identifier, not a security measure).
+LOOK_SHA = hashlib.sha1(LOOK_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
 class StoredVisit(msgspec.Struct, frozen=True):

@@ -139,6 +139,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         finally:
             duties.stop()
             metrics.stop()
+            if built.loop_clients is not None:
+                await built.loop_clients.close()
             if own:
                 built.close()
             else:

@@ -8,7 +8,6 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, RawBody
 
@@ -80,16 +79,12 @@ async def check_in(
 ) -> CheckInOut:
     """Check in at the venue of a scanned entry code.
 
-    The hot path. With read models in memory it runs on the event loop and awaits its group
-    commit; with read models in Redis (network reads) it runs in a worker thread.
+    The hot path: it runs on the event loop, awaiting its reads and its group commit.
     """
     req = decode_body(body, CheckInBody)
     services = services_of(request)
     key = idempotency_key(request)
-    if services.read_models_in_process:
-        result = await services.app.check_in_async(visitor_id, req.code, req.party, key)
-    else:
-        result = await sync_to_thread(services.app.check_in, visitor_id, req.code, req.party, key)
+    result = await services.app.check_in_async(visitor_id, req.code, req.party, key)
     request.app.state.metrics.count_check_in()
     return CheckInOut(
         visit_id=result.visit_id,
