@@ -30,7 +30,7 @@ from domain.ports import AnswerStore, Clock, Directory, ExposureView, VisitLog
 from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
-from infrastructure.eventstore import event_store_env
+from infrastructure.eventstore import blame_duplicate, event_store_env
 from infrastructure.group_commit import GroupCommit
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
@@ -175,6 +175,7 @@ def group_commit(
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
+        blame=blame_duplicate,
     )
     app.committer = committer
     return committer

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
+from uuid import UUID
 
 from infrastructure.settings import Settings
 
@@ -38,3 +42,23 @@ def event_store_env(settings: Settings, create_tables: bool = True) -> dict[str,
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
+
+
+# PostgreSQL's detail of a unique violation names the duplicate key (SQLite's does not).
+_DUPLICATE_KEY = re.compile(r"\(originator_id, originator_version\)=\(([0-9a-fA-F-]{36}), (\d+)\)")
+
+
+def blame_duplicate(exc: Exception) -> Callable[[Any], bool] | None:
+    """Which events a failed save was about, when the store named the duplicate key.
+
+    The group commit then saves the rest of the batch together and only those items alone.
+    """
+    detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None)
+    match = _DUPLICATE_KEY.search(detail or "")
+    if match is None:
+        return None
+    originator_id, version = UUID(match[1]), int(match[2])
+    return lambda event: (
+        getattr(event, "originator_id", None) == originator_id
+        and getattr(event, "originator_version", None) == version
+    )

@@ -7,8 +7,9 @@ with one call (one transaction, one fsync), and passes the batch to a second thr
 projects it into the read models, so the next batch commits while this one is projected.
 Writers are answered once their batch is durable and projected. If the combined save fails
 for anything but the store being unreachable (a conflict from an idempotent retry or a
-concurrent change, an item whose key was erased meanwhile), every item is saved again on its
-own, so one bad item never fails the rest of its batch.
+concurrent change, an item whose key was erased meanwhile), one bad item never fails the rest
+of its batch: when the store names the conflicting event (`blame`), the items holding it are
+saved again alone and the rest together; otherwise every item is saved again on its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from eventsourcing.persistence import InterfaceError, OperationalError, Recordin
 log = logging.getLogger("fangxin.group_commit")
 
 Save = Callable[..., list[Recording[Any]]]
+# Given a failed save's error, which events it was about (None when the error does not say).
+Blame = Callable[[Exception], Callable[[Any], bool] | None]
 # Failures of the store itself, not of any one item: retrying the batch item by item would
 # only wait for the same failure once per writer.
 STORE_DOWN = (OperationalError, InterfaceError)
@@ -71,9 +74,11 @@ class GroupCommit:
         max_batch: int = 200,
         max_wait: float = 0.002,
         on_saved: Callable[[list[Recording[Any]]], None] | None = None,
+        blame: Blame | None = None,
     ) -> None:
         self._save = save
         self._on_saved = on_saved
+        self._blame = blame
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._cond = threading.Condition()
@@ -139,6 +144,7 @@ class GroupCommit:
             if not batch:
                 self._to_project.put(None)
                 return
+            self.stats.record(len(batch))
             self._flush(batch)
 
     def _project_forever(self) -> None:
@@ -154,7 +160,6 @@ class GroupCommit:
             self._to_project.put((items, recordings))
 
     def _flush(self, batch: list[_Item]) -> None:
-        self.stats.record(len(batch))
         try:
             recordings = self._save(*(e for item in batch for e in item.events))
         except STORE_DOWN as exc:  # the store is unreachable: every writer of the batch hears it
@@ -162,8 +167,8 @@ class GroupCommit:
                 item.error = exc
             _wake(batch)
             return
-        except Exception:  # a conflict, or one item that cannot be stored (an erased key)
-            self._one_by_one(batch)
+        except Exception as exc:  # a conflict, or one item that cannot be stored (an erased key)
+            self._retry(batch, exc)
             return
         start = 0
         for item in batch:
@@ -177,6 +182,20 @@ class GroupCommit:
             self._on_saved(recordings)
         except Exception:  # durable already; the projection runner will pick the events up
             log.exception("projecting a saved batch directly failed; left to the runner")
+
+    def _retry(self, batch: list[_Item], exc: Exception) -> None:
+        """Save a failed batch again without the items its error names, then those alone."""
+        implicated = self._blame(exc) if self._blame is not None and len(batch) > 1 else None
+        suspects = (
+            [item for item in batch if any(map(implicated, item.events))] if implicated else []
+        )
+        if not suspects:
+            self._one_by_one(batch)
+            return
+        rest = [item for item in batch if not any(item is suspect for suspect in suspects)]
+        if rest:
+            self._flush(rest)
+        self._one_by_one(suspects)
 
     def _one_by_one(self, batch: list[_Item]) -> None:
         for item in batch:

@@ -207,3 +207,25 @@ def test_writers_are_answered_only_after_their_batch_is_projected_in_commit_orde
     commit.close()
     assert projected == [["recorded one"], ["recorded two"]]
     assert sorted(answered) == [["recorded one"], ["recorded two"]]
+
+
+def test_a_conflict_the_store_blames_retries_that_item_alone_and_the_rest_together() -> None:
+    store = FakeStore()
+    # Flushed when full, never on a timer: the four writers always share one batch.
+    commit = GroupCommit(
+        store.save, max_batch=4, max_wait=60, blame=lambda exc: lambda e: e == "bad"
+    )
+    items = [["good1"], ["bad"], ["good2"], ["good3"]]
+    results = run_concurrently(commit, items)
+    commit.close()
+    assert isinstance(results[1], IntegrityError)
+    assert [results[0], results[2], results[3]] == [
+        ["recorded good1"],
+        ["recorded good2"],
+        ["recorded good3"],
+    ]
+    assert sorted(store.saved) == ["good1", "good2", "good3"]
+    assert len(store.calls[0]) == 4
+    assert sorted(store.calls[1]) == ["good1", "good2", "good3"]  # the rest, in one transaction
+    assert store.calls[2:] == [["bad"]]
+    assert commit.stats.retried_alone == 1

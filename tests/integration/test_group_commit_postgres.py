@@ -1,0 +1,100 @@
+"""On PostgreSQL a conflict in a group commit costs one more transaction, not one per writer."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from infrastructure.eventstore import blame_duplicate
+from infrastructure.group_commit import GroupCommit
+from tests.integration.conftest import DATABASE_URL
+
+
+class Store(Application[Any]):
+    """An event store and nothing else."""
+
+    def record_events(self, *events: Any) -> Any:
+        return self.events.put(list(events))
+
+
+def application(schema: str) -> Store:
+    url = urlparse(DATABASE_URL)
+    return Store(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/"),
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "postgres",
+            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_SCHEMA": schema,
+        }
+    )
+
+
+def test_the_duplicate_key_postgresql_names_blames_exactly_the_events_that_hold_it(
+    pg_schema: str,
+) -> None:
+    app = application(pg_schema)
+    stored = Aggregate()
+    app.save(stored)
+    first, second = app.repository.get(stored.id), app.repository.get(stored.id)
+    first.trigger_event(Aggregate.Event)
+    second.trigger_event(Aggregate.Event)
+    fresh = Aggregate()
+    events = [*fresh.collect_events(), *first.collect_events(), *second.collect_events()]
+    try:
+        app.events.put(events)
+    except IntegrityError as exc:
+        implicated = blame_duplicate(exc)
+    else:
+        raise AssertionError("two events at one version must conflict")
+    assert implicated is not None
+    assert [implicated(e) for e in events] == [False, True, True]
+    assert blame_duplicate(IntegrityError("no detail")) is None
+
+
+def test_a_conflicting_writer_is_retried_alone_and_the_rest_of_its_batch_together(
+    pg_schema: str,
+) -> None:
+    app = application(pg_schema)
+    stored = Aggregate()
+    app.save(stored)
+    stale, winner = app.repository.get(stored.id), app.repository.get(stored.id)
+    winner.trigger_event(Aggregate.Event)
+    app.save(winner)
+    stale.trigger_event(Aggregate.Event)  # at the version the winner took: conflicts
+    writers = [Aggregate().collect_events() for _ in range(6)] + [stale.collect_events()]
+    # Flushed when full, never on a timer: the seven writers always share one batch.
+    commit = GroupCommit(
+        app.record_events, max_batch=len(writers), max_wait=60, blame=blame_duplicate
+    )
+    results: list[Any] = [None] * len(writers)
+    gate = threading.Event()
+
+    def write(i: int) -> None:
+        gate.wait()
+        try:
+            results[i] = commit.save(writers[i])
+        except IntegrityError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writers))]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join()
+    commit.close()
+    assert isinstance(results[-1], IntegrityError)
+    for events, result in zip(writers[:-1], results[:-1], strict=True):
+        assert isinstance(result, list)
+        assert len(result) == 1
+        assert app.repository.get(events[0].originator_id).version == 1
+    assert commit.stats.largest == len(writers)
+    assert commit.stats.retried_alone == 1  # only the conflicting writer, never all seven
