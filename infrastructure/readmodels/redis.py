@@ -27,7 +27,7 @@ from domain.ports import (
 )
 from domain.tracing import Stay, effective_end
 from domain.venues import Venue
-from infrastructure.readmodels.redis_loop import LoopClients
+from infrastructure.readmodels.redis_loop import Gathered, LoopClients
 from infrastructure.readmodels.redis_projection import (
     LOOK_SCRIPT,
     LOOK_SHA,
@@ -68,6 +68,27 @@ def as_view(v: StoredVisit) -> VisitView:
     )
 
 
+# One check-in's look: the people whose open visits it needs, and a visit by id (or None).
+_Look = tuple[Sequence[UUID], UUID | None]
+
+
+def _seen(looks: list[_Look], replies: list[Any]) -> list[Seen]:
+    """Split the LOOK script's replies into what each look asked for."""
+    at = len(looks)
+    answers: list[Seen] = []
+    for i, (people, _) in enumerate(looks):
+        visit = None if replies[i] is None else as_view(_visit.decode(replies[i]))
+        found: dict[UUID, list[VisitView]] = {}
+        for person in people:
+            count = int(replies[at])
+            raws = replies[at + 1 : at + 1 + count]
+            at += 1 + count
+            visits = (_visit.decode(raw) for raw in raws if raw is not None)
+            found[person] = [as_view(v) for v in visits if v.checked_out_at is None]
+        answers.append(Seen(open_visits=found, visit=visit))
+    return answers
+
+
 class _Cache:
     """A small time-bounded cache of hot, rarely changing entries (tokens, venues)."""
 
@@ -86,6 +107,9 @@ class _Cache:
         if len(self._entries) >= self._size:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self._ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def drop_where(self, test: Callable[[Any], bool]) -> None:
         for key in [k for k, (_, v) in list(self._entries.items()) if test(v)]:
@@ -114,6 +138,11 @@ class RedisDirectory:
             self._tokens.drop_where(lambda p: p is not None and str(p.id) == ident)
         elif kind == "venue":
             self._venues.drop_where(lambda v: v is not None and str(v.venue_id) == ident)
+
+    def forget_all(self) -> None:
+        """Drop every cached token and venue (after missed change messages)."""
+        self._tokens.clear()
+        self._venues.clear()
 
     def written(self, events: list[DomainEventProtocol[UUID]]) -> None:
         """This process's own changes: refresh its cache before it answers (read-your-writes)."""
@@ -189,6 +218,7 @@ class RedisVisitLog:
         self._projector = projector
         self._loop_clients = loop_clients
         self._look = client.register_script(LOOK_SCRIPT)
+        self._looks: Gathered[_Look, Seen] = Gathered(self._look_all)
 
     def _visits(self, replies: Any) -> list[StoredVisit]:
         ids = _texts(replies)
@@ -217,32 +247,23 @@ class RedisVisitLog:
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person (one round trip)."""
         replies = self._look(keys=[f"{self._p}open:{visitor_id}"], args=[self._p, ""])
-        return self._seen([visitor_id], replies).open_visits[visitor_id]
+        return _seen([([visitor_id], None)], replies)[0].open_visits[visitor_id]
 
     async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
-        """Open visits of these people and one visit, in one awaited round trip."""
+        """Open visits of these people and one visit, awaited; concurrent looks of this
+        worker share one round trip."""
+        return await self._looks.ask((people, visit_id))
+
+    async def _look_all(self, looks: list[_Look]) -> list[Seen]:
         assert self._loop_clients is not None, "built without clients for the event loop"
         client = self._loop_clients.client()
-        keys = [f"{self._p}open:{person}" for person in people]
-        args = [self._p, "" if visit_id is None else str(visit_id)]
+        keys = [f"{self._p}open:{person}" for people, _ in looks for person in people]
+        args = [self._p, *("" if visit_id is None else str(visit_id) for _, visit_id in looks)]
         try:
             replies = await client.evalsha(LOOK_SHA, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # a restarted Redis: send it the script itself
             replies = await client.eval(LOOK_SCRIPT, len(keys), *keys, *args)
-        return self._seen(people, replies)
-
-    @staticmethod
-    def _seen(people: Sequence[UUID], replies: list[Any]) -> Seen:
-        visit = None if replies[0] is None else as_view(_visit.decode(replies[0]))
-        found: dict[UUID, list[VisitView]] = {}
-        at = 1
-        for person in people:
-            count = int(replies[at])
-            raws = replies[at + 1 : at + 1 + count]
-            at += 1 + count
-            visits = (_visit.decode(raw) for raw in raws if raw is not None)
-            found[person] = [as_view(v) for v in visits if v.checked_out_at is None]
-        return Seen(open_visits=found, visit=visit)
+        return _seen(looks, replies)
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""

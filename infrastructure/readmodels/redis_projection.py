@@ -211,12 +211,16 @@ return #ids
 """
 
 
-# What a check-in looks at, in one round trip: one visit by id (ARGV[2], or '' for none), then
-# for each person (KEYS: their sets of open visits) how many open visits, then those visits.
+# What check-ins look at, in one round trip: visits by id (ARGV[2..], '' for none; each comes
+# back, missing ones as nil), then for each person (KEYS: their sets of open visits) how many
+# open visits, then those visits.
 LOOK_SCRIPT = r"""
 local P = ARGV[1]
-local out = {false}
-if ARGV[2] ~= '' then out[1] = redis.call('GET', P .. 'visit:' .. ARGV[2]) end
+local out = {}
+for i = 2, #ARGV do
+  if ARGV[i] == '' then out[#out + 1] = false
+  else out[#out + 1] = redis.call('GET', P .. 'visit:' .. ARGV[i]) end
+end
 for _, key in ipairs(KEYS) do
   local ids = redis.call('SMEMBERS', key)
   out[#out + 1] = #ids
@@ -224,7 +228,6 @@ for _, key in ipairs(KEYS) do
 end
 return out
 """
-# Redis names scripts by their SHA-1 (an identifier, not a security measure).
 LOOK_SHA = hashlib.sha1(LOOK_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,9 @@ from infrastructure.readmodels.redis import (
     RedisExposureLog,
     RedisVisitLog,
 )
+from infrastructure.readmodels.redis_loop import LoopClients
 from infrastructure.readmodels.redis_projection import RedisProjector
+from tests.integration.conftest import REDIS_URL
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days
 
@@ -38,6 +41,8 @@ class Models:
     contacts: ContactIndex
     exposures: ExposureLog
     project: Callable[[list[Any]], None]
+    # Closes the running event loop's Redis client (memory: nothing to close).
+    close_loop_client: Callable[[], Awaitable[None]] | None = None
 
 
 def memory_models() -> Models:
@@ -55,16 +60,18 @@ def memory_models() -> Models:
 def redis_models(client: redis.Redis, prefix: str) -> Models:
     projector = RedisProjector(client, prefix, 180)
     counter = iter(range(1, 1_000_000))
+    loop_clients = LoopClients(REDIS_URL)
 
     def project(events: list[Any]) -> None:
         projector.apply_batch([(next(counter), event) for event in events])
 
     return Models(
         RedisDirectory(client, prefix),
-        RedisVisitLog(client, prefix, projector),
+        RedisVisitLog(client, prefix, projector, loop_clients),
         RedisContactIndex(client, prefix, projector),
         RedisExposureLog(client, prefix),
         project,
+        loop_clients.close,
     )
 
 
@@ -182,6 +189,44 @@ def test_a_visit_is_open_then_closed(models: Models) -> None:
     assert models.visits.occupancy(venue.id) == 0
     assert models.visits.open_of(visitor.id) == []
     assert models.visits.due(T0 + timedelta(hours=2), 10) == []
+
+
+def test_concurrent_looks_each_see_their_own_open_visits_and_visit(models: Models) -> None:
+    venue = new_venue(uuid.uuid4())
+    family = new_visitor(dependents=["child"])
+    child = family.dependent_ids[0]
+    alone, idle = new_visitor(), new_visitor()
+    own, childs = (
+        new_visit(family.id, family.id, venue.id, T0),
+        new_visit(child, family.id, venue.id, T0),
+    )
+    lone = new_visit(alone.id, alone.id, venue.id, T0)
+    closed = new_visit(alone.id, alone.id, venue.id, T0 - timedelta(hours=1))
+    closed.check_out(T0 - timedelta(minutes=30), CheckoutReason.PAYMENT)
+    models.project(events(venue, family, alone, idle, closed, own, childs, lone))
+
+    async def look_all() -> list[Any]:
+        try:
+            return await asyncio.gather(
+                models.visits.look([family.id, child], None),
+                models.visits.look([alone.id], closed.id),
+                models.visits.look([idle.id], uuid.uuid4()),
+            )
+        finally:
+            if models.close_loop_client is not None:
+                await models.close_loop_client()
+
+    seen_family, seen_alone, seen_idle = asyncio.run(look_all())
+    assert {p: [v.visit_id for v in vs] for p, vs in seen_family.open_visits.items()} == {
+        family.id: [own.id],
+        child: [childs.id],
+    }
+    assert seen_family.visit is None
+    assert [v.visit_id for v in seen_alone.open_visits[alone.id]] == [lone.id]
+    assert seen_alone.visit is not None
+    assert seen_alone.visit.checkout_reason == "payment"
+    assert seen_idle.open_visits == {idle.id: []}
+    assert seen_idle.visit is None
 
 
 def test_visits_are_found_by_guardian_and_venue_in_a_window(models: Models) -> None:
