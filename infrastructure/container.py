@@ -55,9 +55,10 @@ from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
 
-# How long a worker may keep a token or a venue it read from Redis; erasures and code rotations
-# reach every worker at once over pub/sub, so this only bounds a lost message.
-CACHE_SECONDS = 5.0
+# How long a worker may keep a token or a venue it read from Redis. Erasures and code rotations
+# reach every worker at once over pub/sub, and a worker whose subscription dropped (and so may
+# have missed one) drops its caches when it subscribes again; this only bounds the rest.
+CACHE_SECONDS = 60.0
 
 
 class SystemClock:
@@ -319,6 +320,8 @@ def _production(
     feed.on_shredded(keys.forget)
     feed.on_shredded(mapper.forget)
     feed.on_changed(directory.changed)
+    for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
+        feed.on_subscribed(forget_all)
     runner.on_written.append(directory.written)
     feed.start()
     return Services(

@@ -321,6 +321,11 @@ class KeyStore:
             listener(ids)
         return destroyed
 
+    def forget_all(self) -> None:
+        """Drop every cached key: the next use reads it again, or learns it was destroyed."""
+        with self._lock:
+            self._cache.clear()
+
     def forget(self, key_ids: list[bytes]) -> None:
         """Drop cached keys that another process destroyed."""
         with self._lock:

@@ -126,6 +126,11 @@ class ScopedCipherMapper(Mapper[UUID]):
                 self._aeads[key_ids] = aead
         return aead
 
+    def forget_all(self) -> None:
+        """Drop every derived key (they are derived again from the key store on next use)."""
+        with self._lock:
+            self._aeads.clear()
+
     def forget(self, key_ids: list[bytes]) -> None:
         """Drop derived keys built from destroyed keys, so none stays in memory."""
         with self._lock:

@@ -65,6 +65,7 @@ class RedisFeed:
         self._change_listeners: list[Callable[[str], None]] = []
         self._listeners: list[Callable[[ExposureView], None]] = []
         self._shred_listeners: list[Callable[[list[bytes]], None]] = []
+        self._subscribe_listeners: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._decoder = msgspec.json.Decoder(ExposureView)
@@ -81,6 +82,14 @@ class RedisFeed:
         """Call `listener` with `principal:ID` or `venue:ID` when the runner changes one."""
         self._change_listeners.append(listener)
 
+    def on_subscribed(self, listener: Callable[[], None]) -> None:
+        """Call `listener` each time the feed (re)subscribes.
+
+        Pub/sub delivers nothing to a subscriber while it is disconnected: whatever a worker
+        cached from before may have missed an erasure or a rotation, so it drops it all then.
+        """
+        self._subscribe_listeners.append(listener)
+
     def publish_shredded(self, key_ids: list[bytes]) -> None:
         """Tell every worker that these keys are gone."""
         self._client.publish(self._shredded, b"".join(key_ids))
@@ -95,6 +104,8 @@ class RedisFeed:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._channel, self._shredded, self._changed)
+                for subscribe_listener in self._subscribe_listeners:
+                    subscribe_listener()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and isinstance(message.get("data"), bytes):

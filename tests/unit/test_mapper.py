@@ -164,3 +164,20 @@ def test_destroying_a_key_drops_the_derived_keys_the_mapper_cached(
     cached = len(mapper._aeads)
     keys.destroy_visitor(visitor.id)
     assert len(mapper._aeads) == cached - 1
+
+
+def test_a_key_another_process_destroyed_unseen_is_refused_once_caches_are_dropped(
+    tmp_path: Path, keys: KeyStore, mapper: ScopedCipherMapper
+) -> None:
+    visitor, events = visitor_events()
+    stored = [mapper.to_stored_event(e) for e in events]  # type: ignore[arg-type]
+    other = KeyStore(SQLiteKeyBackend(tmp_path / "keys.db"), MasterKeys({1: b"k" * 32}, 1))
+    other.destroy_visitor(visitor.id)  # its message to this process is lost
+    other.close()
+    assert not isinstance(mapper.to_domain_event(stored[0]), Forgotten)  # still cached here
+    keys.forget_all()
+    mapper.forget_all()
+    assert isinstance(mapper.to_domain_event(stored[0]), Forgotten)
+    assert mapper._aeads == {}
+    with pytest.raises(KeyDestroyedError):
+        mapper.to_stored_event(events[0])  # type: ignore[arg-type]
