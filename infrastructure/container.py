@@ -320,6 +320,7 @@ def _production(
     feed.on_shredded(keys.forget)
     feed.on_shredded(mapper.forget)
     feed.on_changed(directory.changed)
+    feed.on_position(runner.announced)
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
     runner.on_written.append(directory.written)

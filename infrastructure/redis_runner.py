@@ -35,6 +35,8 @@ WAIT_TIMEOUT = 10.0
 # How long a writer waits for other workers to project their own earlier events before it
 # asks the runner to read them from the log.
 HANDOVER = 0.005
+# How often a waiting writer asks Redis for the position when no announcement came.
+POLL_EVERY = 0.005
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -89,6 +91,8 @@ class RedisProjectionRunner:
         self._own: list[list[tuple[int, DomainEventProtocol[UUID]]]] = []
         self._own_lock = threading.Lock()
         self._drain_lock = threading.Lock()
+        # Notified when the feed announces that the position moved.
+        self._moved = threading.Condition()
 
     @property
     def position(self) -> int:
@@ -240,32 +244,41 @@ class RedisProjectionRunner:
         """Whether this process saw the position pass `position`."""
         return self._seen >= position
 
+    def announced(self, position: int) -> None:
+        """The position moved (the feed says so): wake the writers waiting for it."""
+        with self._moved:
+            self._seen = max(self._seen, position)
+            self._moved.notify_all()
+
     def wait_for(self, position: int) -> None:
         """Read-your-writes: return once the position has passed `position`.
 
         Events before this process's own come from other workers, which project their own
-        batches within a few milliseconds; only if the position has not passed after
-        `HANDOVER` (a gap left by a rolled-back transaction, or a worker that died between
-        commit and projection) is the runner rung to read the log itself.
+        batches within a few milliseconds and announce each move of the position; Redis is
+        asked directly only at first and when no announcement came for `POLL_EVERY`. If the
+        position has not passed after `HANDOVER` (a gap left by a rolled-back transaction, or
+        a worker that died between commit and projection), the runner is rung to read the log.
         """
         if self._seen >= position:
             return
         started = time.monotonic()
         next_bid = started + HANDOVER
-        pause = 0.0002
+        next_poll = started
         rang = False
-        last = -1
+        drained_at = -1
         while True:
-            current = self._projector.position()
-            self._seen = max(self._seen, current)
-            if current >= position:
+            now = time.monotonic()
+            if now >= next_poll:
+                self._seen = max(self._seen, self._projector.position())
+                next_poll = now + POLL_EVERY
+            seen = self._seen
+            if seen >= position:
                 return
-            if self._own and current != last:  # it moved: a kept batch may come next now
+            if self._own and seen != drained_at:  # it moved: a kept batch may come next now
+                drained_at = seen
                 self._drain_own()
                 if self._seen >= position:
                     return
-            last = current
-            now = time.monotonic()
             if now - started >= HANDOVER:
                 if not rang:
                     self._client.lpush(self._doorbell, "1")
@@ -273,13 +286,15 @@ class RedisProjectionRunner:
                 if self.is_leader or (now >= next_bid and self._hold_lock()):
                     # No runner alive elsewhere (or it is us): apply the events here.
                     self.catch_up()
+                    next_poll = now
                     continue
                 if now >= next_bid:
                     next_bid = now + 0.1
             if now - started > WAIT_TIMEOUT:
                 raise ProjectionUnavailableError("the read models are behind; retry shortly")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.001)
+            with self._moved:
+                if self._seen == seen:
+                    self._moved.wait(timeout=0.001)
 
     def start(self) -> None:
         """Run for the lock and, while holding it, follow the log."""

@@ -62,6 +62,8 @@ class RedisFeed:
         self._channel = prefix + "exposures"
         self._shredded = prefix + "shredded"
         self._changed = prefix + "changed"
+        self._position = prefix + "pos"
+        self._position_listeners: list[Callable[[int], None]] = []
         self._change_listeners: list[Callable[[str], None]] = []
         self._listeners: list[Callable[[ExposureView], None]] = []
         self._shred_listeners: list[Callable[[list[bytes]], None]] = []
@@ -81,6 +83,10 @@ class RedisFeed:
     def on_changed(self, listener: Callable[[str], None]) -> None:
         """Call `listener` with `principal:ID` or `venue:ID` when the runner changes one."""
         self._change_listeners.append(listener)
+
+    def on_position(self, listener: Callable[[int], None]) -> None:
+        """Call `listener` with the projection's position each time it moves."""
+        self._position_listeners.append(listener)
 
     def on_subscribed(self, listener: Callable[[], None]) -> None:
         """Call `listener` each time the feed (re)subscribes.
@@ -103,7 +109,7 @@ class RedisFeed:
         while not self._stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._channel, self._shredded, self._changed)
+                pubsub.subscribe(self._channel, self._shredded, self._changed, self._position)
                 for subscribe_listener in self._subscribe_listeners:
                     subscribe_listener()
                 while not self._stop.is_set():
@@ -117,6 +123,10 @@ class RedisFeed:
                 pubsub.close()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
+        if channel.decode() == self._position:
+            for position_listener in self._position_listeners:
+                position_listener(int(data))
+            return
         if channel.decode() == self._changed:
             for change_listener in self._change_listeners:
                 change_listener(data.decode())

@@ -3,7 +3,8 @@
 The script compares the event's notification id with the tracking position stored in Redis and
 applies the event only when it is newer, then stores the new position, all in one atomic step:
 an event is applied exactly once, whatever crashes and restarts happen between calls. Calls are
-pipelined in batches, so a batch costs one round trip.
+pipelined in batches, so a batch costs one round trip; each call that moves the position
+publishes it (channel `pos`), so that waiting writers need not poll.
 """
 
 from __future__ import annotations
@@ -169,13 +170,17 @@ end
 
 local results = {}
 local i = 1
+local moved = nil
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local args = {}
   for k = 1, n do args[k] = ARGV[i + k] end
   results[#results + 1] = apply(args)
+  if results[#results] == 1 then moved = args end
   i = i + n + 1
 end
+-- Writers of every worker wait for the position to pass their events: tell them it moved.
+if moved then redis.call('PUBLISH', moved[1] .. 'pos', moved[2]) end
 return results
 """
 # Events per script call: a call runs atomically, so Redis serves nobody else meanwhile.
