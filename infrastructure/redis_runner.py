@@ -34,7 +34,10 @@ RENEW_EVERY = 1.0
 WAIT_TIMEOUT = 10.0
 # How long a writer waits for other workers to project their own earlier events before it
 # asks the runner to read them from the log.
-HANDOVER = 0.005
+HANDOVER = 0.02
+# How long a writer stuck before its own batch waits before it asks the log whether only gaps
+# (ids of rolled-back transactions) lie between; a conflict leaves such a gap.
+GAP_CHECK = 0.002
 # How often a waiting writer asks Redis for the position when no announcement came.
 POLL_EVERY = 0.005
 
@@ -218,8 +221,12 @@ class RedisProjectionRunner:
         self._drain_own()
         self.wait_for(batch[-1][0])
 
-    def _drain_own(self) -> bool:
-        """Apply kept batches that come next; False when one still waits for another's."""
+    def _drain_own(self, gap_after: int | None = None) -> bool:
+        """Apply kept batches that come next; False when one still waits for another's.
+
+        With `gap_after`, the first kept batch may follow that position: the log was checked
+        to hold nothing between them (ids that rolled-back transactions took and left unused).
+        """
         if not self._drain_lock.acquire(blocking=False):
             return True
         try:
@@ -231,7 +238,9 @@ class RedisProjectionRunner:
                 if batch[-1][0] <= self._seen:
                     applied = 0
                 else:
-                    applied = self._projector.apply_batch(batch, next_only=True)
+                    after = batch[0][0] - 1 if gap_after is None else gap_after
+                    applied = self._projector.apply_batch(batch, after=after)
+                gap_after = None
                 if applied < 0:
                     return False
                 self._seen = max(self._seen, batch[-1][0])
@@ -239,6 +248,23 @@ class RedisProjectionRunner:
                     self._own.remove(batch)
         finally:
             self._drain_lock.release()
+
+    def _only_gaps_before_own(self, position: int) -> bool:
+        """Whether the log holds nothing between `position` and the first kept batch.
+
+        Sound once that batch is committed: ids are taken under the table lock, so every
+        smaller id was committed or rolled back before it.
+        """
+        with self._own_lock:
+            if not self._own:
+                return False
+            first = self._own[0][0][0]
+        if first - 1 <= position:
+            return False
+        between = self._recorder.select_notifications(
+            start=position, limit=1, stop=first - 1, inclusive_of_start=False
+        )
+        return not between
 
     def has_applied(self, position: int) -> bool:
         """Whether this process saw the position pass `position`."""
@@ -265,7 +291,8 @@ class RedisProjectionRunner:
         next_bid = started + HANDOVER
         next_poll = started
         rang = False
-        drained_at = -1
+        drained_at = gap_checked = -1
+        moved_at = started
         while True:
             now = time.monotonic()
             if now >= next_poll:
@@ -274,11 +301,20 @@ class RedisProjectionRunner:
             seen = self._seen
             if seen >= position:
                 return
+            if seen != drained_at:
+                moved_at = now
             if self._own and seen != drained_at:  # it moved: a kept batch may come next now
                 drained_at = seen
                 self._drain_own()
                 if self._seen >= position:
                     return
+            elif self._own and now - moved_at >= GAP_CHECK and gap_checked != seen:
+                # Stuck before a kept batch: maybe nothing is missing but unused ids.
+                gap_checked = seen
+                if self._only_gaps_before_own(seen):
+                    self._drain_own(gap_after=seen)
+                    next_poll = now
+                    continue
             if now - started >= HANDOVER:
                 if not rang:
                     self._client.lpush(self._doorbell, "1")

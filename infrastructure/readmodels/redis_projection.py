@@ -36,9 +36,10 @@ local id = tonumber(ARGV[2])
 local kind = ARGV[3]
 local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
 if id <= pos then return 0 end
--- A writer applying its own events directly may only take the very next position, so that
--- nothing committed before it (by another worker) is ever skipped.
-if ARGV[4] == 'next' and id ~= pos + 1 then return -1 end
+-- A writer applying its own events directly names the position each must follow (the event
+-- before it, or the last one before a gap it checked), so that nothing committed before it
+-- by another worker is ever skipped.
+if ARGV[4] ~= 'any' and pos ~= tonumber(ARGV[4]) then return -1 end
 local DAY = 86400
 
 local function days(first, last)
@@ -334,25 +335,29 @@ class RedisProjector:
         return int(raw) if raw else 0
 
     def apply_batch(
-        self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]], next_only: bool = False
+        self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]], after: int | None = None
     ) -> int:
         """Apply events in log order in one round trip; returns how many were new.
 
-        With `next_only`, an event is applied only if it takes the very next position;
-        returns -1 when the first new event does not (an earlier one is still missing).
+        With `after`, the events are applied only in a chain that begins at that position:
+        the first only if the position is `after`, each next one only if it follows the one
+        before; returns -1 when the first new event does not (an earlier one is missing).
         """
         if not events:
             return 0
         pipe = self._client.pipeline(transaction=False)
-        mode = "next" if next_only else "any"
+        previous = None if after is None else str(after)
         for start in range(0, len(events), EVENTS_PER_CALL):
             call_args: list[str | int] = []
             for notification_id, event in events[start : start + EVENTS_PER_CALL]:
                 args = encode_event(event)
                 if args[0] == "checkin":
                     args.append(self._default_dwell)
-                call_args += [len(args) + 3, self.prefix, notification_id, args[0], mode]
+                follows = previous or "any"
+                call_args += [len(args) + 3, self.prefix, notification_id, args[0], follows]
                 call_args += args[1:]
+                if previous is not None:
+                    previous = str(notification_id)
             self._apply(args=call_args, client=pipe)
         results = [int(r) for call in pipe.execute() for r in call]
         if -1 in results:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from eventsourcing.persistence import IntegrityError
 
 from infrastructure.container import Services, build_services
 from infrastructure.readmodels.redis_projection import RedisProjector
@@ -317,5 +318,32 @@ def test_an_unreachable_redis_answers_503_with_retry_after_never_500(
             health = client.get("/health")
             assert health.status_code == 503
             assert health.json()["redis"] == "unavailable"
+    finally:
+        services.close()
+
+
+def test_a_writer_steps_over_ids_a_rolled_back_transaction_left_without_the_runner(
+    production: dict[str, str],
+) -> None:
+    settings = load_settings({}, **production)
+    services = build_services(settings)  # not started: no runner follows the log
+    client = services.redis
+    assert client is not None
+    try:
+        app = services.app
+        merchant = app.register_merchant("M", "+8613900000000", None)
+        venue = app.register_venue(merchant.id, "V", "Rd", "110105", "c", None, 60, None)
+        code = app.codes_of(app.owned_venue(merchant.id, venue)).code
+        visitor = app.register_visitor("P", "+8613800000000", [], None)
+        before = services.runner.position
+        # A conflicting transaction rolls back, leaving its notification id unused: a gap.
+        (registered,) = app.events.get(merchant.id)
+        with pytest.raises(IntegrityError):
+            app.record(registered)
+        visit = app.check_in(visitor.id, code, [], None)
+        assert services.visits.get(visit.visit_id) is not None  # read-your-writes
+        assert services.runner.position > before + 1  # stepped over the gap
+        assert client.llen(settings.redis_prefix + "doorbell") == 0  # never rang the runner
+        assert client.get(settings.redis_prefix + "runner-lock") is None  # nor became it
     finally:
         services.close()
