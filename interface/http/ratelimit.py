@@ -113,15 +113,19 @@ def enforce(connection: Connection, kind: str) -> None:
         )
 
 
+async def limit_rate(connection: Connection, kind: str) -> None:
+    """`enforce`, awaited: its Redis round trip runs in a worker thread, off the event loop."""
+    limiter: Limiter | None = connection.app.state.get("rate_limiter")
+    if limiter is None or limiter.per_minute == 0:
+        return
+    await anyio.to_thread.run_sync(enforce, connection, kind)
+
+
 def rate_limited(kind: str) -> Guard:
     """A route guard running `enforce` before authentication and body parsing."""
 
     async def guard(connection: Connection, _: BaseRouteHandler) -> None:
-        limiter: Limiter | None = connection.app.state.get("rate_limiter")
-        if limiter is None or limiter.per_minute == 0:
-            return
-        # The Redis round trip runs in a worker thread, off the event loop.
-        await anyio.to_thread.run_sync(enforce, connection, kind)
+        await limit_rate(connection, kind)
 
     return guard
 
