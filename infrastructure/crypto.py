@@ -97,11 +97,18 @@ _KINDS = {CodeKind.ENTRY: 1, CodeKind.CHECKOUT: 2}
 _KIND_OF = {number: kind for kind, number in _KINDS.items()}
 
 
+AUTHENTIC_CODES_KEPT = 100_000
+
+
 class VenueCodeSigner:
     """Issues venue codes and refuses forged, truncated or malformed ones."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # Codes already found authentic (every check-in scans one of a few thousand posters).
+        # Only authentic codes get in, so forged ones cannot crowd it; rotation is decided by
+        # the venue's current code version, not here.
+        self._authentic: dict[str, VenueCode] = {}
 
     def issue(self, venue_id: UUID, kind: CodeKind, key_version: int) -> str:
         """The code printed on one poster."""
@@ -111,6 +118,16 @@ class VenueCodeSigner:
 
     def read(self, code: str) -> VenueCode:
         """Authenticate a scanned code."""
+        known = self._authentic.get(code)
+        if known is not None:
+            return known
+        read = self._authenticate(code)
+        if len(self._authentic) >= AUTHENTIC_CODES_KEPT:
+            self._authentic.clear()
+        self._authentic[code] = read
+        return read
+
+    def _authenticate(self, code: str) -> VenueCode:
         expected = _CODE_LAYOUT.size + _TAG_BYTES
         if len(code) != 36 or not re.fullmatch(r"[A-Za-z0-9_-]+", code):
             raise InvalidVenueCodeError("this is not a Fangxin venue code")

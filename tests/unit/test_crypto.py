@@ -42,6 +42,18 @@ def test_any_altered_character_makes_a_code_invalid(
         SIGNER.read(altered)
 
 
+def test_a_code_read_before_is_read_alike_and_its_forgeries_are_still_refused() -> None:
+    venue_id = uuid.uuid4()
+    code = SIGNER.issue(venue_id, CodeKind.CHECKOUT, 3)
+    assert SIGNER.read(code) == SIGNER.read(code)
+    assert SIGNER.read(code).kind is CodeKind.CHECKOUT
+    forged = code[:-1] + ("A" if code[-1] != "A" else "B")
+    with pytest.raises(InvalidVenueCodeError):
+        SIGNER.read(forged)
+    with pytest.raises(InvalidVenueCodeError):
+        VenueCodeSigner(b"x" * 32).read(code)  # another deployment's key
+
+
 def test_a_code_signed_with_another_key_is_refused() -> None:
     code = VenueCodeSigner(b"x" * 32).issue(uuid.uuid4(), CodeKind.ENTRY, 1)
     with pytest.raises(InvalidVenueCodeError):
