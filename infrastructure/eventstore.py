@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
 from infrastructure.settings import Settings
 
 
@@ -31,6 +32,7 @@ def event_store_env(settings: Settings, create_tables: bool = True) -> dict[str,
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "10",
             "CREATE_TABLE": "y" if create_tables else "n",
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         }
         if settings.database_schema:
             env["POSTGRES_SCHEMA"] = settings.database_schema

@@ -1,4 +1,4 @@
-"""On PostgreSQL a conflict in a group commit costs one more transaction, not one per writer."""
+"""The group commit on PostgreSQL: its recorder, and conflicts that cost one more transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from eventsourcing.persistence import IntegrityError
 
 from infrastructure.eventstore import blame_duplicate
 from infrastructure.group_commit import GroupCommit
+from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
+from infrastructure.pgrecorder import GroupCommitRecorder
 from tests.integration.conftest import DATABASE_URL
 
 
@@ -33,8 +35,30 @@ def application(schema: str) -> Store:
             "POSTGRES_USER": url.username or "postgres",
             "POSTGRES_PASSWORD": url.password or "",
             "POSTGRES_SCHEMA": schema,
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         }
     )
+
+
+def test_the_recorder_stores_a_batch_in_order_and_numbers_it_in_that_order(
+    pg_schema: str,
+) -> None:
+    app = application(pg_schema)
+    assert isinstance(app.recorder, GroupCommitRecorder)
+    aggregates = [Aggregate() for _ in range(5)]
+    for aggregate in aggregates[2:]:
+        aggregate.trigger_event(Aggregate.Event)
+    events = [e for a in aggregates for e in a.collect_events()]
+    recordings = app.record_events(*events)
+    ids = [r.notification.id for r in recordings]
+    assert [r.domain_event for r in recordings] == events
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(events)
+    stored = app.recorder.select_notifications(start=ids[0], limit=100)
+    assert [(n.id, n.originator_id, n.originator_version) for n in stored] == [
+        (i, e.originator_id, e.originator_version) for i, e in zip(ids, events, strict=True)
+    ]
+    assert [app.repository.get(a.id).version for a in aggregates] == [1, 1, 2, 2, 2]
 
 
 def test_the_duplicate_key_postgresql_names_blames_exactly_the_events_that_hold_it(
