@@ -50,8 +50,8 @@ from infrastructure.readmodels.redis import (
     RedisVisitLog,
 )
 from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
-from infrastructure.readmodels.redis_loop import LoopClients
 from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.redis_loop import LoopClients
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import Settings
 

@@ -7,6 +7,8 @@ limiting off without touching any store (benchmarks run that way).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -15,7 +17,10 @@ from typing import Protocol
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from infrastructure.redis_loop import Gathered, LoopClients
 
 log = logging.getLogger("fangxin.ratelimit")
 
@@ -39,6 +44,30 @@ return {count, ttl}
 """
 
 
+# `_HIT` for several buckets in one call: a count and a time to live for each KEY, in order.
+_HIT_MANY = """
+local out = {}
+for _, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  out[#out + 1] = count
+  out[#out + 1] = ttl
+end
+return out
+"""
+
+
+# Redis names scripts by their SHA-1 (an identifier, not a security measure).
+_HIT_MANY_SHA = hashlib.sha1(_HIT_MANY.encode(), usedforsecurity=False).hexdigest()
+
+
 class Limiter(Protocol):
     """Counts hits per bucket; says how long to wait once a bucket is over its limit."""
 
@@ -51,14 +80,28 @@ class Limiter(Protocol):
         """Count one hit: None when allowed, else the seconds until the window ends."""
         ...
 
+    async def hit_async(self, bucket: str) -> float | None:
+        """`hit`, awaited on the event loop."""
+        ...
+
 
 class RateLimiter:
     """Limits shared by every worker: one Redis counter per bucket and window, kept atomically."""
 
-    def __init__(self, client: redis.Redis, per_minute: int, *, prefix: str = KEY_PREFIX) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        per_minute: int,
+        *,
+        prefix: str = KEY_PREFIX,
+        loop_clients: LoopClients | None = None,
+    ) -> None:
         self._per_minute = max(per_minute, 0)
         self._prefix = prefix
         self._script = client.register_script(_HIT)
+        self._loop_clients = loop_clients
+        # Concurrent hits of this worker's event loop share one round trip.
+        self._hits: Gathered[str, tuple[int, int]] = Gathered(self._hit_all)
 
     @property
     def per_minute(self) -> int:
@@ -76,9 +119,34 @@ class RateLimiter:
             # store; the limit is abuse protection, not an invariant.
             log.warning("rate limiter unavailable", extra={"error": type(error).__name__})
             return None
-        if int(count) <= self._per_minute:
+        return self._verdict(int(count), int(ttl_ms))
+
+    async def hit_async(self, bucket: str) -> float | None:
+        """`hit` on the event loop: no thread, one round trip shared with concurrent hits."""
+        if self._per_minute == 0:
             return None
-        return max(int(ttl_ms), 1) / 1000
+        if self._loop_clients is None:
+            return await asyncio.to_thread(self.hit, bucket)
+        try:
+            count, ttl_ms = await self._hits.ask(self._prefix + bucket)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            log.warning("rate limiter unavailable", extra={"error": type(error).__name__})
+            return None
+        return self._verdict(count, ttl_ms)
+
+    async def _hit_all(self, keys: list[str]) -> list[tuple[int, int]]:
+        assert self._loop_clients is not None
+        client = self._loop_clients.client()
+        try:
+            flat = await client.evalsha(_HIT_MANY_SHA, len(keys), *keys, _WINDOW_MS)
+        except NoScriptError:  # a restarted Redis: send it the script itself
+            flat = await client.eval(_HIT_MANY, len(keys), *keys, _WINDOW_MS)
+        return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def _verdict(self, count: int, ttl_ms: int) -> float | None:
+        if count <= self._per_minute:
+            return None
+        return max(ttl_ms, 1) / 1000
 
 
 class MemoryRateLimiter:
@@ -111,6 +179,10 @@ class MemoryRateLimiter:
             self._windows[bucket] = (ends, count)
         return None if count <= self._per_minute else ends - now
 
+    async def hit_async(self, bucket: str) -> float | None:
+        """`hit`: a dictionary update, nothing to await."""
+        return self.hit(bucket)
+
     def _sweep(self, now: float) -> None:
         # Once a window: forget closed windows, so memory follows the clients of one minute.
         self._windows = {b: w for b, w in self._windows.items() if w[0] > now}
@@ -118,9 +190,13 @@ class MemoryRateLimiter:
 
 
 def build_limiter(
-    per_minute: int, client: redis.Redis | None, *, prefix: str = KEY_PREFIX
+    per_minute: int,
+    client: redis.Redis | None,
+    *,
+    prefix: str = KEY_PREFIX,
+    loop_clients: LoopClients | None = None,
 ) -> Limiter:
     """The Redis limiter when a client is given, else the in-process one."""
     if client is None:
         return MemoryRateLimiter(per_minute)
-    return RateLimiter(client, per_minute, prefix=prefix)
+    return RateLimiter(client, per_minute, prefix=prefix, loop_clients=loop_clients)

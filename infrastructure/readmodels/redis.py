@@ -27,7 +27,6 @@ from domain.ports import (
 )
 from domain.tracing import Stay, effective_end
 from domain.venues import Venue
-from infrastructure.readmodels.redis_loop import Gathered, LoopClients
 from infrastructure.readmodels.redis_projection import (
     LOOK_SCRIPT,
     LOOK_SHA,
@@ -35,6 +34,7 @@ from infrastructure.readmodels.redis_projection import (
     StoredVisit,
     epoch,
 )
+from infrastructure.redis_loop import Gathered, LoopClients
 
 DAY_SECONDS = 86_400
 # A stay is looked up by its start; none lasts longer than this (maximum dwell is at most a day,

@@ -128,7 +128,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.projection_lag = lambda: {"read_models": (built.runner.position, built.lag())}
         app.state.group_commit_stats = lambda: built.committer.stats if built.committer else None
         app.state.update(
-            rate_limit_state(settings, built.redis, prefix=f"{settings.redis_prefix}rl:")
+            rate_limit_state(
+                settings,
+                built.redis,
+                prefix=f"{settings.redis_prefix}rl:",
+                loop_clients=built.loop_clients,
+            )
         )
         built.start()
         duties.start()

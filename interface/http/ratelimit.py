@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import anyio.to_thread
 import redis
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
@@ -21,6 +20,7 @@ from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import Guard
 
 from infrastructure.ratelimit import KEY_PREFIX, Limiter, build_limiter
+from infrastructure.redis_loop import LoopClients
 from infrastructure.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -92,7 +92,7 @@ def _presented_token(connection: Connection) -> str | None:
     return token
 
 
-def enforce(connection: Connection, kind: str) -> None:
+async def enforce(connection: Connection, kind: str) -> None:
     """Count this request against its address (and token); 429 with Retry-After when over."""
     state = connection.app.state
     limiter: Limiter | None = state.get("rate_limiter")
@@ -101,10 +101,11 @@ def enforce(connection: Connection, kind: str) -> None:
     trusted: Sequence[Network] = state.get("trusted_proxies", ())
     peer = connection.client.host if connection.client else ""
     forwarded = ",".join(connection.headers.getall("x-forwarded-for", [])) or None
-    wait = limiter.hit(f"{kind}:addr:{_digest(client_address(peer, forwarded, trusted))}")
+    address = client_address(peer, forwarded, trusted)
+    wait = await limiter.hit_async(f"{kind}:addr:{_digest(address)}")
     token = _presented_token(connection)
     if wait is None and token is not None:
-        wait = limiter.hit(f"{kind}:token:{_digest(token)}")
+        wait = await limiter.hit_async(f"{kind}:token:{_digest(token)}")
     if wait is not None:
         raise HTTPException(
             status_code=HTTP_429_TOO_MANY_REQUESTS,
@@ -113,28 +114,25 @@ def enforce(connection: Connection, kind: str) -> None:
         )
 
 
-async def limit_rate(connection: Connection, kind: str) -> None:
-    """`enforce`, awaited: its Redis round trip runs in a worker thread, off the event loop."""
-    limiter: Limiter | None = connection.app.state.get("rate_limiter")
-    if limiter is None or limiter.per_minute == 0:
-        return
-    await anyio.to_thread.run_sync(enforce, connection, kind)
-
-
 def rate_limited(kind: str) -> Guard:
     """A route guard running `enforce` before authentication and body parsing."""
 
     async def guard(connection: Connection, _: BaseRouteHandler) -> None:
-        await limit_rate(connection, kind)
+        await enforce(connection, kind)
 
     return guard
 
 
 def rate_limit_state(
-    settings: Settings, client: redis.Redis | None, *, prefix: str = KEY_PREFIX
+    settings: Settings,
+    client: redis.Redis | None,
+    *,
+    prefix: str = KEY_PREFIX,
+    loop_clients: LoopClients | None = None,
 ) -> dict[str, Any]:
     """The app state entries `enforce` reads: the limiter and the parsed trusted proxies."""
+    limiter = build_limiter(settings.rate_limit, client, prefix=prefix, loop_clients=loop_clients)
     return {
-        "rate_limiter": build_limiter(settings.rate_limit, client, prefix=prefix),
+        "rate_limiter": limiter,
         "trusted_proxies": parse_trusted_proxies(settings.trusted_proxies),
     }

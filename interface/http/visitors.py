@@ -17,7 +17,7 @@ from domain.ports import VenueView, VisitView
 from interface.http.auth import idempotency_key, parse_time, provide_visitor, services_of
 from interface.http.bodies import decode_body
 from interface.http.idempotency import ResponseCache
-from interface.http.ratelimit import limit_rate, rate_limited
+from interface.http.ratelimit import enforce, rate_limited
 from interface.http.schemas import (
     CheckInBody,
     CheckInOut,
@@ -82,7 +82,7 @@ async def check_in(request: Request[Any, Any, Any], body: RawBody) -> CheckInOut
     check them, rather than through litestar's generic guard and dependency machinery (which
     copies the handler for every guard call and resolves a dependency graph per request).
     """
-    await limit_rate(request, "check-in")
+    await enforce(request, "check-in")
     visitor_id = provide_visitor(request)
     req = decode_body(body, CheckInBody)
     services = services_of(request)

@@ -5,6 +5,7 @@ Without CI the tests skip when Redis is unreachable; with CI set they fail.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 
@@ -14,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from infrastructure.ratelimit import RateLimiter
+from infrastructure.redis_loop import LoopClients
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +129,42 @@ def test_exactly_the_limit_is_allowed_under_concurrent_hits(
 
     assert sum(allowed) == per_minute
     assert int(redis_client.get(redis_prefix + "shared") or 0) == 8 * 50
+
+
+def test_concurrent_hits_on_the_event_loop_are_each_counted_once(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    loop_clients = LoopClients(REDIS_URL)
+    limiter = RateLimiter(redis_client, 5, prefix=redis_prefix, loop_clients=loop_clients)
+
+    async def hit_many() -> list[float | None]:
+        try:
+            return await asyncio.gather(
+                *(limiter.hit_async("shared") for _ in range(8)),
+                *(limiter.hit_async(f"own{i}") for i in range(3)),
+            )
+        finally:
+            await loop_clients.close()
+
+    waits = asyncio.run(hit_many())
+    shared, own = waits[:8], waits[8:]
+    assert shared[:5] == [None] * 5
+    assert all(w is not None and 0 < w <= 60 for w in shared[5:])
+    assert own == [None, None, None]
+    assert int(redis_client.get(redis_prefix + "shared") or 0) == 8
+    assert limiter.hit("shared") is not None  # the sync path counts on the same counter
+
+
+def test_the_event_loop_path_fails_open_when_redis_is_unreachable(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    loop_clients = LoopClients("redis://127.0.0.1:1/0")
+    limiter = RateLimiter(redis_client, 1, prefix=redis_prefix, loop_clients=loop_clients)
+
+    async def hit_twice() -> list[float | None]:
+        try:
+            return [await limiter.hit_async("a"), await limiter.hit_async("a")]
+        finally:
+            await loop_clients.close()
+
+    assert asyncio.run(hit_twice()) == [None, None]

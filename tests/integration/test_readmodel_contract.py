@@ -27,8 +27,8 @@ from infrastructure.readmodels.redis import (
     RedisExposureLog,
     RedisVisitLog,
 )
-from infrastructure.readmodels.redis_loop import LoopClients
 from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.redis_loop import LoopClients
 from tests.integration.conftest import REDIS_URL
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days

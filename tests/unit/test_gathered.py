@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from infrastructure.readmodels.redis_loop import Gathered
+from infrastructure.redis_loop import Gathered
 
 
 class Echo:

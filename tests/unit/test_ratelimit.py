@@ -182,10 +182,13 @@ class RecordingLimiter:
         self.buckets.append(bucket)
         return next((w for part, w in self.waits.items() if part in bucket), None)
 
+    async def hit_async(self, bucket: str) -> float | None:
+        return self.hit(bucket)
 
-@post("/enforced", status_code=201, sync_to_thread=True)
-def enforced(request: Request[Any, Any, Any]) -> None:
-    enforce(request, "register")
+
+@post("/enforced", status_code=201)
+async def enforced(request: Request[Any, Any, Any]) -> None:
+    await enforce(request, "register")
 
 
 @get("/guarded", guards=[rate_limited("check-in")])
