@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,6 +14,7 @@ from infrastructure.group_commit import GroupCommit
 from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
 from infrastructure.pgrecorder import GroupCommitRecorder
 from tests.integration.conftest import DATABASE_URL
+from tests.unit.test_group_commit import run_concurrently
 
 
 class Store(Application[Any]):
@@ -38,6 +38,16 @@ def application(schema: str) -> Store:
             "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         }
     )
+
+
+def two_copies_changed(app: Store) -> tuple[Aggregate, Aggregate]:
+    """Two copies of one stored aggregate, each with a new event at the same version."""
+    stored = Aggregate()
+    app.save(stored)
+    first, second = app.repository.get(stored.id), app.repository.get(stored.id)
+    first.trigger_event(Aggregate.Event)
+    second.trigger_event(Aggregate.Event)
+    return first, second
 
 
 def test_the_recorder_stores_a_batch_in_order_and_numbers_it_in_that_order(
@@ -65,11 +75,7 @@ def test_the_duplicate_key_postgresql_names_blames_exactly_the_events_that_hold_
     pg_schema: str,
 ) -> None:
     app = application(pg_schema)
-    stored = Aggregate()
-    app.save(stored)
-    first, second = app.repository.get(stored.id), app.repository.get(stored.id)
-    first.trigger_event(Aggregate.Event)
-    second.trigger_event(Aggregate.Event)
+    first, second = two_copies_changed(app)
     fresh = Aggregate()
     events = [*fresh.collect_events(), *first.collect_events(), *second.collect_events()]
     try:
@@ -87,33 +93,14 @@ def test_a_conflicting_writer_is_retried_alone_and_the_rest_of_its_batch_togethe
     pg_schema: str,
 ) -> None:
     app = application(pg_schema)
-    stored = Aggregate()
-    app.save(stored)
-    stale, winner = app.repository.get(stored.id), app.repository.get(stored.id)
-    winner.trigger_event(Aggregate.Event)
-    app.save(winner)
-    stale.trigger_event(Aggregate.Event)  # at the version the winner took: conflicts
+    winner, stale = two_copies_changed(app)
+    app.save(winner)  # the stale copy's event is now at a version that is taken
     writers = [Aggregate().collect_events() for _ in range(6)] + [stale.collect_events()]
     # Flushed when full, never on a timer: the seven writers always share one batch.
     commit = GroupCommit(
         app.record_events, max_batch=len(writers), max_wait=60, blame=blame_duplicate
     )
-    results: list[Any] = [None] * len(writers)
-    gate = threading.Event()
-
-    def write(i: int) -> None:
-        gate.wait()
-        try:
-            results[i] = commit.save(writers[i])
-        except IntegrityError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writers))]
-    for thread in threads:
-        thread.start()
-    gate.set()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(commit, writers)
     commit.close()
     assert isinstance(results[-1], IntegrityError)
     for events, result in zip(writers[:-1], results[:-1], strict=True):
