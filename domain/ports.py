@@ -100,8 +100,12 @@ class VisitorView(msgspec.Struct, frozen=True):
     phone_index: str
 
 
-class VisitView(msgspec.Struct, frozen=True):
-    """A visit as the read side knows it."""
+class VisitView(msgspec.Struct, frozen=True, gc=False):
+    """A visit as the read side knows it.
+
+    Not tracked by the garbage collector (it holds only ids, times and text, so it can be in
+    no reference cycle): the in-memory read models keep one per visit, millions of them.
+    """
 
     visit_id: UUID
     visitor_id: UUID

@@ -7,6 +7,8 @@ from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import msgspec
+
 from domain.tracing import Stay, effective_end
 
 _DAY_SECONDS = 86_400
@@ -19,26 +21,21 @@ def _day(at: datetime) -> int:
     return int(at.timestamp() // _DAY_SECONDS)
 
 
-class _Visit:
-    """A visit as indexed; once closed, its stay is made once and shared by every lookup."""
+class _Visit(msgspec.Struct, gc=False):
+    """A visit as indexed; once closed, its stay is made once and shared by every lookup.
 
-    __slots__ = ("closed", "days", "max_dwell", "start", "venue_id", "visit_id", "visitor_id")
+    Not tracked by the garbage collector (it refers only to ids, times and its stay, so it can
+    be in no reference cycle): the index keeps one per visit, and the collector's pauses would
+    otherwise grow with their number.
+    """
 
-    def __init__(
-        self,
-        visit_id: UUID,
-        visitor_id: UUID,
-        venue_id: UUID,
-        start: datetime,
-        max_dwell: timedelta,
-    ) -> None:
-        self.visit_id = visit_id
-        self.visitor_id = visitor_id
-        self.venue_id = venue_id
-        self.start = start
-        self.max_dwell = max_dwell
-        self.closed: Stay | None = None
-        self.days = range(0)
+    visit_id: UUID
+    visitor_id: UUID
+    venue_id: UUID
+    start: datetime
+    max_dwell: timedelta
+    closed: Stay | None = None
+    days: range = range(0)
 
     def close(self, at: datetime) -> None:
         """End the visit at `at`, or at its start if `at` comes earlier."""

@@ -116,11 +116,13 @@ class MemoryVisitLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._visits: dict[UUID, VisitView] = {}
-        self._by_guardian: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
-        self._by_venue: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
+        # Entries are (time, visit id as an int): tuples of untracked values, which the garbage
+        # collector stops tracking, so its pauses do not grow with the number of visits.
+        self._by_guardian: dict[UUID, list[tuple[datetime, int]]] = defaultdict(list)
+        self._by_venue: dict[UUID, list[tuple[datetime, int]]] = defaultdict(list)
         self._open_of: dict[UUID, set[UUID]] = defaultdict(set)
         self._open_at: dict[UUID, int] = defaultdict(int)
-        self._deadlines: list[tuple[datetime, UUID]] = []
+        self._deadlines: list[tuple[datetime, int]] = []
 
     def get(self, visit_id: UUID) -> VisitView | None:
         """One visit."""
@@ -151,11 +153,12 @@ class MemoryVisitLog:
             return self._range(self._by_venue.get(venue_id, []), start, end)
 
     def _range(
-        self, index: list[tuple[datetime, UUID]], start: datetime, end: datetime
+        self, index: list[tuple[datetime, int]], start: datetime, end: datetime
     ) -> list[VisitView]:
-        low = bisect.bisect_left(index, (start, _MIN_UUID))
-        high = bisect.bisect_left(index, (end, _MIN_UUID))
-        return [self._visits[v] for _, v in index[low:high] if v in self._visits]
+        low = bisect.bisect_left(index, (start, 0))
+        high = bisect.bisect_left(index, (end, 0))
+        found = (self._visits.get(UUID(int=v)) for _, v in index[low:high])
+        return [visit for visit in found if visit is not None]
 
     def occupancy(self, venue_id: UUID) -> int:
         """Open visits at a venue."""
@@ -168,7 +171,7 @@ class MemoryVisitLog:
             for deadline, visit_id in heapq.nsmallest(limit * 2 + 16, self._deadlines):
                 if deadline > now or len(found) >= limit:
                     break
-                visit = self._visits.get(visit_id)
+                visit = self._visits.get(UUID(int=visit_id))
                 if visit is not None and visit.checked_out_at is None:
                     found.append(visit)
             # Entries of visits closed meanwhile are dropped lazily.
@@ -176,8 +179,8 @@ class MemoryVisitLog:
                 heapq.heappop(self._deadlines)
         return found
 
-    def _is_stale(self, visit_id: UUID) -> bool:
-        visit = self._visits.get(visit_id)
+    def _is_stale(self, visit_id: int) -> bool:
+        visit = self._visits.get(UUID(int=visit_id))
         return visit is None or visit.checked_out_at is not None
 
     def checked_in(self, visit: VisitView, deadline: datetime) -> None:
@@ -186,13 +189,13 @@ class MemoryVisitLog:
             if visit.visit_id in self._visits:
                 return
             self._visits[visit.visit_id] = visit
-            entry = (visit.checked_in_at, visit.visit_id)
+            entry = (visit.checked_in_at, visit.visit_id.int)
             bisect.insort(self._by_guardian[visit.guardian_id], entry)
             bisect.insort(self._by_venue[visit.venue_id], entry)
             if visit.checked_out_at is None:
                 self._open_of[visit.visitor_id].add(visit.visit_id)
                 self._open_at[visit.venue_id] += 1
-                heapq.heappush(self._deadlines, (deadline, visit.visit_id))
+                heapq.heappush(self._deadlines, (deadline, visit.visit_id.int))
 
     def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None:
         """Close a visit."""
@@ -208,7 +211,7 @@ class MemoryVisitLog:
         """Drop every visit of a visitor and their dependents."""
         with self._lock:
             for _, visit_id in self._by_guardian.pop(guardian_id, []):
-                self._remove(visit_id)
+                self._remove(UUID(int=visit_id))
 
     def drop_before(self, cutoff: datetime) -> int:
         """Drop visits that began before the cutoff."""
@@ -217,7 +220,7 @@ class MemoryVisitLog:
             for visit in old:
                 self._remove(visit.visit_id)
             for index in (*self._by_guardian.values(), *self._by_venue.values()):
-                del index[: bisect.bisect_left(index, (cutoff, _MIN_UUID))]
+                del index[: bisect.bisect_left(index, (cutoff, 0))]
             return len(old)
 
     def _remove(self, visit_id: UUID) -> None:
@@ -225,9 +228,6 @@ class MemoryVisitLog:
         if visit is not None and visit.checked_out_at is None:
             self._open_of[visit.visitor_id].discard(visit_id)
             self._open_at[visit.venue_id] -= 1
-
-
-_MIN_UUID = UUID(int=0)
 
 
 def _closed(visit: VisitView, at: datetime, reason: str) -> VisitView:
