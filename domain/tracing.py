@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 from uuid import UUID
 
+import msgspec
+
 ZERO = timedelta(0)
 # The far future, for a depth-2 search that has no horizon; never shifted by a duration.
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -15,9 +17,12 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 StayLookup: TypeAlias = "Callable[[UUID, datetime, datetime], Iterable[Stay]]"
 
 
-@dataclass(frozen=True, slots=True)
-class Stay:
-    """One visit of one visitor at one venue, from start to a resolved end (aware UTC)."""
+class Stay(msgspec.Struct, frozen=True, gc=False):
+    """One visit of one visitor at one venue, from start to a resolved end (aware UTC).
+
+    Not tracked by the garbage collector (ids and times only, so in no reference cycle): the
+    contact index keeps one per closed visit.
+    """
 
     visit_id: UUID
     visitor_id: UUID

@@ -499,3 +499,11 @@ def test_an_exposure_names_the_contacts_visit_and_the_overlap() -> None:
     assert exposure_of(index, other, ContactRule()) == Exposure(
         other.visit_id, VENUES[0], at(30), at(90), timedelta(minutes=60)
     )
+
+
+def test_a_stay_that_ends_before_it_starts_is_refused_and_equal_stays_are_equal() -> None:
+    ids = (UUID(int=1), UUID(int=2), UUID(int=3))
+    with pytest.raises(ValueError, match="cannot end before it starts"):
+        Stay(*ids, T0, T0 - timedelta(seconds=1))
+    assert Stay(*ids, T0, T0) == Stay(*ids, T0, T0)
+    assert len({Stay(*ids, T0, T0), Stay(*ids, T0, T0)}) == 1
