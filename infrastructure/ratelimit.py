@@ -28,23 +28,9 @@ KEY_PREFIX = "fangxin:rl:"
 WINDOW_SECONDS = 60.0
 _WINDOW_MS = int(WINDOW_SECONDS * 1000)
 
-# INCR and the expiry in one step: two separate commands would let a crash between them leave
-# a counter that never expires, and a read-then-write would race across workers.
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
-# `_HIT` for several buckets in one call: a count and a time to live for each KEY, in order.
+# For each bucket (KEYS), INCR and the expiry in one step: two separate commands would let a
+# crash between them leave a counter that never expires, and a read-then-write would race
+# across workers. Returns a count and a time to live (ms) for each bucket, in order.
 _HIT_MANY = """
 local out = {}
 for _, key in ipairs(KEYS) do
@@ -98,7 +84,7 @@ class RateLimiter:
     ) -> None:
         self._per_minute = max(per_minute, 0)
         self._prefix = prefix
-        self._script = client.register_script(_HIT)
+        self._script = client.register_script(_HIT_MANY)
         self._loop_clients = loop_clients
         # Concurrent hits of this worker's event loop share one round trip.
         self._hits: Gathered[str, tuple[int, int]] = Gathered(self._hit_all)
@@ -113,7 +99,7 @@ class RateLimiter:
         if self._per_minute == 0:
             return None
         try:
-            count, ttl_ms = self._script(keys=[self._prefix + bucket], args=[_WINDOW_MS])
+            count, ttl_ms = self._script(keys=[self._prefix + bucket], args=[_WINDOW_MS])[:2]
         except (RedisConnectionError, RedisTimeoutError) as error:
             # Fail open: a Redis outage must not stop check-ins, whose record is the event
             # store; the limit is abuse protection, not an invariant.
