@@ -185,14 +185,19 @@ class GroupCommit:
 
     def _retry(self, batch: list[_Item], exc: Exception) -> None:
         """Save a failed batch again without the items its error names, then those alone."""
-        implicated = self._blame(exc) if self._blame is not None and len(batch) > 1 else None
-        suspects = (
-            [item for item in batch if any(map(implicated, item.events))] if implicated else []
-        )
+        if len(batch) == 1:  # the error is that item's own: saving it again would repeat it
+            batch[0].error = exc
+            _wake(batch)
+            return
+        implicated = self._blame(exc) if self._blame is not None else None
+        suspects: list[_Item] = []
+        rest: list[_Item] = []
+        for item in batch:
+            named = implicated is not None and any(map(implicated, item.events))
+            (suspects if named else rest).append(item)
         if not suspects:
             self._one_by_one(batch)
             return
-        rest = [item for item in batch if not any(item is suspect for suspect in suspects)]
         if rest:
             self._flush(rest)
         self._one_by_one(suspects)

@@ -48,8 +48,8 @@ class _Gathering(Generic[Q, A]):
 
     def __init__(self) -> None:
         self.waiting: list[tuple[Q, asyncio.Future[A]]] = []
-        self.sending = False
-        # The loop keeps only weak references to tasks: this one is kept until it is done.
+        # The task sending the queries, while one runs (the loop itself keeps only a weak
+        # reference to it).
         self.task: asyncio.Task[None] | None = None
 
 
@@ -74,24 +74,22 @@ class Gathered(Generic[Q, A]):
             gathering = self._loops[loop] = _Gathering()
         future: asyncio.Future[A] = loop.create_future()
         gathering.waiting.append((query, future))
-        if not gathering.sending:
-            gathering.sending = True
+        if gathering.task is None or gathering.task.done():
             gathering.task = loop.create_task(self._send_all(gathering))
         return await future
 
     async def _send_all(self, gathering: _Gathering[Q, A]) -> None:
-        try:
-            while gathering.waiting:
-                group, gathering.waiting = gathering.waiting, []
-                try:
-                    answers = await self._send([query for query, _ in group])
-                except Exception as exc:  # every query of the group hears its own failure
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), answer in zip(group, answers, strict=True):
-                    if not future.done():  # cancelled: its client went away
-                        future.set_result(answer)
-        finally:
-            gathering.sending = False
+        # Runs until nothing waits; between that check and the task's end nothing else runs on
+        # the loop, so a query asked later always finds the task done and starts another.
+        while gathering.waiting:
+            group, gathering.waiting = gathering.waiting, []
+            try:
+                answers = await self._send([query for query, _ in group])
+            except Exception as exc:  # every query of the group hears its own failure
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), answer in zip(group, answers, strict=True):
+                if not future.done():  # cancelled: its client went away
+                    future.set_result(answer)

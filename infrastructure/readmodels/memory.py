@@ -140,12 +140,10 @@ class MemoryVisitLog:
 
     async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
         """Open visits of these people and one visit (memory: nothing to await)."""
-        with self._lock:
-            open_visits = {p: [self._visits[v] for v in self._open_of.get(p, ())] for p in people}
-            return Seen(
-                open_visits=open_visits,
-                visit=None if visit_id is None else self._visits.get(visit_id),
-            )
+        return Seen(
+            open_visits={person: self.open_of(person) for person in people},
+            visit=None if visit_id is None else self.get(visit_id),
+        )
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end)."""

@@ -229,3 +229,13 @@ def test_a_conflict_the_store_blames_retries_that_item_alone_and_the_rest_togeth
     assert sorted(store.calls[1]) == ["good1", "good2", "good3"]  # the rest, in one transaction
     assert store.calls[2:] == [["bad"]]
     assert commit.stats.retried_alone == 1
+
+
+def test_a_lone_write_that_fails_hears_its_error_without_being_saved_again() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.save, max_batch=1, max_wait=0.001)
+    with pytest.raises(IntegrityError):
+        commit.save(["bad"])
+    commit.close()
+    assert store.calls == [["bad"]]
+    assert commit.stats.retried_alone == 0
