@@ -218,8 +218,7 @@ class RedisProjectionRunner:
         with self._own_lock:
             self._own.append(batch)
             self._own.sort(key=lambda b: b[0][0])
-        self._drain_own()
-        self.wait_for(batch[-1][0])
+        self.wait_for(batch[-1][0])  # its first step applies the batch if it comes next
 
     def _drain_own(self, gap_after: int | None = None) -> bool:
         """Apply kept batches that come next; False when one still waits for another's.
@@ -281,7 +280,7 @@ class RedisProjectionRunner:
 
         Events before this process's own come from other workers, which project their own
         batches within a few milliseconds and announce each move of the position; Redis is
-        asked directly only at first and when no announcement came for `POLL_EVERY`. If the
+        asked directly only when no announcement came for `POLL_EVERY`. If the
         position has not passed after `HANDOVER` (a gap left by a rolled-back transaction, or
         a worker that died between commit and projection), the runner is rung to read the log.
         """
@@ -289,7 +288,9 @@ class RedisProjectionRunner:
             return
         started = time.monotonic()
         next_bid = started + HANDOVER
-        next_poll = started
+        # A kept batch is tried at once; Redis is asked for the position only when no
+        # announcement came for a while.
+        next_poll = started + POLL_EVERY
         rang = False
         drained_at = gap_checked = -1
         moved_at = started
@@ -301,18 +302,18 @@ class RedisProjectionRunner:
             seen = self._seen
             if seen >= position:
                 return
-            if seen != drained_at:
-                moved_at = now
             if self._own and seen != drained_at:  # it moved: a kept batch may come next now
-                drained_at = seen
+                drained_at, moved_at = seen, now
                 self._drain_own()
                 if self._seen >= position:
                     return
             elif self._own and now - moved_at >= GAP_CHECK and gap_checked != seen:
-                # Stuck before a kept batch: maybe nothing is missing but unused ids.
-                gap_checked = seen
-                if self._only_gaps_before_own(seen):
-                    self._drain_own(gap_after=seen)
+                # Stuck before a kept batch: maybe nothing is missing but unused ids. The check
+                # needs the position itself, not the last announcement.
+                current = self._projector.position()
+                gap_checked = self._seen = max(self._seen, current)
+                if current == gap_checked and self._only_gaps_before_own(current):
+                    self._drain_own(gap_after=current)
                     next_poll = now
                     continue
             if now - started >= HANDOVER:
