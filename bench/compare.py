@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -90,8 +91,15 @@ def free_port() -> int:
         return port
 
 
+class Deployment(NamedTuple):
+    """A running Fangxin: its URL and the process id of its server (workers are its children)."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def fangxin(production: bool) -> Iterator[str]:
+def fangxin(production: bool) -> Iterator[Deployment]:
     """A Fangxin deployment of its own: a fresh data folder, or a fresh schema and key prefix."""
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="fangxin-bench-"))
@@ -132,7 +140,7 @@ def fangxin(production: bool) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        yield url
+        yield Deployment(url, server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -166,25 +174,24 @@ def batch_sizes(url: str) -> dict[str, dict[str, float]]:
     return found
 
 
+def seed(url: str, folder: Path, python: Path = PEER_VENV / "bin" / "python") -> Path:
+    """The peer's `seed.py` against a server: the (token, code) pairs file it wrote."""
+    pairs = folder / "pairs.json"
+    subprocess.run(
+        [str(python), str(PEER / "seed.py"), url, str(VISITORS), str(VENUES), str(pairs)],
+        check=True,
+        capture_output=True,
+    )
+    return pairs
+
+
 def fangxin_row(
     label: str, production: bool, concurrencies: list[int], duration: int
 ) -> list[dict[str, object]]:
     """Seed one Fangxin deployment like the peer, then load it at each concurrency."""
     rows: list[dict[str, object]] = []
-    with fangxin(production) as url, tempfile.TemporaryDirectory() as work:
-        pairs = Path(work) / "pairs.json"
-        subprocess.run(
-            [
-                str(PEER_VENV / "bin" / "python"),
-                str(PEER / "seed.py"),
-                url,
-                str(VISITORS),
-                str(VENUES),
-                str(pairs),
-            ],
-            check=True,
-            capture_output=True,
-        )
+    with fangxin(production) as (url, _), tempfile.TemporaryDirectory() as work:
+        pairs = seed(url, Path(work))
         for concurrency in concurrencies:
             result = load(url, pairs, concurrency, duration)
             rows.append({"label": label, "concurrency": concurrency, **result})
