@@ -25,6 +25,7 @@ from infrastructure.settings import Settings
 from interface.http.admin import admin_handlers
 from interface.http.auth import services_of
 from interface.http.cases import case_handlers
+from interface.http.checkin_route import CheckInRoute
 from interface.http.events import ExposureHub, event_handlers
 from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
@@ -97,8 +98,11 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
-    """Build the HTTP app; services are built at startup unless given (tests may share them)."""
+def create_app(settings: Settings, services: Services | None = None) -> CheckInRoute:
+    """Build the HTTP app; services are built at startup unless given (tests may share them).
+
+    It is the litestar app behind the bare check-in route (`interface.http.checkin_route`).
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -151,7 +155,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             else:
                 built.runner.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             *visitor_handlers,
@@ -179,3 +183,4 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         debug=False,
         logging_config=None,
     )
+    return CheckInRoute(app, settings.max_body_bytes)

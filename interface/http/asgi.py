@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
-
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
+from interface.http.checkin_route import CheckInRoute
 from interface.http.observability import configure_logging
 
 
-def build() -> Litestar:
+def build() -> CheckInRoute:
     """The app configured from the environment (JSON-lines logs in every worker)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)

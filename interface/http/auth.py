@@ -32,19 +32,17 @@ ADMIN_ID = UUID(int=0)
 OFFICER_ROLES = ("tracer", "supervisor")
 
 
-def bearer_token(request: Request[Any, Any, Any]) -> str:
-    """The presented bearer token; 401 when there is none."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def token_in(authorization: str | None) -> str:
+    """The bearer token of an `Authorization` header; 401 when there is none."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthorizedException("a bearer token is required")
     return token
 
 
-def principal_of(request: Request[Any, Any, Any]) -> Principal:
-    """Who presents the bearer token; 401 when it is unknown."""
-    token = bearer_token(request)
-    services = services_of(request)
+def principal_by(services: Services, authorization: str | None) -> Principal:
+    """Who presents the bearer token of an `Authorization` header; 401 when it is unknown."""
+    token = token_in(authorization)
     principal = services.directory.principal(services.app.ports.credentials.token_hash(token))
     if principal is None:
         if services.admin.is_admin(token):
@@ -53,11 +51,24 @@ def principal_of(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-def _require(request: Request[Any, Any, Any], role: str) -> UUID:
-    principal = principal_of(request)
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    """Who presents the request's bearer token; 401 when it is unknown."""
+    return principal_by(services_of(request), request.headers.get("authorization"))
+
+
+def visitor_by(services: Services, authorization: str | None) -> UUID:
+    """The visitor presenting an `Authorization` header; 401 or 403 when it is not one."""
+    return _role(principal_by(services, authorization), "visitor")
+
+
+def _role(principal: Principal, role: str) -> UUID:
     if principal.role != role:
         raise PermissionDeniedException(f"only a {role} may do this")
     return principal.id
+
+
+def _require(request: Request[Any, Any, Any], role: str) -> UUID:
+    return _role(principal_of(request), role)
 
 
 def provide_visitor(request: Request[Any, Any, Any]) -> UUID:
@@ -90,7 +101,11 @@ def provide_officer(request: Request[Any, Any, Any]) -> Principal:
 
 def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
     """The client's `Idempotency-Key`, if any (at most 200 characters)."""
-    key = request.headers.get("idempotency-key")
+    return checked_idempotency_key(request.headers.get("idempotency-key"))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An `Idempotency-Key` header's value; 400 unless it has 1 to 200 characters."""
     if key is not None and not 1 <= len(key) <= MAX_TOKEN_LENGTH:
         raise InvalidInputError("Idempotency-Key must have 1 to 200 characters")
     return key

@@ -106,14 +106,23 @@ def status_of(error: DomainError) -> int:
     return 400
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
-    """Domain refusals: their kind is the problem type, their message is safe to show."""
-    status = status_of(exc)
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return problem_response(status, exc.kind, str(exc), headers=headers)
+def problem_for(exc: Exception, route: str) -> Response[bytes]:
+    """The problem answer to any error raised while answering a request on `route`."""
+    if isinstance(exc, DomainError):
+        # Domain refusals: their kind is the problem type, their message is safe to show.
+        status = status_of(exc)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return problem_response(status, exc.kind, str(exc), headers=headers)
+    if isinstance(exc, RedisError | OperationalError | InterfaceError):
+        return _backend_down(exc, route)
+    if isinstance(exc, HTTPException):
+        return _http_problem(exc)
+    # A bug: logged with its type only (no request data), answered without detail.
+    log.error("unhandled error", extra={"route": route, "error": type(exc).__name__}, exc_info=exc)
+    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "")
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def _http_problem(exc: HTTPException) -> Response[bytes]:
     """Framework errors (validation, auth, routing, body size), keeping their headers."""
     status = exc.status_code
     headers = dict(exc.headers or {})
@@ -127,16 +136,6 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return problem_response(status, _KINDS.get(status, "error"), detail, headers=headers)
 
 
-def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """A bug: logged with its type only (no request data), answered without detail."""
-    log.error(
-        "unhandled error",
-        extra={"route": request.scope.get("path_template", ""), "error": type(exc).__name__},
-        exc_info=exc,
-    )
-    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "")
-
-
 def _errors(extra: Any) -> list[dict[str, str]]:
     # Keep the field and the rule, never the submitted value.
     items = extra if isinstance(extra, list) else [extra] if extra else []
@@ -147,22 +146,17 @@ def _errors(extra: Any) -> list[dict[str, str]]:
     return out
 
 
-def backend_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _backend_down(exc: Exception, route: str) -> Response[bytes]:
     """Redis or the database unreachable: 503 with Retry-After, never a 500."""
-    log.warning(
-        "backend unavailable",
-        extra={"route": request.scope.get("path_template", ""), "error": type(exc).__name__},
-    )
+    log.warning("backend unavailable", extra={"route": route, "error": type(exc).__name__})
     return problem_response(
         503, "unavailable", "a backing service is unavailable; retry", headers={"Retry-After": "1"}
     )
 
 
-exception_handlers: dict[Any, Any] = {
-    DomainError: domain_error_handler,
-    RedisError: backend_down_handler,
-    OperationalError: backend_down_handler,
-    InterfaceError: backend_down_handler,
-    HTTPException: http_error_handler,
-    Exception: unexpected_error_handler,
-}
+def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """litestar's handler for every error: `problem_for` on the request's route template."""
+    return problem_for(exc, request.scope.get("path_template", ""))
+
+
+exception_handlers: dict[Any, Any] = {Exception: error_handler}

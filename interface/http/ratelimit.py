@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
@@ -84,8 +85,8 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _presented_token(connection: Connection) -> str | None:
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+def _presented_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
         return None
@@ -94,16 +95,26 @@ def _presented_token(connection: Connection) -> str | None:
 
 async def enforce(connection: Connection, kind: str) -> None:
     """Count this request against its address (and token); 429 with Retry-After when over."""
-    state = connection.app.state
+    await enforce_on(
+        connection.app.state,
+        kind,
+        peer=connection.client.host if connection.client else "",
+        forwarded=",".join(connection.headers.getall("x-forwarded-for", [])) or None,
+        authorization=connection.headers.get("authorization"),
+    )
+
+
+async def enforce_on(
+    state: State, kind: str, *, peer: str, forwarded: str | None, authorization: str | None
+) -> None:
+    """`enforce` from the parts of a request: the peer's address, X-Forwarded-For, the token."""
     limiter: Limiter | None = state.get("rate_limiter")
     if limiter is None or limiter.per_minute == 0:
         return
     trusted: Sequence[Network] = state.get("trusted_proxies", ())
-    peer = connection.client.host if connection.client else ""
-    forwarded = ",".join(connection.headers.getall("x-forwarded-for", [])) or None
     address = client_address(peer, forwarded, trusted)
     wait = await limiter.hit_async(f"{kind}:addr:{_digest(address)}")
-    token = _presented_token(connection)
+    token = _presented_token(authorization)
     if wait is None and token is not None:
         wait = await limiter.hit_async(f"{kind}:token:{_digest(token)}")
     if wait is not None:
