@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,9 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Notification,
     Recording,
+    StoredEvent,
     Transcoding,
     UUIDAsHex,
 )
@@ -169,6 +171,27 @@ class CheckedOut(msgspec.Struct, frozen=True):
     dwell_seconds: int
 
 
+class Mapped(NamedTuple):
+    """A new domain event and its stored form (encoded, encrypted), made by its writer.
+
+    Writers map their own events before they hand them to the group commit, so that its
+    flusher, which every writer of the process waits on, only inserts.
+    """
+
+    event: Any
+    stored: StoredEvent
+
+    @property
+    def originator_id(self) -> UUID | str:
+        """The aggregate's id (what a store's duplicate-key error names)."""
+        return self.stored.originator_id
+
+    @property
+    def originator_version(self) -> int:
+        """The event's version in its aggregate."""
+        return self.stored.originator_version
+
+
 def derive_id(kind: str, *parts: object) -> UUID:
     """A deterministic id for an idempotent create."""
     return uuid.uuid5(ID_NAMESPACE, "|".join([kind, *map(str, parts)]))
@@ -216,18 +239,37 @@ class Fangxin(Application[UUID]):
         if not events:
             return
         if self.committer is not None:
-            recordings = self.committer.save(events)
+            recordings = self.committer.save(self.mapped(events))
         else:
             recordings = self.save(*events)
         self.ports.sync.written(recordings)
 
-    def record(self, *events: Any) -> list[Recording[UUID]]:
-        """Append events already collected from their aggregates, in one transaction.
+    def mapped(self, events: Sequence[Any]) -> list[Mapped]:
+        """Events with their stored forms, ready for `record`."""
+        to_stored = self.mapper.to_stored_event
+        return [Mapped(event, to_stored(event)) for event in events]
 
-        `Application.save` for events only, without its per-object protocol checks; what the
-        group commit calls with each batch.
+    def record(self, *items: Mapped) -> list[Recording[UUID]]:
+        """Append mapped events in one transaction: what the group commit calls with a batch.
+
+        `EventStore.put` for events mapped already by their writers.
         """
-        return self.events.put(list(events))
+        ids = self.recorder.insert_events([item.stored for item in items])
+        if not ids:
+            return []
+        return [
+            Recording(
+                event,
+                Notification(
+                    id=notification_id,
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    state=stored.state,
+                ),
+            )
+            for (event, stored), notification_id in zip(items, ids, strict=True)
+        ]
 
     def run(self, steps: Steps[T], conflict: IntegrityError | None = None) -> T:
         """Drive a command: answer its looks, commit what it hands over, throw conflicts back."""
@@ -282,7 +324,7 @@ class Fangxin(Application[UUID]):
         if not events:
             return
         if self.committer is not None:
-            recordings = await self.committer.save_async(events)
+            recordings = await self.committer.save_async(self.mapped(events))
         else:
             recordings = self.save(*events)
         await self.ports.sync.written_async(recordings)

@@ -4,21 +4,27 @@ and one check-in that cannot be stored fails alone."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 import msgspec
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from litestar.testing import TestClient
 
+from domain.app import derive_id
 from domain.visits import Visit
-from infrastructure.container import build_services
+from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 from tests.conftest import World, bearer
 from tests.live import Server, running_server
+
+DAY = timedelta(days=1)
 
 
 def register(server: Server, n_visitors: int) -> tuple[list[str], str]:
@@ -97,29 +103,60 @@ def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Set
     # A long wait, so that the concurrent check-ins below share one batch.
     slow = msgspec.structs.replace(settings, group_commit_wait_ms=300.0)
     services = build_services(slow)
+    recorder = services.app.recorder
     try:
         with TestClient(create_app(slow, services=services)) as client:
             people = World(client)
             venue = people.venue(people.merchant())
             visitors = [people.visitor() for _ in range(6)]
-            # Erased meanwhile: the key is destroyed while the token is still known.
-            erased = visitors[2]
-            services.keys.destroy_visitor(UUID(erased["visitor_id"]))
+            # The store refuses every transaction that holds the third visitor's new visit.
+            poisoned = derive_id(f"visit|{visitors[2]['visitor_id']}", "scan-2")
+            insert = recorder.insert_events
 
-            def check_in(visitor: dict[str, Any]) -> httpx.Response:
-                return client.post(
-                    "/v1/check-ins", json={"code": venue["code"]}, headers=bearer(visitor["token"])
-                )
+            def refusing(stored: Sequence[StoredEvent], **kwargs: Any) -> Any:
+                if any(e.originator_id == poisoned for e in stored):
+                    raise IntegrityError("refused by the test")
+                return insert(stored, **kwargs)
+
+            recorder.insert_events = refusing  # type: ignore[method-assign]
+
+            def check_in(i: int) -> httpx.Response:
+                headers = {**bearer(visitors[i]["token"]), "Idempotency-Key": f"scan-{i}"}
+                return client.post("/v1/check-ins", json={"code": venue["code"]}, headers=headers)
 
             with ThreadPoolExecutor(len(visitors)) as pool:
-                answers = list(pool.map(check_in, visitors))
+                answers = list(pool.map(check_in, range(len(visitors))))
             assert services.committer is not None
             assert services.committer.stats.retried_alone >= 1  # they did share a batch
         statuses = [a.status_code for a in answers]
-        assert statuses == [201, 201, 410, 201, 201, 201], [a.text for a in answers]
-        assert answers[2].json()["type"] == "/problems/data-erased"
+        assert statuses == [201, 201, 409, 201, 201, 201], [a.text for a in answers]
+        now = services.app.ports.clock.now()
+        stored = services.app.visits_of(UUID(visitors[2]["visitor_id"]), now - DAY, now + DAY)
+        assert stored == []
         for answer in answers[:2] + answers[3:]:
             visit = services.app.repository.get(UUID(answer.json()["visit_id"]))
             assert isinstance(visit, Visit)
     finally:
         services.close()
+
+
+def test_a_check_in_whose_key_was_destroyed_meanwhile_is_refused_and_stores_nothing(
+    world: World, services: Services
+) -> None:
+    venue = world.venue(world.merchant())
+    visitor = world.visitor()
+    # Erased meanwhile: the key is destroyed while the token is still known to this worker.
+    services.keys.destroy_visitor(UUID(visitor["visitor_id"]))
+
+    answer = world.client.post(
+        "/v1/check-ins", json={"code": venue["code"]}, headers=bearer(visitor["token"])
+    )
+
+    assert answer.status_code == 410, answer.text
+    assert answer.json()["type"] == "/problems/data-erased"
+    checked_in = [
+        n
+        for n in services.app.recorder.select_notifications(start=None, limit=10_000)
+        if n.topic.endswith("Visit.CheckedIn")
+    ]
+    assert checked_in == []

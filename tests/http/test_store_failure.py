@@ -22,7 +22,7 @@ def test_a_failing_store_answers_503_and_changes_nothing(
         raise OperationalError("disk I/O error")
 
     with monkeypatch.context() as patched:
-        patched.setattr(services.app.events, "put", disk_gone)
+        patched.setattr(services.app.recorder, "insert_events", disk_gone)
         response = world.client.post(
             "/v1/check-ins", json={"code": elsewhere["code"]}, headers=bearer(visitor["token"])
         )

@@ -339,7 +339,7 @@ def test_a_writer_steps_over_ids_a_rolled_back_transaction_left_without_the_runn
         # A conflicting transaction rolls back, leaving its notification id unused: a gap.
         (registered,) = app.events.get(merchant.id)
         with pytest.raises(IntegrityError):
-            app.record(registered)
+            app.record(*app.mapped([registered]))
         visit = app.check_in(visitor.id, code, [], None)
         assert services.visits.get(visit.visit_id) is not None  # read-your-writes
         assert services.runner.position > before + 1  # stepped over the gap
