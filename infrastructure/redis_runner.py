@@ -24,7 +24,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 from domain.errors import UnavailableError
 from infrastructure.projections import Projector
 from infrastructure.read_ahead import read_ahead
-from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.readmodels.redis_projection import Encoded, RedisProjector
 
 log = logging.getLogger("fangxin.projections")
 
@@ -91,7 +91,7 @@ class RedisProjectionRunner:
         # The highest position this process saw applied (positions only ever grow).
         self._seen = 0
         # This process's own saved batches not projected yet (waiting for an earlier one).
-        self._own: list[list[tuple[int, DomainEventProtocol[UUID]]]] = []
+        self._own: list[Encoded] = []
         self._own_lock = threading.Lock()
         self._drain_lock = threading.Lock()
         # Notified when the feed announces that the position moved.
@@ -215,10 +215,11 @@ class RedisProjectionRunner:
         for _, event in batch:
             for projector in self._also:
                 projector.apply(event)
+        encoded = self._projector.encode(batch, chained=True)
         with self._own_lock:
-            self._own.append(batch)
-            self._own.sort(key=lambda b: b[0][0])
-        self.wait_for(batch[-1][0])  # its first step applies the batch if it comes next
+            self._own.append(encoded)
+            self._own.sort(key=lambda b: b.first)
+        self.wait_for(encoded.last)  # its first step applies the batch if it comes next
 
     def _drain_own(self, gap_after: int | None = None) -> bool:
         """Apply kept batches that come next; False when one still waits for another's.
@@ -234,15 +235,15 @@ class RedisProjectionRunner:
                     if not self._own:
                         return True
                     batch = self._own[0]
-                if batch[-1][0] <= self._seen:
+                if batch.last <= self._seen:
                     applied = 0
                 else:
-                    after = batch[0][0] - 1 if gap_after is None else gap_after
-                    applied = self._projector.apply_batch(batch, after=after)
+                    after = batch.first - 1 if gap_after is None else gap_after
+                    applied = self._projector.apply_encoded(batch, after=after)
                 gap_after = None
                 if applied < 0:
                     return False
-                self._seen = max(self._seen, batch[-1][0])
+                self._seen = max(self._seen, batch.last)
                 with self._own_lock:
                     self._own.remove(batch)
         finally:
@@ -257,7 +258,7 @@ class RedisProjectionRunner:
         with self._own_lock:
             if not self._own:
                 return False
-            first = self._own[0][0][0]
+            first = self._own[0].first
         if first - 1 <= position:
             return False
         between = self._recorder.select_notifications(

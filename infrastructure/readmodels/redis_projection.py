@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -28,13 +28,13 @@ from infrastructure.readmodels import views
 
 # The Lua side. All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per
 # deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds. One call applies
-# a slice of events: for each, its number of arguments, then the arguments `apply` takes.
+# a slice of events: for each, its number of arguments, then the arguments `apply` takes. All
+# events of one call share one prefix.
 APPLY_SCRIPT = r"""
-local function apply(ARGV)
+local function apply(ARGV, pos)
 local P = ARGV[1]
 local id = tonumber(ARGV[2])
 local kind = ARGV[3]
-local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
 if id <= pos then return 0 end
 -- A writer applying its own events directly names the position each must follow (the event
 -- before it, or the last one before a gap it checked), so that nothing committed before it
@@ -165,10 +165,12 @@ elseif kind == 'exposure' then
   redis.call('RPUSH', P .. 'exp:' .. e.venue_id, ARGV[5])
   redis.call('PUBLISH', P .. 'exposures', ARGV[5])
 end
-redis.call('SET', P .. 'pos', ARGV[2])
 return 1
 end
 
+-- The position is read once, followed through the call, and stored once at its end.
+local P = ARGV[2]
+local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
 local results = {}
 local i = 1
 local moved = nil
@@ -176,14 +178,22 @@ while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local args = {}
   for k = 1, n do args[k] = ARGV[i + k] end
-  results[#results + 1] = apply(args)
-  if results[#results] == 1 then moved = args end
+  local result = apply(args, pos)
+  results[#results + 1] = result
+  if result == 1 then
+    pos = tonumber(args[2])
+    moved = args[2]
+  end
   i = i + n + 1
 end
--- Writers of every worker wait for the position to pass their events: tell them it moved.
-if moved then redis.call('PUBLISH', moved[1] .. 'pos', moved[2]) end
+if moved then
+  redis.call('SET', P .. 'pos', moved)
+  -- Writers of every worker wait for the position to pass their events: tell them it moved.
+  redis.call('PUBLISH', P .. 'pos', moved)
+end
 return results
 """
+APPLY_SHA = hashlib.sha1(APPLY_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 # Events per script call: a call runs atomically, so Redis serves nobody else meanwhile.
 EVENTS_PER_CALL = 200
 
@@ -319,6 +329,14 @@ def encode_event(event: DomainEventProtocol[UUID]) -> list[str]:
     return ["skip"]
 
 
+class Encoded(NamedTuple):
+    """Events ready for the apply script: the first and last notification ids, the calls."""
+
+    first: int
+    last: int
+    calls: list[list[str | int]]
+
+
 class RedisProjector:
     """Applies events to the Redis read models, exactly once, in pipelined batches."""
 
@@ -326,7 +344,6 @@ class RedisProjector:
         self._client = client
         self.prefix = prefix
         self._default_dwell = str(default_max_dwell_minutes * 60)
-        self._apply = client.register_script(APPLY_SCRIPT)
         self._drop = client.register_script(DROP_SCRIPT)
 
     def position(self) -> int:
@@ -345,24 +362,54 @@ class RedisProjector:
         """
         if not events:
             return 0
-        pipe = self._client.pipeline(transaction=False)
-        previous = None if after is None else str(after)
+        return self.apply_encoded(self.encode(events, chained=after is not None), after)
+
+    def encode(
+        self, events: Sequence[tuple[int, DomainEventProtocol[UUID]]], *, chained: bool
+    ) -> Encoded:
+        """The script calls for events in log order (each naming the one it follows if chained).
+
+        A batch that must wait for another worker's is encoded once, however often it is tried.
+        """
+        calls: list[list[str | int]] = []
+        previous = "any"
         for start in range(0, len(events), EVENTS_PER_CALL):
             call_args: list[str | int] = []
             for notification_id, event in events[start : start + EVENTS_PER_CALL]:
                 args = encode_event(event)
                 if args[0] == "checkin":
                     args.append(self._default_dwell)
-                follows = previous or "any"
-                call_args += [len(args) + 3, self.prefix, notification_id, args[0], follows]
+                call_args += [len(args) + 3, self.prefix, notification_id, args[0], previous]
                 call_args += args[1:]
-                if previous is not None:
+                if chained:
                     previous = str(notification_id)
-            self._apply(args=call_args, client=pipe)
-        results = [int(r) for call in pipe.execute() for r in call]
+            calls.append(call_args)
+        return Encoded(first=events[0][0], last=events[-1][0], calls=calls)
+
+    def apply_encoded(self, encoded: Encoded, after: int | None = None) -> int:
+        """`apply_batch` of encoded events; with `after`, the chain begins at that position."""
+        if not encoded.calls:
+            return 0
+        # The first event's `follows` argument (see `encode`).
+        encoded.calls[0][4] = "any" if after is None else str(after)
+        try:
+            replies = self._run(encoded.calls)
+        except redis.exceptions.NoScriptError:  # Redis restarted empty: load it, go again
+            self._client.script_load(APPLY_SCRIPT)
+            replies = self._run(encoded.calls)
+        results = [int(r) for call in replies for r in call]
         if -1 in results:
             return -1
         return sum(results)
+
+    def _run(self, calls: list[list[str | int]]) -> list[Any]:
+        # EVALSHA on a plain pipeline: redis-py's script objects would first ask whether the
+        # script exists, one more round trip per batch.
+        pipe = self._client.pipeline(transaction=False)
+        for call_args in calls:
+            pipe.evalsha(APPLY_SHA, 0, *call_args)
+        replies: list[Any] = pipe.execute()
+        return replies
 
     def drop_before(self, cutoff: datetime) -> int:
         """Retention: drop visits that began before the cutoff."""

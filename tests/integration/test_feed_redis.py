@@ -1,10 +1,11 @@
-"""A worker whose subscription dropped may have missed an erasure: it forgets its caches."""
+"""The Redis feed and projection calls: resubscribing drops caches, every move is announced."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from typing import Any
 
 import redis
 
@@ -66,3 +67,33 @@ def test_each_projection_call_that_moves_the_position_announces_it(
         assert positions == [7]
     finally:
         feed.stop()
+
+
+def agency_registered() -> Any:
+    (registered,) = Agency(id=uuid.uuid4(), name="CDC", jurisdiction=["110105"]).collect_events()
+    return registered
+
+
+def test_a_chained_batch_waits_for_its_predecessor_then_moves_the_position_once(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    projector = RedisProjector(redis_client, redis_prefix, 180)
+    assert projector.apply_batch([(9, agency_registered())]) == 1
+    batch = projector.encode([(n, agency_registered()) for n in (11, 12, 13)], chained=True)
+
+    assert projector.apply_encoded(batch, after=10) == -1  # event 10 is not applied yet
+    assert projector.position() == 9
+    assert projector.apply_batch([(10, agency_registered())]) == 1
+    assert projector.apply_encoded(batch, after=10) == 3  # the same encoding, tried again
+    assert projector.position() == 13
+    assert projector.apply_encoded(batch, after=10) == 0  # never twice
+
+
+def test_the_apply_script_is_loaded_again_when_redis_forgot_it(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    projector = RedisProjector(redis_client, redis_prefix, 180)
+    redis_client.script_flush()
+
+    assert projector.apply_batch([(1, agency_registered())]) == 1
+    assert projector.position() == 1
