@@ -13,8 +13,9 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.app import Fangxin, Registration, derive_id
+from domain.app import Fangxin
 from domain.cases import Case, ExposureNotice, in_jurisdiction
+from domain.commands import Registration, derive_id
 from domain.errors import ConflictError, ForbiddenError, GoneError, InvalidInputError, NotFoundError
 from domain.people import Agency, Auditor, Officer, OfficerRole, Visitor
 from domain.ports import (

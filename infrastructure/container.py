@@ -24,8 +24,9 @@ from uuid import UUID
 import redis
 from eventsourcing.persistence import JSONTranscoder, Recording
 
-from domain.app import Fangxin, Ports, transcodings
+from domain.app import Fangxin
 from domain.casework import Casework
+from domain.commands import Ports, transcodings
 from domain.ports import AnswerStore, Clock, Directory, ExposureView, VisitLog
 from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog

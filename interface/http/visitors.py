@@ -13,7 +13,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter, RawBody
 
-from domain.app import CheckedOut
+from domain.commands import CheckedOut
 from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
 from infrastructure.container import Services

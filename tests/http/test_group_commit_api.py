@@ -16,7 +16,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from litestar.testing import TestClient
 
-from domain.app import derive_id
+from domain.commands import derive_id
 from domain.visits import Visit
 from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings, load_settings

@@ -20,7 +20,7 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 
 import domain
-from domain.app import transcodings
+from domain.commands import transcodings
 from domain.visits import Visit
 from infrastructure.crypto import seal
 from infrastructure.event_codec import ENVELOPE, EventCodec

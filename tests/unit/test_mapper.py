@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
-from domain.app import transcodings
+from domain.commands import transcodings
 from domain.forgetting import Forgotten
 from domain.people import Visitor
 from domain.visits import CheckoutReason, Visit

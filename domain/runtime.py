@@ -1,0 +1,176 @@
+"""The command driver: ports, locks, commits through the group commit, and looks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    Recording,
+)
+
+from domain.commands import (
+    IdempotencyKeyReusedError,
+    Look,
+    Mapped,
+    Ports,
+    Steps,
+    T,
+    derive_id,
+    transcodings,
+)
+from domain.ports import Committer, Seen
+
+
+class Runtime(Application[UUID]):
+    """Runs commands: answers their looks, commits what they hand over, retries conflicts."""
+
+    def __init__(
+        self, ports: Ports, env: dict[str, str] | None = None, mapper: Mapper[Any] | None = None
+    ) -> None:
+        self._injected_mapper = mapper
+        self.ports = ports
+        self.committer: Committer | None = None
+        self._locks = [threading.Lock() for _ in range(256)]
+        self._async_locks = [asyncio.Lock() for _ in range(256)]
+        super().__init__(env)
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """Use the composition root's mapper (scoped encryption) when one is given."""
+        if self._injected_mapper is not None:
+            return self._injected_mapper
+        return super().construct_mapper()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """The library's transcodings, and dates."""
+        for transcoding in transcodings():
+            transcoder.register(transcoding)
+
+    def _lock(self, key: UUID) -> threading.Lock:
+        return self._locks[key.int % len(self._locks)]
+
+    def _async_lock(self, key: UUID) -> asyncio.Lock:
+        # Only spares needless conflicts between one person's concurrent check-ins on this
+        # event loop; correctness rests on optimistic concurrency, as across processes.
+        return self._async_locks[key.int % len(self._async_locks)]
+
+    def commit(self, *aggregates: Aggregate | None) -> None:
+        """Append the aggregates' new events durably, then wait for the read models."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        if self.committer is not None:
+            recordings = self.committer.save(self.mapped(events))
+        else:
+            recordings = self.save(*events)
+        self.ports.sync.written(recordings)
+
+    def mapped(self, events: Sequence[Any]) -> list[Mapped]:
+        """Events with their stored forms, ready for `record`."""
+        to_stored = self.mapper.to_stored_event
+        return [Mapped(event, to_stored(event)) for event in events]
+
+    def record(self, *items: Mapped) -> list[Recording[UUID]]:
+        """Append mapped events in one transaction: what the group commit calls with a batch.
+
+        `EventStore.put` for events mapped already by their writers.
+        """
+        ids = self.recorder.insert_events([item.stored for item in items])
+        if not ids:
+            return []
+        return [
+            Recording(
+                event,
+                Notification(
+                    id=notification_id,
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    state=stored.state,
+                ),
+            )
+            for (event, stored), notification_id in zip(items, ids, strict=True)
+        ]
+
+    def run(self, steps: Steps[T], conflict: IntegrityError | None = None) -> T:
+        """Drive a command: answer its looks, commit what it hands over, throw conflicts back."""
+        seen: Seen | None = None
+        try:
+            while True:
+                step = steps.throw(conflict) if conflict else steps.send(seen)
+                conflict, seen = None, None
+                if isinstance(step, Look):
+                    seen = self._look(step)
+                    continue
+                try:
+                    self.commit(*step)
+                except IntegrityError as exc:
+                    conflict = exc
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def run_async(self, steps: Steps[T]) -> T:
+        """`run` for the event loop: reads and commits are awaited, no thread is held.
+
+        After a conflict the command looks again in the log itself, which blocks: the rest of
+        it runs in a thread (conflicts are rare, the first attempt is the hot path).
+        """
+        seen: Seen | None = None
+        try:
+            while True:
+                step = steps.send(seen)
+                seen = None
+                if isinstance(step, Look):
+                    seen = await self.ports.visits.look(step.people, step.visit_id)
+                    continue
+                try:
+                    await self.commit_async(*step)
+                except IntegrityError as exc:
+                    return await asyncio.to_thread(self.run, steps, exc)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def _look(self, look: Look) -> Seen:
+        visits = self.ports.visits
+        return Seen(
+            open_visits={person: visits.open_of(person) for person in look.people},
+            visit=None if look.visit_id is None else visits.get(look.visit_id),
+        )
+
+    async def commit_async(self, *aggregates: Aggregate | None) -> None:
+        """`commit` whose wait for durability is awaited (read models in this process)."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        if self.committer is not None:
+            recordings = await self.committer.save_async(self.mapped(events))
+        else:
+            recordings = self.save(*events)
+        await self.ports.sync.written_async(recordings)
+
+    def _new_id(self, kind: str, idempotency_key: str | None) -> UUID:
+        if idempotency_key is None:
+            return self.ports.ids.new()
+        return derive_id(kind, idempotency_key)
+
+    def create(self, aggregate: Aggregate) -> None:
+        """Save a new aggregate whose id may derive from an Idempotency-Key."""
+        try:
+            self.commit(aggregate)
+        except IntegrityError:
+            raise IdempotencyKeyReusedError(
+                "this Idempotency-Key was used already; its answer cannot be repeated"
+            ) from None
