@@ -187,7 +187,8 @@ def run(
     requests = result["requests"]
     print(
         f"rps {result['rps']:.0f}  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
-        f"non-2xx {result['non2xx']:.0f}  ({len(workers)} worker(s), c={concurrency})"
+        f"max {result['max_ms']:.0f} ms  non-2xx {result['non2xx']:.0f}  "
+        f"({len(workers)} worker(s), c={concurrency})"
     )
     spent = {name: after[name] - before[name] for name in GROUPS} | {"wrk": wrk_cpu}
     for name, seconds in spent.items():
