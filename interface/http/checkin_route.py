@@ -47,27 +47,25 @@ class CheckInRoute:
             await self.app(scope, receive, send)
             return
         started = perf_counter()
-        status = 201
         try:
-            try:
-                content = await self._answer(scope, receive)
-                headers = JSON_HEADERS
-            except ClientGoneError:
-                return
-            except Exception as exc:
-                status, headers, content = _problem(exc)
-            headers = [*headers, (b"content-length", str(len(content)).encode())]
-            start: HTTPResponseStartEvent = {
-                "type": "http.response.start",
-                "status": status,
-                "headers": headers,
-            }
+            content = await self._answer(scope, receive)
+            status, headers = 201, JSON_HEADERS
+        except ClientGoneError:  # nobody to answer, nothing done
+            return
+        except Exception as exc:
+            status, headers, content = _problem(exc)
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(content)).encode())],
+        }
+        end: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": content,
+            "more_body": False,
+        }
+        try:
             await send(start)
-            end: HTTPResponseBodyEvent = {
-                "type": "http.response.body",
-                "body": content,
-                "more_body": False,
-            }
             await send(end)
         finally:
             metrics: Metrics | None = self.app.state.get("metrics")

@@ -124,6 +124,18 @@ def test_an_oversized_check_in_is_refused_before_anything_is_stored(
     assert_problem(response, 413, "body-too-large")
 
 
+def test_check_ins_are_counted_under_their_route_template(world: World) -> None:
+    body, headers = _fresh(world)
+    world.client.post("/v1/check-ins", json=body, headers=headers)
+    world.client.post("/v1/check-ins", json=body)
+
+    text = world.client.get("/metrics").text
+
+    counted = 'fangxin_http_requests_total{method="POST",route="/v1/check-ins",status="%d"} 1'
+    assert counted % 201 in text.splitlines()
+    assert counted % 401 in text.splitlines()
+
+
 def test_other_methods_on_the_check_in_path_are_litestar_s(world: World) -> None:
     response = world.client.get("/v1/check-ins")
 
