@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -134,6 +135,25 @@ def test_check_ins_are_counted_under_their_route_template(world: World) -> None:
     counted = 'fangxin_http_requests_total{method="POST",route="/v1/check-ins",status="%d"} 1'
     assert counted % 201 in text.splitlines()
     assert counted % 401 in text.splitlines()
+
+
+def test_a_check_in_over_its_rate_limit_is_refused_and_changes_nothing(
+    settings: Settings, services: Services
+) -> None:
+    limited = msgspec.structs.replace(settings, rate_limit=3)
+    with TestClient(create_app(limited, services=services)) as client:
+        world = World(client)
+        venue, visitor = world.venue(world.merchant()), world.visitor()
+        for _ in range(3):
+            world.check_in(visitor, venue)
+
+        refused = client.post(
+            "/v1/check-ins", json={"code": venue["code"]}, headers=bearer(visitor["token"])
+        )
+
+        assert_problem(refused, 429, "rate-limited")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert len(world.visits(visitor)) == 3
 
 
 def test_other_methods_on_the_check_in_path_are_litestar_s(world: World) -> None:
