@@ -131,6 +131,10 @@ class Directory(Protocol):
         """Whose token this is."""
         ...
 
+    async def principal_async(self, token_hash: str) -> Principal | None:
+        """`principal` for the event loop: a read it must make is awaited, not blocking."""
+        ...
+
     def venue(self, venue_id: UUID) -> VenueView | None:
         """One venue."""
         ...

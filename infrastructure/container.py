@@ -299,8 +299,10 @@ def _production(
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     projector = RedisProjector(client, prefix, settings.default_max_dwell_minutes)
-    directory = RedisDirectory(client, prefix, cache_seconds=CACHE_SECONDS)
     loop_clients = LoopClients(settings.redis_url)
+    directory = RedisDirectory(
+        client, prefix, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
+    )
     visits = RedisVisitLog(client, prefix, projector, loop_clients)
     ports = Ports(
         directory=directory,

@@ -40,6 +40,10 @@ class MemoryDirectory:
         """Whose token this is."""
         return self._tokens.get(token_hash)
 
+    async def principal_async(self, token_hash: str) -> Principal | None:
+        """`principal`: memory never blocks."""
+        return self._tokens.get(token_hash)
+
     def venue(self, venue_id: UUID) -> VenueView | None:
         """One venue."""
         return self._venues.get(venue_id)

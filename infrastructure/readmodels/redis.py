@@ -124,12 +124,20 @@ class RedisDirectory:
     rotation (`changed` below, fed by Redis pub/sub).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        cache_seconds: float = 0.0,
+        loop_clients: LoopClients | None = None,
+    ) -> None:
         self._r = client
         self._p = prefix
         self._tokens = _Cache(cache_seconds)
         self._venues = _Cache(cache_seconds)
         self._cache = cache_seconds > 0
+        self._loop_clients = loop_clients
+        self._token_reads: Gathered[str, bytes | str | None] = Gathered(self._read_tokens)
 
     def changed(self, what: str) -> None:
         """Forget cached entries of a principal or venue that changed (`principal:ID`)."""
@@ -157,7 +165,26 @@ class RedisDirectory:
         if self._cache and (cached := self._tokens.get(token_hash)) is not None:
             found: Principal = cached
             return found
-        raw = self._r.get(f"{self._p}tok:{token_hash}")
+        return self._remember(token_hash, self._r.get(f"{self._p}tok:{token_hash}"))
+
+    async def principal_async(self, token_hash: str) -> Principal | None:
+        """`principal` on the event loop: a token not cached (most of them, in a city where
+        each visitor checks in a few times a day) is an awaited read, and concurrent ones of
+        this worker share one round trip."""
+        if self._cache and (cached := self._tokens.get(token_hash)) is not None:
+            found: Principal = cached
+            return found
+        if self._loop_clients is None:
+            return self.principal(token_hash)
+        return self._remember(token_hash, await self._token_reads.ask(token_hash))
+
+    async def _read_tokens(self, hashes: list[str]) -> list[bytes | str | None]:
+        assert self._loop_clients is not None
+        client = self._loop_clients.client()
+        raws: list[bytes | str | None] = await client.mget([f"{self._p}tok:{h}" for h in hashes])
+        return raws
+
+    def _remember(self, token_hash: str, raw: bytes | str | None) -> Principal | None:
         principal = None if raw is None else _principal.decode(raw)
         if self._cache and principal is not None:
             self._tokens.put(token_hash, principal)

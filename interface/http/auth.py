@@ -43,7 +43,18 @@ def token_in(authorization: str | None) -> str:
 def principal_by(services: Services, authorization: str | None) -> Principal:
     """Who presents the bearer token of an `Authorization` header; 401 when it is unknown."""
     token = token_in(authorization)
-    principal = services.directory.principal(services.app.ports.credentials.token_hash(token))
+    token_hash = services.app.ports.credentials.token_hash(token)
+    return _known(services, token, services.directory.principal(token_hash))
+
+
+async def principal_by_async(services: Services, authorization: str | None) -> Principal:
+    """`principal_by` on the event loop: the token's read is awaited."""
+    token = token_in(authorization)
+    token_hash = services.app.ports.credentials.token_hash(token)
+    return _known(services, token, await services.directory.principal_async(token_hash))
+
+
+def _known(services: Services, token: str, principal: Principal | None) -> Principal:
     if principal is None:
         if services.admin.is_admin(token):
             return Principal(role="admin", id=ADMIN_ID)
@@ -56,9 +67,9 @@ def principal_of(request: Request[Any, Any, Any]) -> Principal:
     return principal_by(services_of(request), request.headers.get("authorization"))
 
 
-def visitor_by(services: Services, authorization: str | None) -> UUID:
+async def visitor_by(services: Services, authorization: str | None) -> UUID:
     """The visitor presenting an `Authorization` header; 401 or 403 when it is not one."""
-    return _role(principal_by(services, authorization), "visitor")
+    return _role(await principal_by_async(services, authorization), "visitor")
 
 
 def _role(principal: Principal, role: str) -> UUID:

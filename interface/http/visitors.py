@@ -127,7 +127,7 @@ async def answer_check_in(
     """
     await enforce_on(state, "check-in", peer=peer, forwarded=forwarded, authorization=authorization)
     services: Services = state.services
-    visitor_id = visitor_by(services, authorization)
+    visitor_id = await visitor_by(services, authorization)
     req = decode_body(body, CheckInBody)
     key = checked_idempotency_key(idempotency)
     result = await services.app.check_in_async(visitor_id, req.code, req.party, key)

@@ -66,7 +66,7 @@ def redis_models(client: redis.Redis, prefix: str) -> Models:
         projector.apply_batch([(next(counter), event) for event in events])
 
     return Models(
-        RedisDirectory(client, prefix),
+        RedisDirectory(client, prefix, loop_clients=loop_clients),
         RedisVisitLog(client, prefix, projector, loop_clients),
         RedisContactIndex(client, prefix, projector),
         RedisExposureLog(client, prefix),
@@ -189,6 +189,28 @@ def test_a_visit_is_open_then_closed(models: Models) -> None:
     assert models.visits.occupancy(venue.id) == 0
     assert models.visits.open_of(visitor.id) == []
     assert models.visits.due(T0 + timedelta(hours=2), 10) == []
+
+
+def test_concurrent_token_lookups_on_the_loop_each_find_their_own_principal(
+    models: Models,
+) -> None:
+    visitors = [new_visitor() for _ in range(3)]
+    models.project(events(*visitors))
+
+    async def look_up_all() -> list[Any]:
+        try:
+            return await asyncio.gather(
+                *(models.directory.principal_async(v.token_hash) for v in visitors),
+                models.directory.principal_async("no-such-token"),
+            )
+        finally:
+            if models.close_loop_client is not None:
+                await models.close_loop_client()
+
+    *found, unknown = asyncio.run(look_up_all())
+    assert [(p.role, p.id) for p in found] == [("visitor", v.id) for v in visitors]
+    assert unknown is None
+    assert models.directory.principal(visitors[0].token_hash) == found[0]
 
 
 def test_concurrent_looks_each_see_their_own_open_visits_and_visit(models: Models) -> None:
