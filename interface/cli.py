@@ -34,6 +34,8 @@ def serve(_: argparse.Namespace) -> int:
         log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        # Each answer in one socket write (see interface/http/transport.py).
+        http="interface.http.transport:HttpProtocol",
     )
     return 0
 
