@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -275,4 +275,13 @@ class Committer(Protocol):
 
     async def save_async(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Save; the returned awaitable completes once durable."""
+        ...
+
+
+@runtime_checkable
+class QuickMapper(Protocol):
+    """A mapper that can tell whether mapping an event needs no I/O."""
+
+    def maps_at_once(self, domain_event: Any) -> bool:
+        """Whether the event's keys are in memory."""
         ...

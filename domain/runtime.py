@@ -28,7 +28,7 @@ from domain.commands import (
     derive_id,
     transcodings,
 )
-from domain.ports import Committer, Seen
+from domain.ports import Committer, QuickMapper, Seen
 
 
 class Runtime(Application[UUID]):
@@ -76,16 +76,27 @@ class Runtime(Application[UUID]):
             recordings = self.save(*events)
         self.ports.sync.written(recordings)
 
-    def mapped(self, events: Sequence[Any]) -> list[Mapped]:
-        """Events with their stored forms, ready for `record`."""
-        to_stored = self.mapper.to_stored_event
-        return [Mapped(event, to_stored(event)) for event in events]
+    def mapped(self, events: Sequence[Any]) -> list[Mapped | Any]:
+        """Events with their stored forms where making them needs no I/O (their keys are in
+        memory); the others as they are, for `record` to map in the group commit's thread,
+        so that a key read never blocks the event loop."""
+        mapper = self.mapper
+        if not isinstance(mapper, QuickMapper):
+            return list(events)
+        return [
+            Mapped(event, mapper.to_stored_event(event)) if mapper.maps_at_once(event) else event
+            for event in events
+        ]
 
-    def record(self, *items: Mapped) -> list[Recording[UUID]]:
-        """Append mapped events in one transaction: what the group commit calls with a batch.
+    def record(self, *items: Mapped | Any) -> list[Recording[UUID]]:
+        """Append events in one transaction: what the group commit calls with a batch.
 
-        `EventStore.put` for events mapped already by their writers.
+        `EventStore.put` for events that their writers mapped already, mapping the others.
         """
+        to_stored = self.mapper.to_stored_event
+        items = tuple(
+            item if isinstance(item, Mapped) else Mapped(item, to_stored(item)) for item in items
+        )
         ids = self.recorder.insert_events([item.stored for item in items])
         if not ids:
             return []

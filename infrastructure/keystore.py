@@ -275,6 +275,11 @@ class KeyStore:
             raise KeyDestroyedError("this data was erased and cannot be written again")
         return key_id, key
 
+    def in_memory(self, scope: str) -> bool:
+        """Whether `key_for(scope)` would answer from memory (a destroyed key counts: it
+        is refused at once), with no read or write of the key store."""
+        return self.key_id(scope) in self._cache
+
     def key_by_id(self, key_id: bytes) -> bytes | None:
         """A key by id, or None when it was destroyed or never existed."""
         if key_id in self._cache:

@@ -48,6 +48,11 @@ class ScopedCipherMapper(Mapper[UUID]):
         self._aeads: dict[bytes, AESGCM] = {}
         self._lock = threading.Lock()
 
+    def maps_at_once(self, domain_event: DomainEventProtocol[UUID]) -> bool:
+        """Whether the event's keys are in memory, so that mapping it does no I/O."""
+        scopes: tuple[str, ...] = getattr(domain_event, "privacy_scopes", SYSTEM_SCOPES)
+        return all(self._keys.in_memory(scope) for scope in scopes)
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         """Encode and encrypt one event."""
         state = dict(vars(domain_event))

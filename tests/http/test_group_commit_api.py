@@ -160,3 +160,18 @@ def test_a_check_in_whose_key_was_destroyed_meanwhile_is_refused_and_stores_noth
         if n.topic.endswith("Visit.CheckedIn")
     ]
     assert checked_in == []
+
+
+def test_a_check_in_whose_keys_are_not_in_memory_is_mapped_off_the_loop_and_stored(
+    world: World, services: Services
+) -> None:
+    venue, visitor = world.venue(world.merchant()), world.visitor()
+    (registered,) = services.app.events.get(UUID(visitor["visitor_id"]))
+    services.keys.forget_all()  # as in a worker that has not seen this visitor lately
+    assert services.app.mapped([registered]) == [registered]  # left to the group commit
+
+    visit = world.check_in(visitor, venue)
+
+    stored = services.app.repository.get(UUID(visit["visit_id"]))
+    assert isinstance(stored, Visit)
+    assert [v["visit_id"] for v in world.visits(visitor)] == [visit["visit_id"]]

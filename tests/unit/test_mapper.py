@@ -181,3 +181,16 @@ def test_a_key_another_process_destroyed_unseen_is_refused_once_caches_are_dropp
     assert mapper._aeads == {}
     with pytest.raises(KeyDestroyedError):
         mapper.to_stored_event(events[0])  # type: ignore[arg-type]
+
+
+def test_an_event_maps_at_once_only_while_its_keys_are_in_memory(
+    keys: KeyStore, mapper: ScopedCipherMapper
+) -> None:
+    _, events = visitor_events()
+    registered = events[0]
+
+    assert not mapper.maps_at_once(registered)  # its key would be made: a write
+    mapper.to_stored_event(registered)
+    assert mapper.maps_at_once(registered)
+    keys.forget_all()
+    assert not mapper.maps_at_once(registered)  # it would be read again
