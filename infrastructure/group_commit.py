@@ -39,6 +39,8 @@ STORE_DOWN = (OperationalError, InterfaceError)
 @dataclass
 class _Item:
     events: list[Any]
+    # When the writer handed it over (the group commit's clock): its wait counts from here.
+    since: float = 0.0
     # A writer in a thread waits on `done`; one on an event loop awaits `future`.
     done: threading.Event | None = None
     future: asyncio.Future[list[Recording[Any]]] | None = None
@@ -75,8 +77,10 @@ class GroupCommit:
         max_wait: float = 0.002,
         on_saved: Callable[[list[Recording[Any]]], None] | None = None,
         blame: Blame | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._save = save
+        self._clock = clock
         self._on_saved = on_saved
         self._blame = blame
         self._max_batch = max_batch
@@ -121,6 +125,7 @@ class GroupCommit:
         with self._cond:
             if self._closed:
                 raise RuntimeError("group commit is closed")
+            item.since = self._clock()
             self._pending.append(item)
             self._cond.notify_all()
 
@@ -128,9 +133,11 @@ class GroupCommit:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
-            deadline = time.monotonic() + self._max_wait
+            # The wait counts from the oldest writer's arrival, not from now: under load,
+            # writers that arrived during the previous flush have waited long enough already.
+            deadline = self._pending[0].since + self._max_wait if self._pending else 0.0
             while len(self._pending) < self._max_batch and not self._closed:
-                left = deadline - time.monotonic()
+                left = deadline - self._clock()
                 if left <= 0:
                     break
                 self._cond.wait(left)

@@ -239,3 +239,35 @@ def test_a_lone_write_that_fails_hears_its_error_without_being_saved_again() -> 
     commit.close()
     assert store.calls == [["bad"]]
     assert commit.stats.retried_alone == 0
+
+
+def test_a_writer_that_waited_through_the_previous_flush_is_flushed_without_waiting_again() -> None:
+    store = FakeStore()
+    store.gate.clear()  # the first flush holds until the test lets it go
+    saving = threading.Event()
+
+    def save(*events: Any) -> list[Any]:
+        saving.set()
+        return store.save(*events)
+
+    now = [0.0]
+    # Full at two; otherwise a writer waits 30 s of the fake clock, never reached by itself.
+    commit = GroupCommit(save, max_batch=2, max_wait=30, clock=lambda: now[0])
+    first = threading.Thread(target=run_concurrently, args=(commit, [["a"], ["b"]]))
+    first.start()
+    assert saving.wait(5)  # the full batch is being saved, and its save is held
+    late: list[Any] = []
+    writer = threading.Thread(target=lambda: late.append(commit.save(["c"])))
+    writer.start()
+    for _ in range(500):
+        with commit._cond:
+            if commit._pending:
+                break
+        threading.Event().wait(0.01)
+    now[0] = 31.0  # "c" waits its whole 30 s while the first batch is being saved
+    store.gate.set()
+    writer.join(5)
+    first.join(5)
+    assert late == [["recorded c"]]  # flushed at once, not held for another 30 s
+    assert store.calls == [["a", "b"], ["c"]]
+    commit.close()
