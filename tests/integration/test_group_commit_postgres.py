@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
@@ -109,3 +110,33 @@ def test_a_conflicting_writer_is_retried_alone_and_the_rest_of_its_batch_togethe
         assert app.repository.get(events[0].originator_id).version == 1
     assert commit.stats.largest == len(writers)
     assert commit.stats.retried_alone == 1  # only the conflicting writer, never all seven
+
+
+def test_the_recorder_inserts_through_its_function_and_without_it_until_migrated(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import psycopg
+
+    app = application(pg_schema)
+    assert isinstance(app.recorder, GroupCommitRecorder)
+    before = app.record_events(*Aggregate().collect_events())
+    assert "fangxin migrate" not in caplog.text  # the function took that insert
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        functions = [
+            name
+            for (name,) in db.execute(
+                "SELECT proname FROM pg_proc WHERE pronamespace = %s::regnamespace",
+                (pg_schema,),
+            )
+            if name.startswith("fangxin_insert_")
+        ]
+        assert len(functions) == 1
+        # A database migrated before the function existed: the insert goes on without it.
+        db.execute(f'DROP FUNCTION "{pg_schema}"."{functions[0]}"')
+    after = app.record_events(*Aggregate().collect_events())
+    assert "fangxin migrate" in caplog.text  # it tried the function, then did without
+    again = app.record_events(*Aggregate().collect_events())
+    ids = [r.notification.id for r in (*before, *after, *again)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
+    assert [n.id for n in app.recorder.select_notifications(start=0, limit=10)] == ids
