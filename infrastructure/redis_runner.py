@@ -237,6 +237,11 @@ class RedisProjectionRunner:
                     batch = self._own[0]
                 if batch.last <= self._seen:
                     applied = 0
+                elif gap_after is None and self._seen < batch.first - 1:
+                    # An earlier batch (another worker's) is not applied yet, as far as this
+                    # process heard: sending now would only be refused. Its announcement, or
+                    # the waiting writer's poll, tries again.
+                    return False
                 else:
                     after = batch.first - 1 if gap_after is None else gap_after
                     applied = self._projector.apply_encoded(batch, after=after)
