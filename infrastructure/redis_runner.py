@@ -90,10 +90,10 @@ class RedisProjectionRunner:
         self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
         # The highest position this process saw applied (positions only ever grow).
         self._seen = 0
-        # This process's own saved batches not projected yet (waiting for an earlier one).
+        # This process's own saved batches not known to be applied yet (parked in Redis behind
+        # an earlier one): kept to be sent again if only a gap lies before them.
         self._own: list[Encoded] = []
         self._own_lock = threading.Lock()
-        self._drain_lock = threading.Lock()
         # Notified when the feed announces that the position moved.
         self._moved = threading.Condition()
 
@@ -198,15 +198,16 @@ class RedisProjectionRunner:
             listener([r.domain_event for r in recordings])
 
     def apply_own(self, recordings: list[Recording[UUID]]) -> None:
-        """Project events this process just saved, from memory, when they come next.
+        """Project events this process just saved, from memory, then wait until applied.
 
         Called by the group commit's projection stage right after a commit: no read back
-        from PostgreSQL, no decryption. The script takes them only at the very next position;
-        a batch that must wait for another worker's earlier events is kept, and this waits
-        (in the projection stage's thread, holding no request) until the position passes it,
-        applying it as soon as it comes next; the runner applies it from the log in any case.
-        The batch's writers are answered after this returns, so they read their own writes.
-        It never delays the next commit.
+        from PostgreSQL, no decryption. The batch is sent once, chained to the position before
+        it. If another worker's earlier batch is not applied yet, Redis parks this one and the
+        call that applies the earlier one applies it too; this waits (in the projection stage's
+        thread, holding no request) until the position passes it. The batch is kept here only
+        for the case where what lies before it is a gap (see `wait_for`). The runner applies it
+        from the log in any case. The batch's writers are answered after this returns, so they
+        read their own writes. It never delays the next commit.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
@@ -219,40 +220,27 @@ class RedisProjectionRunner:
         with self._own_lock:
             self._own.append(encoded)
             self._own.sort(key=lambda b: b.first)
-        self.wait_for(encoded.last)  # its first step applies the batch if it comes next
+        if self._projector.apply_encoded(encoded, after=encoded.first - 1) >= 0:
+            self._passed(encoded.last)
+        self.wait_for(encoded.last)
 
-    def _drain_own(self, gap_after: int | None = None) -> bool:
-        """Apply kept batches that come next; False when one still waits for another's.
+    def _passed(self, position: int) -> None:
+        """The position is known to have passed `position`: forget the batches it covers."""
+        self._seen = max(self._seen, position)
+        with self._own_lock:
+            self._own = [b for b in self._own if b.last > self._seen]
 
-        With `gap_after`, the first kept batch may follow that position: the log was checked
-        to hold nothing between them (ids that rolled-back transactions took and left unused).
+    def _send_after_gap(self, gap_after: int) -> None:
+        """Send the first kept batch again, chained to `gap_after` (only gaps lie between).
+
+        Applying it also applies whatever was parked behind it.
         """
-        if not self._drain_lock.acquire(blocking=False):
-            return True
-        try:
-            while True:
-                with self._own_lock:
-                    if not self._own:
-                        return True
-                    batch = self._own[0]
-                if batch.last <= self._seen:
-                    applied = 0
-                elif gap_after is None and self._seen < batch.first - 1:
-                    # An earlier batch (another worker's) is not applied yet, as far as this
-                    # process heard: sending now would only be refused. Its announcement, or
-                    # the waiting writer's poll, tries again.
-                    return False
-                else:
-                    after = batch.first - 1 if gap_after is None else gap_after
-                    applied = self._projector.apply_encoded(batch, after=after)
-                gap_after = None
-                if applied < 0:
-                    return False
-                self._seen = max(self._seen, batch.last)
-                with self._own_lock:
-                    self._own.remove(batch)
-        finally:
-            self._drain_lock.release()
+        with self._own_lock:
+            if not self._own:
+                return
+            batch = self._own[0]
+        if self._projector.apply_encoded(batch, after=gap_after) >= 0:
+            self._passed(batch.last)
 
     def _only_gaps_before_own(self, position: int) -> bool:
         """Whether the log holds nothing between `position` and the first kept batch.
@@ -294,11 +282,10 @@ class RedisProjectionRunner:
             return
         started = time.monotonic()
         next_bid = started + HANDOVER
-        # A kept batch is tried at once; Redis is asked for the position only when no
-        # announcement came for a while.
+        # Redis is asked for the position only when no announcement came for a while.
         next_poll = started + POLL_EVERY
         rang = False
-        drained_at = gap_checked = -1
+        last_seen = gap_checked = -1
         moved_at = started
         while True:
             now = time.monotonic()
@@ -307,19 +294,17 @@ class RedisProjectionRunner:
                 next_poll = now + POLL_EVERY
             seen = self._seen
             if seen >= position:
+                self._passed(seen)
                 return
-            if self._own and seen != drained_at:  # it moved: a kept batch may come next now
-                drained_at, moved_at = seen, now
-                self._drain_own()
-                if self._seen >= position:
-                    return
+            if seen != last_seen:
+                last_seen, moved_at = seen, now
             elif self._own and now - moved_at >= GAP_CHECK and gap_checked != seen:
                 # Stuck before a kept batch: maybe nothing is missing but unused ids. The check
                 # needs the position itself, not the last announcement.
                 current = self._projector.position()
                 gap_checked = self._seen = max(self._seen, current)
                 if current == gap_checked and self._only_gaps_before_own(current):
-                    self._drain_own(gap_after=current)
+                    self._send_after_gap(current)
                     next_poll = now
                     continue
             if now - started >= HANDOVER:

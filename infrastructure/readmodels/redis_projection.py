@@ -5,6 +5,11 @@ applies the event only when it is newer, then stores the new position, all in on
 an event is applied exactly once, whatever crashes and restarts happen between calls. Calls are
 pipelined in batches, so a batch costs one round trip; each call that moves the position
 publishes it (channel `pos`), so that waiting writers need not poll.
+
+Each worker projects its own batches right after committing them, and batches of two workers
+may reach Redis out of log order. A batch whose predecessor is not applied yet is parked in
+Redis (hash `parked`, keyed by the position it follows) and applied by the very call that
+applies its predecessor: no worker has to wait for another's announcement and send it again.
 """
 
 from __future__ import annotations
@@ -31,15 +36,10 @@ from infrastructure.readmodels import views
 # a slice of events: for each, its number of arguments, then the arguments `apply` takes. All
 # events of one call share one prefix.
 APPLY_SCRIPT = r"""
-local function apply(ARGV, pos)
+local function apply(ARGV)
 local P = ARGV[1]
 local id = tonumber(ARGV[2])
 local kind = ARGV[3]
-if id <= pos then return 0 end
--- A writer applying its own events directly names the position each must follow (the event
--- before it, or the last one before a gap it checked), so that nothing committed before it
--- by another worker is ever skipped.
-if ARGV[4] ~= 'any' and pos ~= tonumber(ARGV[4]) then return -1 end
 local DAY = 86400
 
 local function days(first, last)
@@ -170,28 +170,63 @@ end
 
 -- The position is read once, followed through the call, and stored once at its end.
 local P = ARGV[2]
+local PARKED = P .. 'parked'
 local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
-local results = {}
-local i = 1
 local moved = nil
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  local args = {}
-  for k = 1, n do args[k] = ARGV[i + k] end
-  local result = apply(args, pos)
-  results[#results + 1] = result
-  if result == 1 then
-    pos = tonumber(args[2])
-    moved = args[2]
+
+-- Applies a list of events (each: its number of arguments, then the arguments) in order; one
+-- already applied changes nothing. A writer applying its own events directly names the
+-- position each must follow (the event before it, or the last one before a gap it checked),
+-- so that nothing committed before it by another worker is ever skipped: when that position
+-- is not reached yet, this event and the rest are parked under it, and applied by whichever
+-- call reaches it. Returns how many were applied, and whether some were parked.
+local function run(list)
+  local applied = 0
+  local i = 1
+  while i <= #list do
+    local n = tonumber(list[i])
+    local args = {}
+    for k = 1, n do args[k] = list[i + k] end
+    local id = tonumber(args[2])
+    if id > pos then
+      local follows = args[4]
+      if follows ~= 'any' and pos < tonumber(follows) then
+        local rest = {}
+        for k = i, #list do rest[#rest + 1] = list[k] end
+        redis.call('HSET', PARKED, follows, cmsgpack.pack(rest))
+        return applied, true
+      end
+      apply(args)
+      pos = id
+      moved = args[2]
+      applied = applied + 1
+    end
+    i = i + n + 1
   end
-  i = i + n + 1
+  return applied, false
+end
+
+local applied, parked = run(ARGV)
+-- Parked events whose position is reached now (or passed, if the runner applied them from
+-- the log meanwhile), oldest first.
+while redis.call('HLEN', PARKED) > 0 do
+  local best = nil
+  for _, follows in ipairs(redis.call('HKEYS', PARKED)) do
+    local f = tonumber(follows)
+    if f <= pos and (best == nil or f < best) then best = f end
+  end
+  if best == nil then break end
+  local list = cmsgpack.unpack(redis.call('HGET', PARKED, tostring(best)))
+  redis.call('HDEL', PARKED, tostring(best))
+  run(list)
 end
 if moved then
   redis.call('SET', P .. 'pos', moved)
   -- Writers of every worker wait for the position to pass their events: tell them it moved.
   redis.call('PUBLISH', P .. 'pos', moved)
 end
-return results
+if parked then return -1 end
+return applied
 """
 APPLY_SHA = hashlib.sha1(APPLY_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 # Events per script call: a call runs atomically, so Redis serves nobody else meanwhile.
@@ -356,9 +391,10 @@ class RedisProjector:
     ) -> int:
         """Apply events in log order in one round trip; returns how many were new.
 
-        With `after`, the events are applied only in a chain that begins at that position:
-        the first only if the position is `after`, each next one only if it follows the one
-        before; returns -1 when the first new event does not (an earlier one is missing).
+        With `after`, the events form a chain that begins at that position: each is applied
+        only once the position has reached the one before it (the first: `after`). What cannot
+        be applied yet is parked in Redis and applied by the call that reaches its position;
+        then this returns -1 (an earlier event, another worker's, is missing still).
         """
         if not events:
             return 0
@@ -369,7 +405,7 @@ class RedisProjector:
     ) -> Encoded:
         """The script calls for events in log order (each naming the one it follows if chained).
 
-        A batch that must wait for another worker's is encoded once, however often it is tried.
+        A batch that must be sent again (after a gap check) is encoded once.
         """
         calls: list[list[str | int]] = []
         previous = "any"
@@ -397,7 +433,7 @@ class RedisProjector:
         except redis.exceptions.NoScriptError:  # Redis restarted empty: load it, go again
             self._client.script_load(APPLY_SCRIPT)
             replies = self._run(encoded.calls)
-        results = [int(r) for call in replies for r in call]
+        results = [int(r) for r in replies]
         if -1 in results:
             return -1
         return sum(results)

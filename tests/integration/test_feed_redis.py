@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import redis
 
 from domain.people import Agency
@@ -74,7 +75,7 @@ def agency_registered() -> Any:
     return registered
 
 
-def test_a_chained_batch_waits_for_its_predecessor_then_moves_the_position_once(
+def test_a_chained_batch_is_parked_until_its_predecessor_comes_then_applied_with_it_once(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
     projector = RedisProjector(redis_client, redis_prefix, 180)
@@ -83,10 +84,57 @@ def test_a_chained_batch_waits_for_its_predecessor_then_moves_the_position_once(
 
     assert projector.apply_encoded(batch, after=10) == -1  # event 10 is not applied yet
     assert projector.position() == 9
+    assert redis_client.hlen(redis_prefix + "parked") == 1
+    # The call that applies event 10 applies the parked batch too.
     assert projector.apply_batch([(10, agency_registered())]) == 1
-    assert projector.apply_encoded(batch, after=10) == 3  # the same encoding, tried again
     assert projector.position() == 13
+    assert redis_client.hlen(redis_prefix + "parked") == 0
     assert projector.apply_encoded(batch, after=10) == 0  # never twice
+    assert projector.position() == 13
+
+
+def test_a_parked_batch_sent_again_past_a_gap_is_applied_once_and_unparked(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    projector = RedisProjector(redis_client, redis_prefix, 180)
+    assert projector.apply_batch([(9, agency_registered())]) == 1
+    batch = projector.encode([(n, agency_registered()) for n in (11, 12)], chained=True)
+    assert projector.apply_encoded(batch, after=10) == -1
+    # Id 10 was taken by a transaction that rolled back: its writer checked the log and sends
+    # the batch again, chained to the position before the gap.
+    assert projector.apply_encoded(batch, after=9) == 2
+    assert projector.position() == 12
+    assert redis_client.hlen(redis_prefix + "parked") == 0
+    assert projector.apply_batch([(13, agency_registered())]) == 1
+
+
+def test_batches_of_several_calls_park_and_drain_in_log_order(
+    redis_client: redis.Redis, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infrastructure.readmodels import redis_projection
+
+    monkeypatch.setattr(redis_projection, "EVENTS_PER_CALL", 2)
+    projector = RedisProjector(redis_client, redis_prefix, 180)
+    positions: list[int] = []
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(redis_prefix + "pos")
+    later = projector.encode([(n, agency_registered()) for n in range(6, 11)], chained=True)
+    middle = projector.encode([(n, agency_registered()) for n in (3, 4, 5)], chained=True)
+    first = projector.encode([(n, agency_registered()) for n in (1, 2)], chained=True)
+    assert len(later.calls) == 3
+    assert projector.apply_encoded(later, after=5) == -1
+    assert projector.apply_encoded(middle, after=2) == -1
+    assert projector.position() == 0
+    assert projector.apply_encoded(first, after=0) == 2
+    assert projector.position() == 10
+    assert redis_client.hlen(redis_prefix + "parked") == 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and 10 not in positions:
+        message = pubsub.get_message(timeout=0.1)
+        if message and message["type"] == "message":
+            positions.append(int(message["data"]))
+    pubsub.close()
+    assert positions == [10]  # the one call that moved it all announced it once
 
 
 def test_the_apply_script_is_loaded_again_when_redis_forgot_it(
