@@ -170,6 +170,7 @@ def group_commit(
     settings: Settings,
     app: Fangxin,
     on_saved: Callable[[list[Recording[UUID]]], None] | None = None,
+    settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
     committer = GroupCommit(
@@ -178,6 +179,7 @@ def group_commit(
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
         blame=blame_duplicate,
+        settle=settle,
     )
     app.committer = committer
     return committer
@@ -315,7 +317,7 @@ def _production(
     runner = RedisProjectionRunner(
         app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
     )
-    committer = group_commit(settings, app, on_saved=runner.apply_own)
+    committer = group_commit(settings, app, on_saved=runner.send_own, settle=runner.own_applied)
     sync.runner = runner
     feed = RedisFeed(client, prefix)
     # Erasure in one worker must reach every worker's key cache at once.

@@ -5,6 +5,9 @@ on `save_async` (which holds no thread; its event loop is woken once per batch).
 thread gathers what arrives within a short wait (or until the batch is full), saves it all
 with one call (one transaction, one fsync), and passes the batch to a second thread that
 projects it into the read models, so the next batch commits while this one is projected.
+Where projecting only starts there (`on_saved` sends the batch to a shared store, which
+applies it once other processes' earlier batches are in), a third thread waits for each
+batch to be applied (`settle`), so the second one sends the next batch meanwhile.
 Writers are answered once their batch is durable and projected. If the combined save fails
 for anything but the store being unreachable (a conflict from an idempotent retry or a
 concurrent change, an item whose key was erased meanwhile), one bad item never fails the rest
@@ -78,10 +81,12 @@ class GroupCommit:
         on_saved: Callable[[list[Recording[Any]]], None] | None = None,
         blame: Blame | None = None,
         clock: Callable[[], float] = time.monotonic,
+        settle: Callable[[list[Recording[Any]]], None] | None = None,
     ) -> None:
         self._save = save
         self._clock = clock
         self._on_saved = on_saved
+        self._settle = settle
         self._blame = blame
         self._max_batch = max_batch
         self._max_wait = max_wait
@@ -101,8 +106,15 @@ class GroupCommit:
         self._projector = threading.Thread(
             target=self._project_forever, name="group-commit-projection", daemon=True
         )
+        self._to_settle: queue.SimpleQueue[tuple[list[_Item], list[Recording[Any]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._settler = threading.Thread(
+            target=self._settle_forever, name="group-commit-settle", daemon=True
+        )
         self._thread.start()
         self._projector.start()
+        self._settler.start()
 
     def save(self, events: Sequence[Any]) -> list[Recording[Any]]:
         """Save events durably (with whatever else arrives now); raises what their save raised."""
@@ -158,6 +170,20 @@ class GroupCommit:
         while (work := self._to_project.get()) is not None:
             items, recordings = work
             self._saved(recordings)
+            if self._settle is None:
+                _wake(items)
+            else:
+                self._to_settle.put(work)
+        self._to_settle.put(None)
+
+    def _settle_forever(self) -> None:
+        while (work := self._to_settle.get()) is not None:
+            items, recordings = work
+            assert self._settle is not None
+            try:
+                self._settle(recordings)
+            except Exception as exc:  # durable already; each writer's own read waits instead
+                log.warning("a saved batch was not seen applied", extra={"error": repr(exc)})
             _wake(items)
 
     def _durable(self, items: list[_Item], recordings: list[Recording[Any]]) -> None:
@@ -227,6 +253,7 @@ class GroupCommit:
             self._cond.notify_all()
         self._thread.join(timeout=10)
         self._projector.join(timeout=10)
+        self._settler.join(timeout=10)
 
 
 def _wake(items: list[_Item]) -> None:

@@ -197,17 +197,15 @@ class RedisProjectionRunner:
         for listener in self.on_written:
             listener([r.domain_event for r in recordings])
 
-    def apply_own(self, recordings: list[Recording[UUID]]) -> None:
-        """Project events this process just saved, from memory, then wait until applied.
+    def send_own(self, recordings: list[Recording[UUID]]) -> None:
+        """Send events this process just saved to Redis, from memory.
 
         Called by the group commit's projection stage right after a commit: no read back
         from PostgreSQL, no decryption. The batch is sent once, chained to the position before
         it. If another worker's earlier batch is not applied yet, Redis parks this one and the
-        call that applies the earlier one applies it too; this waits (in the projection stage's
-        thread, holding no request) until the position passes it. The batch is kept here only
-        for the case where what lies before it is a gap (see `wait_for`). The runner applies it
-        from the log in any case. The batch's writers are answered after this returns, so they
-        read their own writes. It never delays the next commit.
+        call that applies the earlier one applies it too. The batch is kept here only for the
+        case where what lies before it is a gap (see `wait_for`). The runner applies it from
+        the log in any case.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
@@ -222,7 +220,13 @@ class RedisProjectionRunner:
             self._own.sort(key=lambda b: b.first)
         if self._projector.apply_encoded(encoded, after=encoded.first - 1) >= 0:
             self._passed(encoded.last)
-        self.wait_for(encoded.last)
+
+    def own_applied(self, recordings: list[Recording[UUID]]) -> None:
+        """Wait until the position passes events `send_own` sent (in the group commit's own
+        thread, holding no request); their writers are answered after, so they read their own
+        writes. It never delays the next commit, nor the sending of the next batch."""
+        if recordings:
+            self.wait_for(max(r.notification.id for r in recordings))
 
     def _passed(self, position: int) -> None:
         """The position is known to have passed `position`: forget the batches it covers."""

@@ -271,3 +271,46 @@ def test_a_writer_that_waited_through_the_previous_flush_is_flushed_without_wait
     assert late == [["recorded c"]]  # flushed at once, not held for another 30 s
     assert store.calls == [["a", "b"], ["c"]]
     commit.close()
+
+
+def test_writers_are_answered_once_settled_while_the_next_batch_is_projected_meanwhile() -> None:
+    store = FakeStore()
+    sent: list[Any] = []
+    settling = threading.Event()
+    release = threading.Event()
+
+    def settle(recordings: list[Any]) -> None:
+        settling.set()
+        release.wait()
+
+    commit = GroupCommit(store.save, max_batch=1, max_wait=0.0, on_saved=sent.append, settle=settle)
+    answered: list[Any] = []
+    first = threading.Thread(target=lambda: answered.append(commit.save(["one"])))
+    first.start()
+    assert settling.wait(5)
+    # Sent, not settled: its writer still waits, and the next batch is saved and sent.
+    second = threading.Thread(target=lambda: answered.append(commit.save(["two"])))
+    second.start()
+    for _ in range(500):
+        if sent == [["recorded one"], ["recorded two"]]:
+            break
+        threading.Event().wait(0.01)
+    assert sent == [["recorded one"], ["recorded two"]]
+    assert answered == []
+    release.set()
+    first.join(5)
+    second.join(5)
+    commit.close()
+    assert sorted(answered) == [["recorded one"], ["recorded two"]]
+
+
+def test_a_batch_that_fails_to_settle_still_answers_its_writers() -> None:
+    store = FakeStore()
+
+    def settle(recordings: list[Any]) -> None:
+        raise TimeoutError("the read models are behind")
+
+    commit = GroupCommit(store.save, max_batch=1, max_wait=0.0, on_saved=list, settle=settle)
+    assert commit.save(["one"]) == ["recorded one"]  # durable: the write stands
+    commit.close()
+    assert store.saved == ["one"]
