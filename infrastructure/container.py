@@ -32,7 +32,7 @@ from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import blame_duplicate, event_store_env
-from infrastructure.group_commit import GroupCommit
+from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PostgresKeyBackend
@@ -169,7 +169,7 @@ class Services:
 def group_commit(
     settings: Settings,
     app: Fangxin,
-    on_saved: Callable[[list[Recording[UUID]]], None] | None = None,
+    on_saved: OnSaved | None = None,
     settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""

@@ -7,7 +7,8 @@ with one call (one transaction, one fsync), and passes the batch to a second thr
 projects it into the read models, so the next batch commits while this one is projected.
 Where projecting only starts there (`on_saved` sends the batch to a shared store, which
 applies it once other processes' earlier batches are in), a third thread waits for each
-batch to be applied (`settle`), so the second one sends the next batch meanwhile.
+batch not applied at once to be applied (`settle`), so the second one sends the next batch
+meanwhile.
 Writers are answered once their batch is durable and projected. If the combined save fails
 for anything but the store being unreachable (a conflict from an idempotent retry or a
 concurrent change, an item whose key was erased meanwhile), one bad item never fails the rest
@@ -32,6 +33,8 @@ from eventsourcing.persistence import InterfaceError, OperationalError, Recordin
 log = logging.getLogger("fangxin.group_commit")
 
 Save = Callable[..., list[Recording[Any]]]
+# Projects a saved batch; True when it is applied already, so nobody needs to wait for it.
+OnSaved = Callable[[list[Recording[Any]]], bool | None]
 # Given a failed save's error, which events it was about (None when the error does not say).
 Blame = Callable[[Exception], Callable[[Any], bool] | None]
 # Failures of the store itself, not of any one item: retrying the batch item by item would
@@ -78,7 +81,7 @@ class GroupCommit:
         save: Save,
         max_batch: int = 200,
         max_wait: float = 0.002,
-        on_saved: Callable[[list[Recording[Any]]], None] | None = None,
+        on_saved: OnSaved | None = None,
         blame: Blame | None = None,
         clock: Callable[[], float] = time.monotonic,
         settle: Callable[[list[Recording[Any]]], None] | None = None,
@@ -169,8 +172,7 @@ class GroupCommit:
     def _project_forever(self) -> None:
         while (work := self._to_project.get()) is not None:
             items, recordings = work
-            self._saved(recordings)
-            if self._settle is None:
+            if self._saved(recordings) or self._settle is None:
                 _wake(items)
             else:
                 self._to_settle.put(work)
@@ -209,12 +211,13 @@ class GroupCommit:
             start += len(item.events)
         self._durable(batch, recordings)
 
-    def _saved(self, recordings: list[Recording[Any]]) -> None:
+    def _saved(self, recordings: list[Recording[Any]]) -> bool:
         assert self._on_saved is not None
         try:
-            self._on_saved(recordings)
+            return bool(self._on_saved(recordings))
         except Exception:  # durable already; the projection runner will pick the events up
             log.exception("projecting a saved batch directly failed; left to the runner")
+            return False
 
     def _retry(self, batch: list[_Item], exc: Exception) -> None:
         """Save a failed batch again without the items its error names, then those alone."""

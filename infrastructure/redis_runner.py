@@ -197,7 +197,7 @@ class RedisProjectionRunner:
         for listener in self.on_written:
             listener([r.domain_event for r in recordings])
 
-    def send_own(self, recordings: list[Recording[UUID]]) -> None:
+    def send_own(self, recordings: list[Recording[UUID]]) -> bool:
         """Send events this process just saved to Redis, from memory.
 
         Called by the group commit's projection stage right after a commit: no read back
@@ -205,11 +205,11 @@ class RedisProjectionRunner:
         it. If another worker's earlier batch is not applied yet, Redis parks this one and the
         call that applies the earlier one applies it too. The batch is kept here only for the
         case where what lies before it is a gap (see `wait_for`). The runner applies it from
-        the log in any case.
+        the log in any case. Returns whether the batch is applied now.
         """
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
-            return
+            return True
         batch = [(r.notification.id, r.domain_event) for r in ordered]
         for _, event in batch:
             for projector in self._also:
@@ -218,8 +218,10 @@ class RedisProjectionRunner:
         with self._own_lock:
             self._own.append(encoded)
             self._own.sort(key=lambda b: b.first)
-        if self._projector.apply_encoded(encoded, after=encoded.first - 1) >= 0:
-            self._passed(encoded.last)
+        if self._projector.apply_encoded(encoded, after=encoded.first - 1) < 0:
+            return False  # parked behind another worker's batch
+        self._passed(encoded.last)
+        return True
 
     def own_applied(self, recordings: list[Recording[UUID]]) -> None:
         """Wait until the position passes events `send_own` sent (in the group commit's own

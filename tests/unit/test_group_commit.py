@@ -314,3 +314,19 @@ def test_a_batch_that_fails_to_settle_still_answers_its_writers() -> None:
     assert commit.save(["one"]) == ["recorded one"]  # durable: the write stands
     commit.close()
     assert store.saved == ["one"]
+
+
+def test_a_batch_applied_at_once_is_answered_without_waiting_to_settle() -> None:
+    store = FakeStore()
+    settled: list[Any] = []
+    commit = GroupCommit(
+        store.save,
+        max_batch=1,
+        max_wait=0.0,
+        on_saved=lambda recordings: recordings != ["recorded parked"],
+        settle=settled.append,
+    )
+    assert commit.save(["applied"]) == ["recorded applied"]
+    assert commit.save(["parked"]) == ["recorded parked"]
+    commit.close()
+    assert settled == [["recorded parked"]]  # only the batch not applied at once was waited for
