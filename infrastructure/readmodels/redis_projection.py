@@ -108,6 +108,8 @@ elseif kind == 'erased' then
 elseif kind == 'venue' then
   local venue = cjson.decode(ARGV[5])
   redis.call('SET', P .. 'venue:' .. venue.venue_id, ARGV[5])
+  -- What each check-in needs of its venue, without decoding the venue.
+  redis.call('SET', P .. 'dwell:' .. venue.venue_id, venue.max_dwell_minutes * 60)
   redis.call('ZADD', P .. 'mvenues:' .. venue.merchant_id, id, venue.venue_id)
 elseif kind == 'rotated' then
   local raw = redis.call('GET', P .. 'venue:' .. ARGV[5])
@@ -120,14 +122,18 @@ elseif kind == 'rotated' then
 elseif kind == 'agency' then
   redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
 elseif kind == 'checkin' then
-  local v = cjson.decode(ARGV[5])
-  if redis.call('EXISTS', P .. 'visit:' .. v.visit_id) == 0 then
-    local max_dwell = tonumber(ARGV[6])
+  -- ARGV[5] is the stored visit as JSON but for its last field, max_dwell_s, added here; the
+  -- fields the indexes need come apart, so the visit is never decoded nor encoded here.
+  local v = {visit_id = ARGV[7], visitor_id = ARGV[8], guardian_id = ARGV[9],
+             venue_id = ARGV[10], start_s = tonumber(ARGV[11])}
+  local max_dwell = tonumber(redis.call('GET', P .. 'dwell:' .. v.venue_id))
+  if max_dwell == nil then
     local venue_raw = redis.call('GET', P .. 'venue:' .. v.venue_id)
-    if venue_raw then max_dwell = cjson.decode(venue_raw).max_dwell_minutes * 60 end
-    v.max_dwell_s = max_dwell
-    v.end_s = nil
-    redis.call('SET', P .. 'visit:' .. v.visit_id, cjson.encode(v))
+    if venue_raw then max_dwell = cjson.decode(venue_raw).max_dwell_minutes * 60
+    else max_dwell = tonumber(ARGV[6]) end
+  end
+  local stored = string.sub(ARGV[5], 1, -2) .. ',"max_dwell_s":' .. max_dwell .. '}'
+  if redis.call('SET', P .. 'visit:' .. v.visit_id, stored, 'NX') then
     redis.call('ZADD', P .. 'gvisits:' .. v.guardian_id, v.start_s, v.visit_id)
     redis.call('ZADD', P .. 'vvisits:' .. v.venue_id, v.start_s, v.visit_id)
     redis.call('ZADD', P .. 'pvisits:' .. v.visitor_id, v.start_s, v.visit_id)
@@ -146,7 +152,16 @@ elseif kind == 'checkout' then
     local v = cjson.decode(raw)
     if v.checked_out_at == cjson.null or v.checked_out_at == nil then
       local end_s = math.max(tonumber(ARGV[7]), v.start_s)
-      unfile(v)
+      -- Filed under each day from its start to its planned end; now under each day to its
+      -- end: only the days that differ change.
+      local d0, planned = days(v.start_s, v.start_s + v.max_dwell_s)
+      local _, last = days(v.start_s, end_s)
+      for d = last + 1, planned do
+        redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, v.visit_id)
+      end
+      for d = math.max(planned + 1, d0), last do
+        redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
+      end
       v.checked_out_at = ARGV[6]
       v.checkout_reason = ARGV[8]
       v.end_s = end_s
@@ -154,10 +169,6 @@ elseif kind == 'checkout' then
       redis.call('SREM', P .. 'open:' .. v.visitor_id, v.visit_id)
       redis.call('DECR', P .. 'occ:' .. v.venue_id)
       redis.call('ZREM', P .. 'due', v.visit_id)
-      local d0, d1 = days(v.start_s, end_s)
-      for d = d0, d1 do
-        redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
-      end
     end
   end
 elseif kind == 'exposure' then
@@ -298,6 +309,18 @@ class StoredVisit(msgspec.Struct, frozen=True):
     end_s: float | None = None
 
 
+class NewVisit(msgspec.Struct, frozen=True):
+    """A visit just checked in, as the apply script receives it (see `StoredVisit`)."""
+
+    visit_id: UUID
+    visitor_id: UUID
+    guardian_id: UUID
+    venue_id: UUID
+    checked_in_at: datetime
+    via: str
+    start_s: float
+
+
 def epoch(at: datetime) -> float:
     """Seconds since the epoch."""
     return at.timestamp()
@@ -311,16 +334,19 @@ def encode_event(event: DomainEventProtocol[UUID]) -> list[str]:
     """The script arguments after (prefix, id) for one event; ['skip'] for events of no concern."""
     e: Any = event
     if isinstance(event, Visit.CheckedIn):
-        visit = StoredVisit(
+        start_s = epoch(e.at)
+        visit = NewVisit(
             visit_id=e.originator_id,
             visitor_id=e.visitor_id,
             guardian_id=e.guardian_id,
             venue_id=e.venue_id,
             checked_in_at=e.at,
             via=e.via,
-            start_s=epoch(e.at),
+            start_s=start_s,
         )
-        return ["checkin", _json(visit)]
+        ids = (e.originator_id, e.visitor_id, e.guardian_id, e.venue_id)
+        # The script adds the venue's max_dwell_s to the JSON, between these parts.
+        return ["checkin", _json(visit), *(str(i) for i in ids), repr(start_s)]
     if isinstance(event, Visit.CheckedOut):
         return [
             "checkout",
@@ -414,7 +440,7 @@ class RedisProjector:
             for notification_id, event in events[start : start + EVENTS_PER_CALL]:
                 args = encode_event(event)
                 if args[0] == "checkin":
-                    args.append(self._default_dwell)
+                    args.insert(2, self._default_dwell)
                 call_args += [len(args) + 3, self.prefix, notification_id, args[0], previous]
                 call_args += args[1:]
                 if chained:

@@ -289,6 +289,25 @@ def test_stays_are_found_by_venue_and_day_and_by_person(models: Models) -> None:
     assert [(s.start, s.end) for s in mine] == [(short.checked_in_at, short.checked_out_at)]
 
 
+def test_a_check_out_refiles_a_stay_under_the_days_it_really_spans(models: Models) -> None:
+    a, b = new_visitor(), new_visitor()
+    venue = new_venue(uuid.uuid4())
+    early = new_visit(a.id, a.id, venue.id, T0)  # planned to end at 02:00, after midnight
+    early.check_out(T0 + timedelta(minutes=30), CheckoutReason.SCAN)  # left before midnight
+    late = new_visit(b.id, b.id, venue.id, T0)
+    late.check_out(T0 + timedelta(hours=26), CheckoutReason.SCAN)  # two days later
+    models.project(events(a, b, venue, early, late))
+    now = T0 + timedelta(days=3)
+    next_night = models.contacts.stays_at(
+        venue.id, T0 + timedelta(hours=1, minutes=30), T0 + timedelta(hours=2), now
+    )
+    assert [s.visit_id for s in next_night] == [late.id]
+    day_after = models.contacts.stays_at(
+        venue.id, T0 + timedelta(hours=25), T0 + timedelta(hours=25, minutes=30), now
+    )
+    assert [(s.visit_id, s.end) for s in day_after] == [(late.id, T0 + timedelta(hours=26))]
+
+
 def test_an_erased_visitor_leaves_no_token_visit_or_stay(models: Models) -> None:
     parent = new_visitor(["小明"], phone_index="erase-me")
     venue = new_venue(uuid.uuid4())
