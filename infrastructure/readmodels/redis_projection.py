@@ -293,8 +293,9 @@ return out
 LOOK_SHA = hashlib.sha1(LOOK_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
-class StoredVisit(msgspec.Struct, frozen=True):
-    """A visit as kept in Redis: the VisitView fields plus epoch seconds for the indexes."""
+class NewVisit(msgspec.Struct, frozen=True):
+    """A visit just checked in, as the apply script receives it: the script appends the
+    venue's `max_dwell_s`, which makes it a `StoredVisit`."""
 
     visit_id: UUID
     visitor_id: UUID
@@ -303,22 +304,15 @@ class StoredVisit(msgspec.Struct, frozen=True):
     checked_in_at: datetime
     via: str
     start_s: float
+
+
+class StoredVisit(NewVisit, frozen=True):
+    """A visit as kept in Redis: the VisitView fields plus epoch seconds for the indexes."""
+
     max_dwell_s: float = 0.0
     checked_out_at: datetime | None = None
     checkout_reason: str | None = None
     end_s: float | None = None
-
-
-class NewVisit(msgspec.Struct, frozen=True):
-    """A visit just checked in, as the apply script receives it (see `StoredVisit`)."""
-
-    visit_id: UUID
-    visitor_id: UUID
-    guardian_id: UUID
-    venue_id: UUID
-    checked_in_at: datetime
-    via: str
-    start_s: float
 
 
 def epoch(at: datetime) -> float:
