@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from infrastructure.settings import load_settings
@@ -11,6 +12,7 @@ from infrastructure.settings import load_settings
 def serve(_: argparse.Namespace) -> int:
     """Start the HTTP service on the configured host and port."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from interface.http.observability import configure_logging
 
@@ -22,12 +24,12 @@ def serve(_: argparse.Namespace) -> int:
         f" (public URL {settings.base_url}; event store: {store})",
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         "interface.http.asgi:build",
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
+        workers=settings.workers,
         access_log=False,
         # The rate limiter reads X-Forwarded-For itself, and only from trusted proxies.
         proxy_headers=False,
@@ -37,7 +39,17 @@ def serve(_: argparse.Namespace) -> int:
         # Each answer in one socket write (see interface/http/transport.py).
         http="interface.http.transport:HttpProtocol",
     )
-    return 0
+    if settings.workers > 1:
+        from interface.workers import SpreadWorkers, listening_sockets
+
+        # A socket per worker, so that new connections are spread evenly over them.
+        sockets = listening_sockets(settings.host, settings.port, settings.workers)
+        SpreadWorkers(config, sockets).run()
+        return 0
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: it stopped already
+        server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def admin_token(_: argparse.Namespace) -> int:
