@@ -221,14 +221,14 @@ local applied, parked = run(ARGV)
 -- Parked events whose position is reached now (or passed, if the runner applied them from
 -- the log meanwhile), oldest first.
 while redis.call('HLEN', PARKED) > 0 do
-  local best = nil
+  local best, best_key = nil, nil
   for _, follows in ipairs(redis.call('HKEYS', PARKED)) do
     local f = tonumber(follows)
-    if f <= pos and (best == nil or f < best) then best = f end
+    if f <= pos and (best == nil or f < best) then best, best_key = f, follows end
   end
   if best == nil then break end
-  local list = cmsgpack.unpack(redis.call('HGET', PARKED, tostring(best)))
-  redis.call('HDEL', PARKED, tostring(best))
+  local list = cmsgpack.unpack(redis.call('HGET', PARKED, best_key))
+  redis.call('HDEL', PARKED, best_key)
   run(list)
 end
 if moved then
