@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,26 @@ def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
         health = a.get("/health").json()
         assert health["redis"] == "ok"
         assert health["projection_lag"] == 0
+
+
+def test_fangxin_serve_with_two_workers_answers_from_both_and_stops_cleanly(
+    production: dict[str, str],
+) -> None:
+    env = {f"FANGXIN_{k.upper()}": v for k, v in production.items() if k != "data_dir"}
+    migrate(production)
+    with running_server(Path(production["data_dir"]), FANGXIN_WORKERS="2", **env) as server:
+        pids: set[str] = set()
+        for _ in range(200):  # both workers may take a moment to start
+            # A new connection each time: the kernel spreads them over the workers' sockets.
+            metrics = httpx.get(f"{server.base_url}/metrics", timeout=10)
+            assert metrics.status_code == 200
+            pids |= set(
+                re.findall(r'fangxin_group_commit_batches_total\{pid="(\d+)"', metrics.text)
+            )
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, server.log_path.read_text()
+    # running_server has stopped it with SIGINT and checked that it exited with 0.
 
 
 def test_an_erasure_in_one_worker_shreds_the_key_cached_by_another(

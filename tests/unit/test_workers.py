@@ -82,6 +82,12 @@ class FakeProcess:
     def join(self) -> None:
         pass
 
+    def wait_until_ready(self, timeout: float, should_exit: Any = None) -> bool:
+        return self.alive
+
+    def terminate(self) -> None:
+        self.alive = False
+
 
 def test_each_worker_slot_keeps_its_own_socket_across_a_replacement(
     monkeypatch: pytest.MonkeyPatch, own_signals: None, caplog: pytest.LogCaptureFixture
@@ -103,3 +109,18 @@ def test_each_worker_slot_keeps_its_own_socket_across_a_replacement(
 def test_a_supervisor_needs_one_socket_per_worker(own_signals: None) -> None:
     with pytest.raises(ValueError, match="one socket per worker"):
         SpreadWorkers(Config("interface.http.asgi:build", workers=2), [])
+
+
+def test_a_restart_replaces_each_worker_on_its_own_socket(
+    monkeypatch: pytest.MonkeyPatch, own_signals: None
+) -> None:
+    monkeypatch.setattr(workers, "Process", FakeProcess)
+    FakeProcess.started = []
+    sockets: list[Any] = ["socket-0", "socket-1"]
+    supervisor = SpreadWorkers(Config("interface.http.asgi:build", workers=2), sockets)
+    supervisor.init_processes()
+    old = list(supervisor.processes)
+    supervisor.restart_all()  # what SIGHUP asks for
+    assert [p.sockets for p in supervisor.processes] == [["socket-0"], ["socket-1"]]
+    assert all(p not in old for p in supervisor.processes)
+    assert not any(p.alive for p in old)
