@@ -112,12 +112,16 @@ class GroupCommit:
         self._to_settle: queue.SimpleQueue[tuple[list[_Item], list[Recording[Any]]] | None] = (
             queue.SimpleQueue()
         )
-        self._settler = threading.Thread(
-            target=self._settle_forever, name="group-commit-settle", daemon=True
-        )
+        # The third stage exists only where projecting can leave a batch waiting.
+        self._settler: threading.Thread | None = None
+        if settle is not None:
+            self._settler = threading.Thread(
+                target=self._settle_forever, name="group-commit-settle", daemon=True
+            )
         self._thread.start()
         self._projector.start()
-        self._settler.start()
+        if self._settler is not None:
+            self._settler.start()
 
     def save(self, events: Sequence[Any]) -> list[Recording[Any]]:
         """Save events durably (with whatever else arrives now); raises what their save raised."""
@@ -185,7 +189,9 @@ class GroupCommit:
             try:
                 self._settle(recordings)
             except Exception as exc:  # durable already; each writer's own read waits instead
-                log.warning("a saved batch was not seen applied", extra={"error": repr(exc)})
+                log.warning(
+                    "a saved batch was not seen applied", extra={"error": type(exc).__name__}
+                )
             _wake(items)
 
     def _durable(self, items: list[_Item], recordings: list[Recording[Any]]) -> None:
@@ -256,7 +262,8 @@ class GroupCommit:
             self._cond.notify_all()
         self._thread.join(timeout=10)
         self._projector.join(timeout=10)
-        self._settler.join(timeout=10)
+        if self._settler is not None:
+            self._settler.join(timeout=10)
 
 
 def _wake(items: list[_Item]) -> None:

@@ -215,13 +215,14 @@ class RedisProjectionRunner:
             for projector in self._also:
                 projector.apply(event)
         encoded = self._projector.encode(batch, chained=True)
+        if self._projector.apply_encoded(encoded, after=encoded.first - 1) >= 0:
+            self._passed(encoded.last)
+            return True
+        # Parked behind another worker's batch. Kept in commit order: this stage sends the
+        # process's batches one after another.
         with self._own_lock:
             self._own.append(encoded)
-            self._own.sort(key=lambda b: b.first)
-        if self._projector.apply_encoded(encoded, after=encoded.first - 1) < 0:
-            return False  # parked behind another worker's batch
-        self._passed(encoded.last)
-        return True
+        return False
 
     def own_applied(self, recordings: list[Recording[UUID]]) -> None:
         """Wait until the position passes events `send_own` sent (in the group commit's own
@@ -233,8 +234,9 @@ class RedisProjectionRunner:
     def _passed(self, position: int) -> None:
         """The position is known to have passed `position`: forget the batches it covers."""
         self._seen = max(self._seen, position)
-        with self._own_lock:
-            self._own = [b for b in self._own if b.last > self._seen]
+        if self._own and self._own[0].last <= self._seen:  # reads pass here too: only then
+            with self._own_lock:
+                self._own = [b for b in self._own if b.last > self._seen]
 
     def _send_after_gap(self, gap_after: int) -> None:
         """Send the first kept batch again, chained to `gap_after` (only gaps lie between).

@@ -89,14 +89,20 @@ class FakeProcess:
         self.alive = False
 
 
-def test_each_worker_slot_keeps_its_own_socket_across_a_replacement(
-    monkeypatch: pytest.MonkeyPatch, own_signals: None, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch, own_signals: None) -> SpreadWorkers:
+    """A supervisor of two faked workers on two (named) sockets, its workers started."""
     monkeypatch.setattr(workers, "Process", FakeProcess)
     FakeProcess.started = []
     sockets: list[Any] = ["socket-0", "socket-1"]
-    supervisor = SpreadWorkers(Config("interface.http.asgi:build", workers=2), sockets)
-    supervisor.init_processes()
+    started = SpreadWorkers(Config("interface.http.asgi:build", workers=2), sockets)
+    started.init_processes()
+    return started
+
+
+def test_each_worker_slot_keeps_its_own_socket_across_a_replacement(
+    supervisor: SpreadWorkers, caplog: pytest.LogCaptureFixture
+) -> None:
     assert [p.sockets for p in FakeProcess.started] == [["socket-0"], ["socket-1"]]
     FakeProcess.started[1].alive = False  # the second worker dies
     supervisor.keep_subprocess_alive()
@@ -111,14 +117,7 @@ def test_a_supervisor_needs_one_socket_per_worker(own_signals: None) -> None:
         SpreadWorkers(Config("interface.http.asgi:build", workers=2), [])
 
 
-def test_a_restart_replaces_each_worker_on_its_own_socket(
-    monkeypatch: pytest.MonkeyPatch, own_signals: None
-) -> None:
-    monkeypatch.setattr(workers, "Process", FakeProcess)
-    FakeProcess.started = []
-    sockets: list[Any] = ["socket-0", "socket-1"]
-    supervisor = SpreadWorkers(Config("interface.http.asgi:build", workers=2), sockets)
-    supervisor.init_processes()
+def test_a_restart_replaces_each_worker_on_its_own_socket(supervisor: SpreadWorkers) -> None:
     old = list(supervisor.processes)
     supervisor.restart_all()  # what SIGHUP asks for
     assert [p.sockets for p in supervisor.processes] == [["socket-0"], ["socket-1"]]
