@@ -27,6 +27,8 @@ from eventsourcing.utils import retry
 from psycopg.errors import UndefinedFunction
 from psycopg.sql import SQL, Identifier
 
+from infrastructure.pgarrays import event_columns
+
 log = logging.getLogger("fangxin.store")
 
 TOPIC = "infrastructure.pgrecorder:GroupCommitRecorder"
@@ -74,12 +76,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         """Insert the events in one transaction; their notification ids, in their order."""
         if not stored_events:
             return []
-        params = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
+        params = event_columns(stored_events)
         with self.datastore.get_connection() as conn:
             if self._has_function:
                 try:
