@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -81,12 +82,18 @@ class Runtime(Application[UUID]):
         memory); the others as they are, for `record` to map in the group commit's thread,
         so that a key read never blocks the event loop."""
         mapper = self.mapper
-        if not isinstance(mapper, QuickMapper):
+        if not self._maps_quickly:
             return list(events)
+        quick = cast(QuickMapper, mapper)
         return [
-            Mapped(event, mapper.to_stored_event(event)) if mapper.maps_at_once(event) else event
+            Mapped(event, mapper.to_stored_event(event)) if quick.maps_at_once(event) else event
             for event in events
         ]
+
+    @cached_property
+    def _maps_quickly(self) -> bool:
+        # Asked once: a runtime-checkable protocol's isinstance costs a check per member.
+        return isinstance(self.mapper, QuickMapper)
 
     def record(self, *items: Mapped | Any) -> list[Recording[UUID]]:
         """Append events in one transaction: what the group commit calls with a batch.
