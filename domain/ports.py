@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -284,4 +284,8 @@ class QuickMapper(Protocol):
 
     def maps_at_once(self, domain_event: Any) -> bool:
         """Whether the event's keys are in memory."""
+        ...
+
+    def load_keys(self, domain_events: Iterable[Any]) -> None:
+        """Bring the events' keys into memory at once (one read for them all)."""
         ...

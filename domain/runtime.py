@@ -101,6 +101,9 @@ class Runtime(Application[UUID]):
         `EventStore.put` for events that their writers mapped already, mapping the others.
         """
         to_stored = self.mapper.to_stored_event
+        unmapped = [item for item in items if not isinstance(item, Mapped)]
+        if unmapped and self._maps_quickly:
+            cast(QuickMapper, self.mapper).load_keys(unmapped)
         items = tuple(
             item if isinstance(item, Mapped) else Mapped(item, to_stored(item)) for item in items
         )

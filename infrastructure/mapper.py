@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -52,6 +53,14 @@ class ScopedCipherMapper(Mapper[UUID]):
         """Whether the event's keys are in memory, so that mapping it does no I/O."""
         scopes: tuple[str, ...] = getattr(domain_event, "privacy_scopes", SYSTEM_SCOPES)
         return all(self._keys.in_memory(scope) for scope in scopes)
+
+    def load_keys(self, domain_events: Iterable[DomainEventProtocol[UUID]]) -> None:
+        """Bring the keys of these events into memory in one read of the key store."""
+        self._keys.load(
+            scope
+            for event in domain_events
+            for scope in getattr(event, "privacy_scopes", SYSTEM_SCOPES)
+        )
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         """Encode and encrypt one event."""

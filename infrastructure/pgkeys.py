@@ -6,7 +6,7 @@ on a small pool; nothing is cached here (the KeyStore caches unwrapped keys).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -88,6 +88,16 @@ class PostgresKeyBackend:
                 "SELECT wrapped, master_version FROM fangxin_keys WHERE key_id = %s", (key_id,)
             ).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def get_many(self, key_ids: Sequence[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
+        """Several keys in one round trip; unknown ids are left out."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT key_id, wrapped, master_version FROM fangxin_keys"
+                " WHERE key_id = ANY(%s::bytea[])",
+                (list(key_ids),),
+            ).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     def destroy(self, key_ids: Iterable[bytes]) -> int:
         """Tombstone keys (also ids never used); returns how many held a key."""

@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import msgspec
+import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from litestar.testing import TestClient
 
@@ -22,6 +23,7 @@ from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 from tests.conftest import World, bearer
+from tests.integration.test_keys_postgres import CountingBackend
 from tests.live import Server, running_server
 
 DAY = timedelta(days=1)
@@ -175,3 +177,33 @@ def test_a_check_in_whose_keys_are_not_in_memory_is_mapped_off_the_loop_and_stor
     stored = services.app.repository.get(UUID(visit["visit_id"]))
     assert isinstance(stored, Visit)
     assert [v["visit_id"] for v in world.visits(visitor)] == [visit["visit_id"]]
+
+
+def test_a_batch_whose_keys_are_not_in_memory_reads_them_all_in_one_go(
+    world: World, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venue = world.venue(world.merchant())
+    world.check_in(world.visitor(), venue)  # today's key exists
+    guardians = [UUID(world.visitor()["visitor_id"]) for _ in range(3)]
+    visits = [
+        Visit(
+            id=uuid4(),
+            visitor_id=guardian,
+            guardian_id=guardian,
+            venue_id=UUID(venue["venue_id"]),
+            at=services.app.ports.clock.now(),
+            via="scan",
+        )
+        for guardian in guardians
+    ]
+    events = [event for visit in visits for event in visit.collect_events()]
+    services.keys.forget_all()  # a worker that has seen none of these visitors lately
+    counting = CountingBackend(services.keys.backend)
+    monkeypatch.setattr(services.keys, "_backend", counting)
+
+    services.app.record(*services.app.mapped(events))
+
+    assert counting.reads == ["get_many 4"]  # three visitors' keys and the day's
+    assert [services.app.repository.get(visit.id).venue_id for visit in visits] == [
+        UUID(venue["venue_id"])
+    ] * 3

@@ -195,6 +195,72 @@ def test_keys_outlive_the_backend_that_wrote_them(open_backend: Opener) -> None:
     assert second.get_setting("retention_watermark") == "2026-01-01"
 
 
+def test_get_many_reads_the_known_keys_and_tombstones_and_leaves_out_unknown_ids(
+    backend: KeyBackend,
+) -> None:
+    first, second, destroyed, unknown = new_id(), new_id(), new_id(), new_id()
+    backend.insert_if_absent(first, b"one", 1)
+    backend.insert_if_absent(second, b"two", 2)
+    backend.insert_if_absent(destroyed, b"three", 1)
+    backend.destroy([destroyed])
+
+    found = backend.get_many([first, second, destroyed, unknown])
+
+    assert found == {first: (b"one", 1), second: (b"two", 2), destroyed: backend.get(destroyed)}
+    assert found[destroyed][0] is None
+
+
+class CountingBackend:
+    """A backend that counts its reads."""
+
+    def __init__(self, inner: KeyBackend) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+
+    def get(self, key_id: bytes) -> tuple[bytes | None, int] | None:
+        self.reads.append("get")
+        return self.inner.get(key_id)
+
+    def get_many(self, key_ids: list[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
+        self.reads.append(f"get_many {len(key_ids)}")
+        return self.inner.get_many(key_ids)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_keystore_loads_many_scopes_in_one_read_then_answers_them_from_memory(
+    open_backend: Opener,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    writer = KeyStore(open_backend(), master)
+    stored = [f"visitor:{uuid.uuid4()}" for _ in range(3)]
+    keys = [writer.key_for(scope) for scope in stored]
+    erased, unknown = f"visitor:{uuid.uuid4()}", f"visitor:{uuid.uuid4()}"
+    writer.key_for(erased)
+    writer.destroy([erased])
+    counting = CountingBackend(open_backend())
+    reader = KeyStore(counting, master)  # type: ignore[arg-type]
+    counting.reads.clear()  # the service keys it read when it started
+
+    reader.load([*stored, stored[0], erased, unknown])
+
+    assert counting.reads == ["get_many 5"]
+    assert [reader.in_memory(scope) for scope in (*stored, erased, unknown)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert [reader.key_for(scope) for scope in stored] == keys
+    with pytest.raises(KeyDestroyedError):
+        reader.key_for(erased)
+    assert counting.reads == ["get_many 5"]
+    reader.load(stored)
+    assert counting.reads == ["get_many 5"]
+
+
 def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroyed_one(
     schema_dsn: str,
 ) -> None:

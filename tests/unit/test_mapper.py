@@ -194,3 +194,20 @@ def test_an_event_maps_at_once_only_while_its_keys_are_in_memory(
     assert mapper.maps_at_once(registered)
     keys.forget_all()
     assert not mapper.maps_at_once(registered)  # it would be read again
+
+
+def test_loading_a_batchs_keys_lets_every_stored_event_of_it_map_at_once(
+    keys: KeyStore, mapper: ScopedCipherMapper
+) -> None:
+    visitor, registered = visitor_events()
+    events = [*registered, *visit_events(visitor.id)]
+    for event in events:
+        mapper.to_stored_event(event)  # type: ignore[arg-type]  # makes their keys
+    keys.forget_all()
+    assert not any(mapper.maps_at_once(event) for event in events)
+
+    mapper.load_keys(events)  # type: ignore[arg-type]
+
+    assert all(mapper.maps_at_once(event) for event in events)
+    stored = [mapper.to_stored_event(event) for event in events]  # type: ignore[arg-type]
+    assert [mapper.to_domain_event(s) for s in stored] == events
