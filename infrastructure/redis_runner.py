@@ -40,6 +40,8 @@ HANDOVER = 0.02
 GAP_CHECK = 0.002
 # How often a waiting writer asks Redis for the position when no announcement came.
 POLL_EVERY = 0.005
+# The shortest sleep of a waiting writer between its checks.
+MIN_WAIT = 0.0005
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -328,9 +330,14 @@ class RedisProjectionRunner:
                     next_bid = now + 0.1
             if now - started > WAIT_TIMEOUT:
                 raise ProjectionUnavailableError("the read models are behind; retry shortly")
+            # Woken by the next announcement, or at the next deadline of this loop: not on a
+            # fixed short tick, which woke every waiting thread for nothing (and took the GIL).
+            wake = min(next_poll, started + HANDOVER if not rang else next_bid)
+            if self._own and gap_checked != seen:
+                wake = min(wake, moved_at + GAP_CHECK)
             with self._moved:
                 if self._seen == seen:
-                    self._moved.wait(timeout=0.001)
+                    self._moved.wait(timeout=min(max(wake - now, MIN_WAIT), POLL_EVERY))
 
     def start(self) -> None:
         """Run for the lock and, while holding it, follow the log."""

@@ -459,8 +459,10 @@ class RedisProjector:
         return sum(results)
 
     def _run(self, calls: list[list[str | int]]) -> list[Any]:
-        # EVALSHA on a plain pipeline: redis-py's script objects would first ask whether the
-        # script exists, one more round trip per batch.
+        # EVALSHA itself: redis-py's script objects would first ask whether the script
+        # exists, one more round trip per batch. Most batches are one call: no pipeline.
+        if len(calls) == 1:
+            return [self._client.evalsha(APPLY_SHA, 0, *calls[0])]
         pipe = self._client.pipeline(transaction=False)
         for call_args in calls:
             pipe.evalsha(APPLY_SHA, 0, *call_args)
