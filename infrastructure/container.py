@@ -269,7 +269,7 @@ def build_services(
     committer = group_commit(settings, app, on_saved=runner.apply_own)
     sync.runner = runner
     if replay:
-        runner.catch_up()
+        runner.rebuild(progress=_quietly)
     return Services(
         settings=settings,
         app=app,
@@ -286,6 +286,10 @@ def build_services(
         committer=committer,
         _closers=[committer.close],
     )
+
+
+def _quietly(done: int, total: int) -> None:
+    """No progress shown (the embedded server's start)."""
 
 
 def _production(
