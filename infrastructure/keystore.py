@@ -298,27 +298,28 @@ class KeyStore:
         asks for its batch's keys at once instead of one round trip each). A scope with no
         key yet is left to `key_for`, which makes it."""
         key_ids = dict.fromkeys(map(self.key_id, scopes))
-        missing = [key_id for key_id in key_ids if key_id not in self._cache]
-        if not missing:
+        if all(key_id in self._cache for key_id in key_ids):
             return
-        rows = self._backend.get_many(missing)
-        unwrapped = {
-            key_id: None if wrapped is None else self._unwrap(key_id, wrapped, version)
-            for key_id, (wrapped, version) in rows.items()
-        }
+        # Read and cached under the lock, as `forget_all` and `forget` clear under it: a key
+        # read before a destruction is never cached after the cache was told of it.
         with self._lock:
-            for key_id, key in unwrapped.items():
-                self._cache.setdefault(key_id, key)
+            missing = [key_id for key_id in key_ids if key_id not in self._cache]
+            rows = self._backend.get_many(missing) if missing else {}
+            for key_id, row in rows.items():
+                self._cache[key_id] = self._key_of(key_id, row)
 
     def key_by_id(self, key_id: bytes) -> bytes | None:
         """A key by id, or None when it was destroyed or never existed."""
         if key_id in self._cache:
             return self._cache[key_id]
-        row = self._backend.get(key_id)
-        key = None if row is None or row[0] is None else self._unwrap(key_id, row[0], row[1])
-        with self._lock:
-            self._cache[key_id] = key
-        return key
+        with self._lock:  # see `load`
+            if key_id not in self._cache:
+                self._cache[key_id] = self._key_of(key_id, self._backend.get(key_id))
+            return self._cache[key_id]
+
+    def _key_of(self, key_id: bytes, row: tuple[bytes | None, int] | None) -> bytes | None:
+        """The key a backend row holds; None for a tombstone or an unknown id."""
+        return None if row is None or row[0] is None else self._unwrap(key_id, row[0], row[1])
 
     def _get_or_create(self, key_id: bytes) -> bytes | None:
         cached = self._cache.get(key_id, b"")
@@ -333,7 +334,7 @@ class KeyStore:
                 )
                 row = self._backend.get(key_id)
                 assert row is not None
-            key_or_none = None if row[0] is None else self._unwrap(key_id, row[0], row[1])
+            key_or_none = self._key_of(key_id, row)
             self._cache[key_id] = key_or_none
             return key_or_none
 

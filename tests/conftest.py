@@ -15,10 +15,30 @@ import pytest
 from litestar.testing import TestClient
 
 from infrastructure.container import Services, build_services
+from infrastructure.keystore import KeyBackend
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+class CountingBackend:
+    """A backend that counts its reads."""
+
+    def __init__(self, inner: KeyBackend) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+
+    def get(self, key_id: bytes) -> tuple[bytes | None, int] | None:
+        self.reads.append("get")
+        return self.inner.get(key_id)
+
+    def get_many(self, key_ids: list[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
+        self.reads.append(f"get_many {len(key_ids)}")
+        return self.inner.get_many(key_ids)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 class MovableClock:

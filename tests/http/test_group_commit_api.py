@@ -22,8 +22,7 @@ from domain.visits import Visit
 from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
-from tests.conftest import World, bearer
-from tests.integration.test_keys_postgres import CountingBackend
+from tests.conftest import CountingBackend, World, bearer
 from tests.live import Server, running_server
 
 DAY = timedelta(days=1)

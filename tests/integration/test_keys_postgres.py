@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from infrastructure.keystore import (
     SQLiteKeyBackend,
 )
 from infrastructure.pgkeys import PostgresKeyBackend, ensure_schema
+from tests.conftest import CountingBackend
 
 pytestmark = pytest.mark.integration
 
@@ -210,25 +212,6 @@ def test_get_many_reads_the_known_keys_and_tombstones_and_leaves_out_unknown_ids
     assert found[destroyed][0] is None
 
 
-class CountingBackend:
-    """A backend that counts its reads."""
-
-    def __init__(self, inner: KeyBackend) -> None:
-        self.inner = inner
-        self.reads: list[str] = []
-
-    def get(self, key_id: bytes) -> tuple[bytes | None, int] | None:
-        self.reads.append("get")
-        return self.inner.get(key_id)
-
-    def get_many(self, key_ids: list[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
-        self.reads.append(f"get_many {len(key_ids)}")
-        return self.inner.get_many(key_ids)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-
 def test_a_keystore_loads_many_scopes_in_one_read_then_answers_them_from_memory(
     open_backend: Opener,
 ) -> None:
@@ -259,6 +242,44 @@ def test_a_keystore_loads_many_scopes_in_one_read_then_answers_them_from_memory(
     assert counting.reads == ["get_many 5"]
     reader.load(stored)
     assert counting.reads == ["get_many 5"]
+
+
+class HeldBackend(CountingBackend):
+    """A backend whose `get_many` waits until the test lets it answer."""
+
+    def __init__(self, inner: KeyBackend) -> None:
+        super().__init__(inner)
+        self.reading = threading.Event()
+        self.answer = threading.Event()
+
+    def get_many(self, key_ids: list[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
+        self.reading.set()
+        self.answer.wait(timeout=10)
+        return super().get_many(key_ids)
+
+
+def test_a_key_loaded_while_the_cache_is_cleared_is_not_kept_past_the_clearing(
+    open_backend: Opener,
+) -> None:
+    # The feed clears the cache on resubscribing because a destruction may have gone unheard:
+    # a key read before the clearing must not land in the cache after it.
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    scope = f"visitor:{uuid.uuid4()}"
+    KeyStore(open_backend(), master).key_for(scope)
+    held = HeldBackend(open_backend())
+    keys = KeyStore(held, master)  # type: ignore[arg-type]
+    loading = threading.Thread(target=keys.load, args=([scope],))
+    loading.start()
+    assert held.reading.wait(timeout=10)
+    clearing = threading.Thread(target=keys.forget_all)
+    clearing.start()
+    clearing.join(timeout=0.2)  # it waits for the load to finish, then clears
+
+    held.answer.set()
+    loading.join(timeout=10)
+    clearing.join(timeout=10)
+
+    assert not keys.in_memory(scope)
 
 
 def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroyed_one(
