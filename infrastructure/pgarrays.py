@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import cast
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
+from psycopg.abc import AdaptContext
 from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
 
@@ -48,19 +50,25 @@ class ByteaArray(PackedArray):
     array_oid = 1001
 
 
-def _dumper_for(cls: type[PackedArray]) -> type[Dumper]:
-    class PackedArrayDumper(Dumper):
-        format = Format.BINARY
-        oid = cls.array_oid
+class PackedArrayDumper(Dumper):
+    """Hands a `PackedArray` over as it is, typed by its class.
 
-        def dump(self, obj: bytes) -> Buffer:
-            return obj
+    The type is set per instance, not on the class: psycopg would otherwise also take this
+    dumper for every array of that type it is asked to dump by type name, anywhere.
+    """
 
-    return PackedArrayDumper
+    format = Format.BINARY
+
+    def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+        super().__init__(cls, context)
+        self.oid = cast(type[PackedArray], cls).array_oid
+
+    def dump(self, obj: bytes) -> Buffer:
+        return obj
 
 
 for _cls in (UuidArray, BigintArray, TextArray, ByteaArray):
-    psycopg.adapters.register_dumper(_cls, _dumper_for(_cls))
+    psycopg.adapters.register_dumper(_cls, PackedArrayDumper)
 
 
 def _uuid_bytes(value: UUID | str) -> bytes:

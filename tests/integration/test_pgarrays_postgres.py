@@ -7,8 +7,9 @@ import uuid
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
+from psycopg.pq import Format
 
-from infrastructure.pgarrays import event_columns
+from infrastructure.pgarrays import PackedArrayDumper, event_columns
 from tests.integration.conftest import DATABASE_URL, unavailable
 
 
@@ -52,3 +53,9 @@ def test_a_batch_of_one_event_is_an_array_of_one(
             (event_columns([event])[0], event_columns([event])[3]),
         ).fetchone()
     assert row == (1, 1)
+
+
+def test_psycopg_keeps_its_own_dumpers_for_arrays_named_by_type() -> None:
+    # What `COPY ... set_types(["uuid[]"])` would use: a list, never a packed array.
+    for oid in (2951, 1016, 1009, 1001):
+        assert psycopg.adapters.get_dumper_by_oid(oid, Format.BINARY) is not PackedArrayDumper
