@@ -184,6 +184,10 @@ class AuditProjector:
             )
 
 
+def _nothing() -> None:
+    pass
+
+
 class ProjectionRunner:
     """Follows the notification log from its tracking position, applying each event once."""
 
@@ -236,6 +240,8 @@ class ProjectionRunner:
         """
         total = self._recorder.max_notification_id() or 0
         done = 0
+        # Only when nothing else froze anything: unfreezing would hand that back too.
+        freeze = gc.freeze if gc.get_freeze_count() == 0 else _nothing
         with self._lock:
             self._position = 0
             try:
@@ -251,10 +257,11 @@ class ProjectionRunner:
                             projector.apply(event)
                         self._position = notification.id
                     done += len(notifications)
-                    gc.freeze()
+                    freeze()
                     progress(done, total)
             finally:
-                gc.unfreeze()
+                if freeze is gc.freeze:
+                    gc.unfreeze()
 
     def has_applied(self, position: int) -> bool:
         """Whether `position` is applied."""

@@ -58,3 +58,16 @@ def test_a_rebuild_that_fails_hands_every_frozen_object_back() -> None:
 
     assert gc.get_freeze_count() == 0
     assert runner.position == 3
+
+
+def test_a_rebuild_in_a_process_that_froze_objects_itself_leaves_them_frozen() -> None:
+    app = stored_log(3)
+    runner = ProjectionRunner(app.recorder, app.mapper, [Kept()])
+    gc.freeze()  # as a server does once it has started (`settle_garbage_collector`)
+    frozen = gc.get_freeze_count()
+    try:
+        runner.rebuild(lambda d, t: None, batch=2)
+
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
