@@ -235,7 +235,8 @@ class RedisProjectionRunner:
 
     def _passed(self, position: int) -> None:
         """The position is known to have passed `position`: forget the batches it covers."""
-        self._seen = max(self._seen, position)
+        if position > self._seen:
+            self.announced(position)  # wakes whoever waits for it
         if self._own and self._own[0].last <= self._seen:  # reads pass here too: only then
             with self._own_lock:
                 self._own = [b for b in self._own if b.last > self._seen]
