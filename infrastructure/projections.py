@@ -184,10 +184,6 @@ class AuditProjector:
             )
 
 
-def _nothing() -> None:
-    pass
-
-
 class ProjectionRunner:
     """Follows the notification log from its tracking position, applying each event once."""
 
@@ -217,16 +213,9 @@ class ProjectionRunner:
         applied = 0
         with self._lock:
             while True:
-                notifications = self._recorder.select_notifications(
-                    start=self._position, limit=BATCH, inclusive_of_start=False
-                )
-                for notification in notifications:
-                    event = self._mapper.to_domain_event(notification)
-                    for projector in self._projectors:
-                        projector.apply(event)
-                    self._position = notification.id
-                applied += len(notifications)
-                if len(notifications) < BATCH:
+                count = self._apply_next(BATCH)
+                applied += count
+                if count < BATCH:
                     return applied
 
     def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
@@ -236,32 +225,35 @@ class ProjectionRunner:
         collector's collections walked again and again (a quarter of a rebuild's time). So
         after each batch what is alive is moved out of the collector's sight (`gc.freeze`);
         at the end it is all handed back (`gc.unfreeze`), so garbage among it is still
-        collected.
+        collected. Only when nothing else froze anything: unfreezing would hand that back too.
         """
         total = self._recorder.max_notification_id() or 0
         done = 0
-        # Only when nothing else froze anything: unfreezing would hand that back too.
-        freeze = gc.freeze if gc.get_freeze_count() == 0 else _nothing
+        freezing = gc.get_freeze_count() == 0
         with self._lock:
             self._position = 0
             try:
-                while True:
-                    notifications = self._recorder.select_notifications(
-                        start=self._position, limit=batch, inclusive_of_start=False
-                    )
-                    if not notifications:
-                        return done
-                    for notification in notifications:
-                        event = self._mapper.to_domain_event(notification)
-                        for projector in self._projectors:
-                            projector.apply(event)
-                        self._position = notification.id
-                    done += len(notifications)
-                    freeze()
+                while count := self._apply_next(batch):
+                    done += count
+                    if freezing:
+                        gc.freeze()
                     progress(done, total)
+                return done
             finally:
-                if freeze is gc.freeze:
+                if freezing:
                     gc.unfreeze()
+
+    def _apply_next(self, limit: int) -> int:
+        """Apply up to `limit` events after the position (the caller holds the lock)."""
+        notifications = self._recorder.select_notifications(
+            start=self._position, limit=limit, inclusive_of_start=False
+        )
+        for notification in notifications:
+            event = self._mapper.to_domain_event(notification)
+            for projector in self._projectors:
+                projector.apply(event)
+            self._position = notification.id
+        return len(notifications)
 
     def has_applied(self, position: int) -> bool:
         """Whether `position` is applied."""
