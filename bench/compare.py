@@ -202,7 +202,9 @@ def fangxin_row(
             sizes = {k: int(v) for k, v in figures.items() if k.startswith("le")}
             log(
                 f"{label}: worker {pid}: {int(figures.get('batches', 0))} batches, "
-                f"mean size {mean:.1f}, by size {sizes}"
+                f"mean size {mean:.1f}, by size {sizes}, writers refused for a conflict "
+                f"{int(figures.get('refused', 0))}, saved again alone "
+                f"{int(figures.get('retried_alone', 0))}"
             )
     return rows
 

@@ -289,3 +289,14 @@ class QuickMapper(Protocol):
     def load_keys(self, domain_events: Iterable[Any]) -> None:
         """Bring the events' keys into memory at once (one read for them all)."""
         ...
+
+
+@runtime_checkable
+class RefusingRecorder(Protocol):
+    """An event store that refuses a conflicting writer of a batch, and inserts the rest."""
+
+    def insert_by_writer(
+        self, stored_events: Sequence[Any], writers: Sequence[int]
+    ) -> list[int | None]:
+        """Each event's notification id, None for the events of a refused writer."""
+        ...

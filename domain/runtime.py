@@ -29,7 +29,7 @@ from domain.commands import (
     derive_id,
     transcodings,
 )
-from domain.ports import Committer, QuickMapper, Seen
+from domain.ports import Committer, QuickMapper, RefusingRecorder, Seen
 
 
 class Runtime(Application[UUID]):
@@ -95,10 +95,15 @@ class Runtime(Application[UUID]):
         # Asked once: a runtime-checkable protocol's isinstance costs a check per member.
         return isinstance(self.mapper, QuickMapper)
 
-    def record(self, *items: Mapped | Any) -> list[Recording[UUID]]:
+    def record(
+        self, *items: Mapped | Any, writers: Sequence[int] | None = None
+    ) -> list[Recording[UUID] | None]:
         """Append events in one transaction: what the group commit calls with a batch.
 
         `EventStore.put` for events that their writers mapped already, mapping the others.
+        `writers[i]` names the writer of the i-th event: where the store can refuse one writer
+        whose event conflicts and insert the rest, that writer's events get None, not a
+        recording. Elsewhere a conflict raises `IntegrityError` for the whole batch.
         """
         to_stored = self.mapper.to_stored_event
         unmapped = [item for item in items if not isinstance(item, Mapped)]
@@ -107,11 +112,18 @@ class Runtime(Application[UUID]):
         items = tuple(
             item if isinstance(item, Mapped) else Mapped(item, to_stored(item)) for item in items
         )
-        ids = self.recorder.insert_events([item.stored for item in items])
+        stored_events = [item.stored for item in items]
+        ids: Sequence[int | None] | None
+        if writers is not None and self._refuses_writers:
+            ids = cast(RefusingRecorder, self.recorder).insert_by_writer(stored_events, writers)
+        else:
+            ids = self.recorder.insert_events(stored_events)
         if not ids:
             return []
         return [
-            Recording(
+            None
+            if notification_id is None
+            else Recording(
                 event,
                 Notification(
                     id=notification_id,
@@ -123,6 +135,10 @@ class Runtime(Application[UUID]):
             )
             for (event, stored), notification_id in zip(items, ids, strict=True)
         ]
+
+    @cached_property
+    def _refuses_writers(self) -> bool:
+        return isinstance(self.recorder, RefusingRecorder)
 
     def run(self, steps: Steps[T], conflict: IntegrityError | None = None) -> T:
         """Drive a command: answer its looks, commit what it hands over, throw conflicts back."""

@@ -9,7 +9,9 @@ Where projecting only starts there (`on_saved` sends the batch to a shared store
 applies it once other processes' earlier batches are in), a third thread waits for each
 batch not applied at once to be applied (`settle`), so the second one sends the next batch
 meanwhile.
-Writers are answered once their batch is durable and projected. If the combined save fails
+Writers are answered once their batch is durable and projected. A store that can refuses a
+writer whose events conflict (a version taken already) and saves the rest of the batch in the
+same transaction; that writer alone hears the conflict. If the combined save fails
 for anything but the store being unreachable (a conflict from an idempotent retry or a
 concurrent change, an item whose key was erased meanwhile), one bad item never fails the rest
 of its batch: when the store names the conflicting event (`blame`), the items holding it are
@@ -26,13 +28,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.persistence import InterfaceError, OperationalError, Recording
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
 
 log = logging.getLogger("fangxin.group_commit")
 
-Save = Callable[..., list[Recording[Any]]]
+# Saves events in one transaction: `save(*events, writers=[...])`, where `writers[i]` names the
+# writer of the i-th event. Returns one recording per event, or None for each event of a writer
+# the store refused whole for a conflict (a store that cannot refuse one writer raises instead).
+Save = Callable[..., list[Recording[Any] | None]]
 # Projects a saved batch; True when it is applied already, so nobody needs to wait for it.
 OnSaved = Callable[[list[Recording[Any]]], bool | None]
 # Given a failed save's error, which events it was about (None when the error does not say).
@@ -61,6 +66,8 @@ class BatchStats:
     batches: int = 0
     items: int = 0
     retried_alone: int = 0
+    # Writers the store refused for a conflict without failing the rest of their batch.
+    refused: int = 0
     largest: int = 0
     sizes: dict[int, int] = field(default_factory=dict)
 
@@ -201,8 +208,9 @@ class GroupCommit:
             self._to_project.put((items, recordings))
 
     def _flush(self, batch: list[_Item]) -> None:
+        writers = [i for i, item in enumerate(batch) for _ in item.events]
         try:
-            recordings = self._save(*(e for item in batch for e in item.events))
+            recordings = self._save(*(e for item in batch for e in item.events), writers=writers)
         except STORE_DOWN as exc:  # the store is unreachable: every writer of the batch hears it
             for item in batch:
                 item.error = exc
@@ -211,11 +219,25 @@ class GroupCommit:
         except Exception as exc:  # a conflict, or one item that cannot be stored (an erased key)
             self._retry(batch, exc)
             return
+        stored: list[_Item] = []
         start = 0
         for item in batch:
-            item.recordings = recordings[start : start + len(item.events)]
+            mine = recordings[start : start + len(item.events)]
             start += len(item.events)
-        self._durable(batch, recordings)
+            if self._refused(item, mine):
+                continue
+            item.recordings = cast(list[Recording[Any]], mine)
+            stored.append(item)
+        self._durable(stored, [r for item in stored for r in item.recordings])
+
+    def _refused(self, item: _Item, recordings: list[Recording[Any] | None]) -> bool:
+        """Whether the store refused this writer (then it hears the conflict, and only it)."""
+        if None not in recordings:
+            return False
+        self.stats.refused += 1
+        item.error = IntegrityError("a concurrent change got there first")
+        _wake([item])
+        return True
 
     def _saved(self, recordings: list[Recording[Any]]) -> bool:
         assert self._on_saved is not None
@@ -248,11 +270,13 @@ class GroupCommit:
         for item in batch:
             self.stats.retried_alone += 1
             try:
-                item.recordings = self._save(*item.events)
+                recordings = self._save(*item.events, writers=[0] * len(item.events))
             except Exception as exc:  # this item's own failure, reported to its writer only
                 item.error = exc
                 _wake([item])
-            else:
+                continue
+            if not self._refused(item, recordings):
+                item.recordings = cast(list[Recording[Any]], recordings)
                 self._durable([item], item.recordings)
 
     def close(self) -> None:

@@ -24,8 +24,9 @@ _HEADER = struct.Struct("!iiIii")
 _LENGTH = struct.Struct("!i")
 _UUID_PREFIX = _LENGTH.pack(16)
 _BIGINT = struct.Struct("!iq")
+_INT = struct.Struct("!ii")
 
-UUID_OID, BIGINT_OID, TEXT_OID, BYTEA_OID = 2950, 20, 25, 17
+UUID_OID, BIGINT_OID, TEXT_OID, BYTEA_OID, INT_OID = 2950, 20, 25, 17, 23
 
 
 class PackedArray(bytes):
@@ -50,6 +51,10 @@ class ByteaArray(PackedArray):
     array_oid = 1001
 
 
+class IntArray(PackedArray):
+    array_oid = 1007
+
+
 class PackedArrayDumper(Dumper):
     """Hands a `PackedArray` over as it is, typed by its class.
 
@@ -67,7 +72,7 @@ class PackedArrayDumper(Dumper):
         return obj
 
 
-for _cls in (UuidArray, BigintArray, TextArray, ByteaArray):
+for _cls in (UuidArray, BigintArray, TextArray, ByteaArray, IntArray):
     psycopg.adapters.register_dumper(_cls, PackedArrayDumper)
 
 
@@ -101,3 +106,11 @@ def event_columns(
         _HEADER.pack(1, 0, BYTEA_OID, n, 1) + _with_lengths([e.state for e in events])
     )
     return ids, versions, topics, states
+
+
+def int_array(values: Sequence[int]) -> IntArray:
+    """An `integer[]` parameter (values within 32 bits)."""
+    pack = _INT.pack
+    return IntArray(
+        _HEADER.pack(1, 0, INT_OID, len(values), 1) + b"".join([pack(4, v) for v in values])
+    )

@@ -89,6 +89,13 @@ def render_batches(stats: BatchStats) -> str:
         "# HELP fangxin_group_commit_items_total Writes carried by those transactions.",
         "# TYPE fangxin_group_commit_items_total counter",
         f'fangxin_group_commit_items_total{{pid="{pid}"}} {stats.items}',
+        "# HELP fangxin_group_commit_refused_total Writers refused for a conflict, alone.",
+        "# TYPE fangxin_group_commit_refused_total counter",
+        f'fangxin_group_commit_refused_total{{pid="{pid}"}} {stats.refused}',
+        "# HELP fangxin_group_commit_retried_alone_total Writers saved again alone after their"
+        " batch failed.",
+        "# TYPE fangxin_group_commit_retried_alone_total counter",
+        f'fangxin_group_commit_retried_alone_total{{pid="{pid}"}} {stats.retried_alone}',
         "# HELP fangxin_group_commit_batch_size Batches by size (upper bound, power of two).",
         "# TYPE fangxin_group_commit_batch_size gauge",
     ]

@@ -1,14 +1,15 @@
-"""The group commit on PostgreSQL: its recorder, and conflicts that cost one more transaction."""
+"""The group commit on PostgreSQL: its recorder, and conflicts that fail only their own writer."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Notification, Recording
 
 from infrastructure.eventstore import blame_duplicate
 from infrastructure.group_commit import GroupCommit
@@ -21,8 +22,17 @@ from tests.unit.test_group_commit import run_concurrently
 class Store(Application[Any]):
     """An event store and nothing else."""
 
-    def record_events(self, *events: Any) -> Any:
-        return self.events.put(list(events))
+    def record_events(self, *events: Any, writers: list[int] | None = None) -> Any:
+        if writers is None:
+            return self.events.put(list(events))
+        recorder = self.recorder
+        assert isinstance(recorder, GroupCommitRecorder)
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        ids = recorder.insert_by_writer(stored, writers)
+        return [
+            None if i is None else Recording(e, Notification(*astuple(s), id=i))
+            for e, s, i in zip(events, stored, ids, strict=True)
+        ]
 
 
 def application(schema: str) -> Store:
@@ -90,13 +100,17 @@ def test_the_duplicate_key_postgresql_names_blames_exactly_the_events_that_hold_
     assert blame_duplicate(IntegrityError("no detail")) is None
 
 
-def test_a_conflicting_writer_is_retried_alone_and_the_rest_of_its_batch_together(
+def test_a_writer_at_a_taken_version_is_refused_whole_and_the_rest_stored_in_one_statement(
     pg_schema: str,
 ) -> None:
     app = application(pg_schema)
     winner, stale = two_copies_changed(app)
     app.save(winner)  # the stale copy's event is now at a version that is taken
-    writers = [Aggregate().collect_events() for _ in range(6)] + [stale.collect_events()]
+    # The stale writer also creates a new aggregate: refused whole, that is not stored either.
+    fresh_of_stale = Aggregate()
+    writers = [Aggregate().collect_events() for _ in range(6)]
+    writers.append([*fresh_of_stale.collect_events(), *stale.collect_events()])
+    before = app.recorder.max_notification_id()
     # Flushed when full, never on a timer: the seven writers always share one batch.
     commit = GroupCommit(
         app.record_events, max_batch=len(writers), max_wait=60, blame=blame_duplicate
@@ -104,12 +118,44 @@ def test_a_conflicting_writer_is_retried_alone_and_the_rest_of_its_batch_togethe
     results = run_concurrently(commit, writers)
     commit.close()
     assert isinstance(results[-1], IntegrityError)
+    with pytest.raises(AggregateNotFoundError):
+        app.repository.get(fresh_of_stale.id)
     for events, result in zip(writers[:-1], results[:-1], strict=True):
         assert isinstance(result, list)
         assert len(result) == 1
         assert app.repository.get(events[0].originator_id).version == 1
     assert commit.stats.largest == len(writers)
-    assert commit.stats.retried_alone == 1  # only the conflicting writer, never all seven
+    assert (commit.stats.refused, commit.stats.retried_alone) == (1, 0)
+    # One statement, nothing rolled back: the six stored events took the next six ids.
+    ids = [
+        n.id
+        for n in app.recorder.select_notifications(
+            start=before or 0, limit=10, inclusive_of_start=False
+        )
+    ]
+    assert ids == list(range((before or 0) + 1, (before or 0) + 7))
+
+
+def test_two_writers_of_one_batch_at_one_version_are_told_apart_by_saving_alone(
+    pg_schema: str,
+) -> None:
+    app = application(pg_schema)
+    first, second = two_copies_changed(app)  # neither stored: they collide within the batch
+    writers = [Aggregate().collect_events() for _ in range(5)]
+    writers += [first.collect_events(), second.collect_events()]
+    commit = GroupCommit(
+        app.record_events, max_batch=len(writers), max_wait=60, blame=blame_duplicate
+    )
+    results = run_concurrently(commit, writers)
+    commit.close()
+    outcomes = results[-2:]
+    assert sum(isinstance(r, IntegrityError) for r in outcomes) == 1
+    assert sum(isinstance(r, list) for r in outcomes) == 1
+    assert app.repository.get(first.id).version == 2
+    for events, result in zip(writers[:-2], results[:-2], strict=True):
+        assert isinstance(result, list)
+        assert app.repository.get(events[0].originator_id).version == 1
+    assert commit.stats.retried_alone == 2  # the two named by the duplicate key, never all
 
 
 def test_the_recorder_inserts_through_its_function_and_without_it_until_migrated(

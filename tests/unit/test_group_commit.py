@@ -26,15 +26,23 @@ class FakeStore:
         self.gate = threading.Event()
         self.gate.set()
 
-    def save(self, *events: Any) -> list[Any]:
+    def save(self, *events: Any, writers: list[int] | None = None) -> list[Any]:
         self.gate.wait()
         self.calls.append(list(events))
         if "bad" in events:
             raise IntegrityError("duplicate")
         if "erased" in events:
             raise ErasedKeyError("this data was erased and cannot be written again")
-        self.saved.extend(events)
-        return [f"recorded {e}" for e in events]
+        # A "taken" event is at a version stored already: its writer is refused whole, and the
+        # rest of the batch saved, as PostgreSQL's insert function does.
+        assert writers is not None
+        assert len(writers) == len(events)
+        refused = {w for w, e in zip(writers, events, strict=True) if e == "taken"}
+        kept = [e for w, e in zip(writers, events, strict=True) if w not in refused]
+        self.saved.extend(kept)
+        return [
+            None if w in refused else f"recorded {e}" for w, e in zip(writers, events, strict=True)
+        ]
 
 
 def run_concurrently(
@@ -89,7 +97,7 @@ def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_stored() -> None:
 
 
 def test_a_store_failure_reaches_every_writer_of_the_batch() -> None:
-    def broken(*events: Any) -> list[Any]:
+    def broken(*events: Any, **_: Any) -> list[Any]:
         raise OSError("disk gone")
 
     commit = GroupCommit(broken, max_batch=10, max_wait=0.01)
@@ -116,7 +124,7 @@ def test_an_unreachable_store_fails_the_batch_once_without_retrying_each_item() 
     calls: list[list[Any]] = []
     gate = threading.Event()
 
-    def unreachable(*events: Any) -> list[Any]:
+    def unreachable(*events: Any, **_: Any) -> list[Any]:
         gate.wait()
         calls.append(list(events))
         raise OperationalError("connection refused")
@@ -231,6 +239,24 @@ def test_a_conflict_the_store_blames_retries_that_item_alone_and_the_rest_togeth
     assert commit.stats.retried_alone == 1
 
 
+def test_a_writer_the_store_refuses_hears_the_conflict_and_the_rest_is_saved_in_one_go() -> None:
+    store = FakeStore()
+    # Flushed when full, never on a timer: the four writers always share one batch.
+    commit = GroupCommit(store.save, max_batch=4, max_wait=60)
+    items = [["good1"], ["new", "taken"], ["good2", "good3"], ["good4"]]
+    results = run_concurrently(commit, items)
+    commit.close()
+    assert isinstance(results[1], IntegrityError)
+    assert [results[0], results[2], results[3]] == [
+        ["recorded good1"],
+        ["recorded good2", "recorded good3"],
+        ["recorded good4"],
+    ]
+    assert len(store.calls) == 1  # nothing saved again
+    assert sorted(store.saved) == ["good1", "good2", "good3", "good4"]  # nor "new": atomic
+    assert (commit.stats.refused, commit.stats.retried_alone) == (1, 0)
+
+
 def test_a_lone_write_that_fails_hears_its_error_without_being_saved_again() -> None:
     store = FakeStore()
     commit = GroupCommit(store.save, max_batch=1, max_wait=0.001)
@@ -246,9 +272,9 @@ def test_a_writer_that_waited_through_the_previous_flush_is_flushed_without_wait
     store.gate.clear()  # the first flush holds until the test lets it go
     saving = threading.Event()
 
-    def save(*events: Any) -> list[Any]:
+    def save(*events: Any, writers: list[int]) -> list[Any]:
         saving.set()
-        return store.save(*events)
+        return store.save(*events, writers=writers)
 
     now = [0.0]
     # Full at two; otherwise a writer waits 30 s of the fake clock, never reached by itself.
