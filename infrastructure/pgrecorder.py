@@ -75,7 +75,11 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 "CREATE OR REPLACE FUNCTION {0}("
                 "ids uuid[], versions bigint[], topics text[], states bytea[], writers integer[])"
                 " RETURNS SETOF bigint LANGUAGE plpgsql"
-                " SET lock_timeout = '{1}s' AS $body$ DECLARE refused integer[]; BEGIN"
+                " SET lock_timeout = '{1}s'"
+                # The check's plan is made once per connection and kept: made while the table
+                # was small it would scan it whole, for ever after (until an ANALYZE).
+                " SET enable_seqscan = off"
+                " AS $body$ DECLARE refused integer[]; BEGIN"
                 " LOCK TABLE {2} IN EXCLUSIVE MODE;"
                 " SELECT array_agg(DISTINCT u.writer) INTO refused"
                 " FROM unnest(ids, versions, writers) AS u(id, version, writer)"

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Recording
 
 from infrastructure.eventstore import blame_duplicate
 from infrastructure.group_commit import GroupCommit
+from infrastructure.pgarrays import event_columns, int_array
 from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
 from infrastructure.pgrecorder import GroupCommitRecorder
 from tests.integration.conftest import DATABASE_URL
@@ -186,3 +187,38 @@ def test_the_recorder_inserts_through_its_function_and_without_it_until_migrated
     assert ids == sorted(ids)
     assert len(set(ids)) == 3
     assert [n.id for n in app.recorder.select_notifications(start=0, limit=10)] == ids
+
+
+def test_the_conflict_check_looks_events_up_by_key_even_in_a_plan_made_when_the_table_was_empty(
+    pg_schema: str,
+) -> None:
+    import psycopg
+
+    app = application(pg_schema)
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommitRecorder)
+    plans: list[str] = []
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        db.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        insert = recorder._call_statement  # the statement the group commit sends
+
+        def save_batch() -> None:
+            events = [e for _ in range(10) for e in Aggregate().collect_events()]
+            stored = [app.mapper.to_stored_event(e) for e in events]
+            db.execute(insert, (*event_columns(stored), int_array(range(10))), binary=True)
+
+        for _ in range(8):  # PostgreSQL may keep a generic plan after the fifth call
+            save_batch()
+        table = f'"{pg_schema}".{recorder.events_table_name}'
+        db.execute(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
+            " SELECT gen_random_uuid(), 1, 't', '' FROM generate_series(1, 20000)"
+        )
+        db.execute("LOAD 'auto_explain'")
+        db.execute("SET auto_explain.log_min_duration = 0")
+        db.execute("SET auto_explain.log_nested_statements = on")
+        db.execute("SET client_min_messages = log")
+        save_batch()
+    (check,) = [plan for plan in plans if "JOIN" in plan and "array_agg" in plan]
+    assert "Index Only Scan" in check
+    assert "Seq Scan" not in check
