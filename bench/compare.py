@@ -1,12 +1,19 @@
 """Fangxin against the CRUD peer of ../shared/bench, on the same machine, in one run.
 
-    python -m bench.compare [--duration 15] [--concurrency 16 64] [--only sqlite|postgres|hello]
+    python -m bench.compare [--duration 15] [--concurrency 16 64] [--rounds 2]
+                            [--only sqlite|postgres|hello]
 
 For each store, the peer and Fangxin are started the same way (uvicorn; one worker on SQLite,
 two on PostgreSQL), seeded with the same numbers of visitors and venues by the peer's
-`seed.py`, and loaded with the peer's wrk script (`run_load.sh`). Rate limits are off. Prints
-one JSON line per run, then a table with requests/s, p50, p99, non-2xx and Fangxin / peer.
-The framework's hello ceiling is measured from the same folder.
+`seed.py`, and loaded with the peer's wrk script (`run_load.sh`). Rate limits are off. The
+framework's hello ceiling is measured from the same folder.
+
+The speed of this kind of machine drifts by 10-30 % within minutes, so the two are measured
+in turns: each round starts a fresh Fangxin deployment and, at each concurrency, loads the
+peer (started and seeded afresh by `run_peer.sh`) and then Fangxin, one right after the other.
+Prints one JSON line per load, then a table of each row's median over the rounds (requests/s,
+p50, p99; non-2xx summed), with Fangxin / peer as the median of the rounds' own ratios and
+those ratios listed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,46 +193,80 @@ def seed(url: str, folder: Path, python: Path = PEER_VENV / "bin" / "python") ->
     return pairs
 
 
-def fangxin_row(
-    label: str, production: bool, concurrencies: list[int], duration: int
+def in_turns(
+    store: str,
+    production: bool,
+    concurrencies: list[int],
+    duration: int,
+    rounds: int,
+    **peer_env: str,
 ) -> list[dict[str, object]]:
-    """Seed one Fangxin deployment like the peer, then load it at each concurrency."""
+    """Rounds of: a fresh Fangxin deployment seeded like the peer; at each concurrency, the
+    peer (fresh, seeded) and then Fangxin loaded one right after the other."""
+    peer_label, label = f"peer {store}", f"fangxin {store}"
+    peer_db = PG_URL if production else str(Path(tempfile.gettempdir()) / "peer-bench.sqlite")
     rows: list[dict[str, object]] = []
-    with fangxin(production) as (url, _), tempfile.TemporaryDirectory() as work:
-        pairs = seed(url, Path(work))
-        for concurrency in concurrencies:
-            result = load(url, pairs, concurrency, duration)
-            rows.append({"label": label, "concurrency": concurrency, **result})
-            print(json.dumps(rows[-1]), flush=True)
-        batches = batch_sizes(url)
-        for pid, figures in batches.items():
-            mean = figures.get("items", 0) / max(figures.get("batches", 1), 1)
-            sizes = {k: int(v) for k, v in figures.items() if k.startswith("le")}
-            log(
-                f"{label}: worker {pid}: {int(figures.get('batches', 0))} batches, "
-                f"mean size {mean:.1f}, by size {sizes}, writers refused for a conflict "
-                f"{int(figures.get('refused', 0))}, saved again alone "
-                f"{int(figures.get('retried_alone', 0))}"
-            )
+    for turn in range(1, rounds + 1):
+        kind = "production" if production else "embedded"
+        log(f"{store}, round {turn} of {rounds}: a fresh Fangxin deployment ({kind})")
+        with fangxin(production) as (url, _), tempfile.TemporaryDirectory() as work:
+            pairs = seed(url, Path(work))
+            for concurrency in concurrencies:
+                log(f"{store}, round {turn}, c={concurrency}: the peer, then Fangxin")
+                peer = peer_row(peer_label, peer_db, concurrency, duration, **peer_env)
+                rows.append({**peer, "round": turn})
+                print(json.dumps(rows[-1]), flush=True)
+                result = load(url, pairs, concurrency, duration)
+                rows.append({"label": label, "concurrency": concurrency, **result, "round": turn})
+                print(json.dumps(rows[-1]), flush=True)
+            report_batches(label, url)
     return rows
 
 
-def table(rows: list[dict[str, object]]) -> None:
-    """The results and the Fangxin / peer ratios."""
-    by = {(str(r["label"]), int(str(r["concurrency"]))): r for r in rows}
-    print()
-    print("| row | conc | rps | p50 ms | p99 ms | non-2xx | Fangxin / peer (rps) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for (label, conc), r in by.items():
-        ratio = ""
-        if label.startswith("fangxin"):
-            peer = by.get((label.replace("fangxin", "peer"), conc))
-            if peer:
-                ratio = f"{float(str(r['rps'])) / float(str(peer['rps'])):.2f}x"
-        print(
-            f"| {label} | {conc} | {float(str(r['rps'])):.0f} | {float(str(r['p50_ms'])):.1f} | "
-            f"{float(str(r['p99_ms'])):.1f} | {r['non2xx']} | {ratio} |"
+def report_batches(label: str, url: str) -> None:
+    """The group-commit figures of each worker of a deployment, to stderr."""
+    batches = batch_sizes(url)
+    for pid, figures in batches.items():
+        mean = figures.get("items", 0) / max(figures.get("batches", 1), 1)
+        sizes = {k: int(v) for k, v in figures.items() if k.startswith("le")}
+        log(
+            f"{label}: worker {pid}: {int(figures.get('batches', 0))} batches, "
+            f"mean size {mean:.1f}, by size {sizes}, writers refused for a conflict "
+            f"{int(figures.get('refused', 0))}, saved again alone "
+            f"{int(figures.get('retried_alone', 0))}"
         )
+
+
+def table(rows: list[dict[str, object]]) -> None:
+    """Each row's medians over the rounds, and the Fangxin / peer ratios."""
+    by: dict[tuple[str, int], list[dict[str, object]]] = {}
+    for r in rows:
+        by.setdefault((str(r["label"]), int(str(r["concurrency"]))), []).append(r)
+    print()
+    print("| row | conc | rps | p50 ms | p99 ms | non-2xx | Fangxin / peer (rps) | by round |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for (label, conc), runs in by.items():
+        ratio = by_round = ""
+        peers = by.get((label.replace("fangxin", "peer"), conc)) if "fangxin" in label else None
+        if peers:
+            ratios = [
+                _figure(r, "rps") / _figure(p, "rps") for r, p in zip(runs, peers, strict=False)
+            ]
+            ratio = f"{statistics.median(ratios):.2f}x"
+            by_round = " ".join(f"{x:.2f}x" for x in ratios)
+        print(
+            f"| {label} | {conc} | {_median(runs, 'rps'):.0f} | {_median(runs, 'p50_ms'):.1f} | "
+            f"{_median(runs, 'p99_ms'):.1f} | {sum(int(str(r['non2xx'])) for r in runs)} | "
+            f"{ratio} | {by_round} |"
+        )
+
+
+def _figure(row: dict[str, object], name: str) -> float:
+    return float(str(row[name]))
+
+
+def _median(runs: list[dict[str, object]], name: str) -> float:
+    return statistics.median(_figure(r, name) for r in runs)
 
 
 def main() -> None:
@@ -233,38 +275,28 @@ def main() -> None:
     )
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--rounds", type=int, default=2, help="turns of peer and Fangxin")
     ap.add_argument("--only", choices=["hello", "sqlite", "postgres"], default=None)
     a = ap.parse_args()
     rows: list[dict[str, object]] = []
-    sqlite_path = Path(tempfile.gettempdir()) / "peer-bench.sqlite"
     if a.only in (None, "hello"):
         for c in a.concurrency:
             log(f"hello ceiling c={c}")
             rows.append(peer_row("hello (uvicorn, 2 workers)", "hello", c, a.duration))
             print(json.dumps(rows[-1]), flush=True)
     if a.only in (None, "sqlite"):
-        for c in a.concurrency:
-            log(f"peer SQLite FULL, 1 worker, c={c}")
-            rows.append(
-                peer_row(
-                    "peer sqlite",
-                    str(sqlite_path),
-                    c,
-                    a.duration,
-                    WORKERS="1",
-                    PEER_SQLITE_SYNCHRONOUS="FULL",
-                )
-            )
-            print(json.dumps(rows[-1]), flush=True)
-        log("Fangxin embedded (SQLite, one process)")
-        rows += fangxin_row("fangxin sqlite", False, a.concurrency, a.duration)
+        # The peer's SQLite FULL row with one worker, against the embedded Fangxin.
+        rows += in_turns(
+            "sqlite",
+            False,
+            a.concurrency,
+            a.duration,
+            a.rounds,
+            WORKERS="1",
+            PEER_SQLITE_SYNCHRONOUS="FULL",
+        )
     if a.only in (None, "postgres"):
-        for c in a.concurrency:
-            log(f"peer PostgreSQL, 2 workers, c={c}")
-            rows.append(peer_row("peer postgresql", PG_URL, c, a.duration, WORKERS="2"))
-            print(json.dumps(rows[-1]), flush=True)
-        log("Fangxin production (PostgreSQL + Redis, 2 workers)")
-        rows += fangxin_row("fangxin postgresql", True, a.concurrency, a.duration)
+        rows += in_turns("postgresql", True, a.concurrency, a.duration, a.rounds, WORKERS="2")
     table(rows)
 
 
