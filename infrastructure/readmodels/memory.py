@@ -192,8 +192,8 @@ class MemoryVisitLog:
                 return
             self._visits[visit.visit_id] = visit
             entry = (visit.checked_in_at, visit.visit_id.int)
-            bisect.insort(self._by_guardian[visit.guardian_id], entry)
-            bisect.insort(self._by_venue[visit.venue_id], entry)
+            _insort(self._by_guardian[visit.guardian_id], entry)
+            _insort(self._by_venue[visit.venue_id], entry)
             if visit.checked_out_at is None:
                 self._open_of[visit.visitor_id].add(visit.visit_id)
                 self._open_at[visit.venue_id] += 1
@@ -290,3 +290,12 @@ class MemoryAnswerStore:
             self._entries[(scope, key)] = (time.monotonic() + self._ttl, fingerprint, answer)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+
+def _insort(entries: list[tuple[datetime, int]], entry: tuple[datetime, int]) -> None:
+    """Insert in order. Visits mostly arrive in time order (live, and replayed from the log),
+    so the common case is one comparison with the last entry, not a binary search."""
+    if not entries or entries[-1] <= entry:
+        entries.append(entry)
+    else:
+        bisect.insort(entries, entry)

@@ -267,6 +267,20 @@ def test_visits_are_found_by_guardian_and_venue_in_a_window(models: Models) -> N
     assert [v.visit_id for v in at_venue] == [second.id]
 
 
+def test_visits_projected_out_of_time_order_are_listed_in_time_order(models: Models) -> None:
+    visitor = new_visitor([])
+    venue = new_venue(uuid.uuid4())
+    # Mostly visits arrive in time order; a replayed or late one may not.
+    late, early, between, last = (
+        new_visit(visitor.id, visitor.id, venue.id, T0 + timedelta(hours=h)) for h in (3, 1, 2, 4)
+    )
+    models.project(events(visitor, venue, late, early, between, last))
+    expected = [early.id, between.id, late.id, last.id]
+    window = (T0, T0 + timedelta(hours=5))
+    assert [v.visit_id for v in models.visits.of_guardian(visitor.id, *window)] == expected
+    assert [v.visit_id for v in models.visits.at_venue(venue.id, *window)] == expected
+
+
 def test_stays_are_found_by_venue_and_day_and_by_person(models: Models) -> None:
     a, b = new_visitor(), new_visitor()
     venue = new_venue(uuid.uuid4())
