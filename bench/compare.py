@@ -10,7 +10,8 @@ framework's hello ceiling is measured from the same folder.
 
 The speed of this kind of machine drifts by 10-30 % within minutes, so the two are measured
 in turns: each round starts a fresh Fangxin deployment and, at each concurrency, loads the
-peer (started and seeded afresh by `run_peer.sh`) and then Fangxin, one right after the other.
+peer (started and seeded afresh by `run_peer.sh`) and Fangxin one right after the other, the
+peer first in odd rounds and Fangxin first in even ones.
 Prints one JSON line per load, then a table of each row's median over the rounds (requests/s,
 p50, p99; non-2xx summed), with Fangxin / peer as the median of the rounds' own ratios and
 those ratios listed.
@@ -202,7 +203,7 @@ def in_turns(
     **peer_env: str,
 ) -> list[dict[str, object]]:
     """Rounds of: a fresh Fangxin deployment seeded like the peer; at each concurrency, the
-    peer (fresh, seeded) and then Fangxin loaded one right after the other."""
+    peer (fresh, seeded) and Fangxin loaded one right after the other, in alternate orders."""
     peer_label, label = f"peer {store}", f"fangxin {store}"
     peer_db = PG_URL if production else str(Path(tempfile.gettempdir()) / "peer-bench.sqlite")
     rows: list[dict[str, object]] = []
@@ -212,13 +213,22 @@ def in_turns(
         with fangxin(production) as (url, _), tempfile.TemporaryDirectory() as work:
             pairs = seed(url, Path(work))
             for concurrency in concurrencies:
-                log(f"{store}, round {turn}, c={concurrency}: the peer, then Fangxin")
-                peer = peer_row(peer_label, peer_db, concurrency, duration, **peer_env)
-                rows.append({**peer, "round": turn})
-                print(json.dumps(rows[-1]), flush=True)
-                result = load(url, pairs, concurrency, duration)
-                rows.append({"label": label, "concurrency": concurrency, **result, "round": turn})
-                print(json.dumps(rows[-1]), flush=True)
+                # Whoever goes second may meet what the first left behind (PostgreSQL's
+                # autovacuum of the peer's updated rows, a checkpoint): odd rounds start with
+                # the peer, even ones with Fangxin.
+                peer_first = turn % 2 == 1
+                log(
+                    f"{store}, round {turn}, c={concurrency}: "
+                    f"{'the peer' if peer_first else 'Fangxin'} first"
+                )
+                for peer_now in (peer_first, not peer_first):
+                    if peer_now:
+                        row = peer_row(peer_label, peer_db, concurrency, duration, **peer_env)
+                    else:
+                        result = load(url, pairs, concurrency, duration)
+                        row = {"label": label, "concurrency": concurrency, **result}
+                    rows.append({**row, "round": turn})
+                    print(json.dumps(rows[-1]), flush=True)
             report_batches(label, url)
     return rows
 
