@@ -9,13 +9,14 @@ Where projecting only starts there (`on_saved` sends the batch to a shared store
 applies it once other processes' earlier batches are in), a third thread waits for each
 batch not applied at once to be applied (`settle`), so the second one sends the next batch
 meanwhile.
-Writers are answered once their batch is durable and projected. A store that can refuses a
-writer whose events conflict (a version taken already) and saves the rest of the batch in the
-same transaction; that writer alone hears the conflict. If the combined save fails
-for anything but the store being unreachable (a conflict from an idempotent retry or a
-concurrent change, an item whose key was erased meanwhile), one bad item never fails the rest
-of its batch: when the store names the conflicting event (`blame`), the items holding it are
-saved again alone and the rest together; otherwise every item is saved again on its own.
+Writers are answered once their batch is durable and projected. Where the store can (the
+PostgreSQL one), it refuses a writer whose events conflict (a version taken already) and saves
+the rest of the batch in the same transaction; that writer alone hears the conflict. If the
+combined save fails for anything but the store being unreachable (a conflict it cannot refuse
+alone, such as two writers of the batch at one version; an item whose key was erased
+meanwhile), one bad item never fails the rest of its batch: when the store names the
+conflicting event (`blame`), the items holding it are saved again alone and the rest together;
+otherwise every item is saved again on its own.
 """
 
 from __future__ import annotations
