@@ -1,6 +1,6 @@
 """Where a check-in's CPU goes: one deployment under the peer's wrk load, every process measured.
 
-    python -m bench.probe [--production] [--concurrency 64] [--duration 10] [--spy DIR]
+    python -m bench.probe [--production] [--peer] [--concurrency 64] [--duration 10] [--spy DIR]
 
 Starts Fangxin like `bench.compare` does (embedded, or PostgreSQL + Redis with two workers),
 seeds it with the peer's `seed.py`, warms it up, then loads it with the peer's `checkin.lua`.
@@ -8,6 +8,10 @@ Prints requests/s, p50 and p99, and the CPU microseconds per request of each gro
 processes: Fangxin's server and workers, PostgreSQL, Redis and wrk itself. With `--spy`, py-spy
 samples each worker (only while it holds the GIL) and the heaviest functions are printed, by
 their own time and with what they call. This is how the README's profile figures were taken.
+
+With `--peer`, the CRUD peer of ../shared/bench is measured the same way instead (started as its
+`run_peer.sh` starts it: uvicorn, two workers on PostgreSQL, one on SQLite FULL), so that the
+CPU each spends per check-in can be compared.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from bench.compare import PEER, Deployment, fangxin, seed
+import httpx
+
+from bench.compare import PEER, PEER_VENV, PG_URL, Deployment, fangxin, free_port, seed
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GROUPS = ("fangxin", "postgres", "redis-server")
@@ -161,9 +170,73 @@ def heaviest(folder: Path, top: int) -> None:
             print(f"{100 * n / samples:6.1f}  {frame}")
 
 
-def probe(production: bool, concurrency: int, duration: int, spy_to: Path | None, top: int) -> None:
-    with fangxin(production) as deployment, tempfile.TemporaryDirectory() as work:
-        run(deployment, Path(work), concurrency, duration, spy_to, top)
+@contextmanager
+def peer(production: bool, work: Path) -> Iterator[Deployment]:
+    """The CRUD peer, started as `run_peer.sh` starts it, on fresh tables."""
+    port = free_port()
+    env = {**os.environ, "PEER_SQLITE_SYNCHRONOUS": "FULL"}
+    if production:
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as db:
+            db.execute(
+                "DROP TABLE IF EXISTS peer_visits, peer_venues, peer_visitors, peer_merchants"
+            )
+        env["PEER_DATABASE_URL"] = PG_URL
+    else:
+        env["PEER_DATABASE_URL"] = str(work / "peer.sqlite")
+    server = subprocess.Popen(
+        [
+            str(PEER_VENV / "bin" / "uvicorn"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2" if production else "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--factory",
+            "peer_app:create_app",
+        ],
+        cwd=PEER,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield Deployment(url, server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def probe(
+    production: bool,
+    concurrency: int,
+    duration: int,
+    spy_to: Path | None,
+    top: int,
+    the_peer: bool = False,
+) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        server = peer(production, Path(work)) if the_peer else fangxin(production)
+        with server as deployment:
+            run(deployment, Path(work), concurrency, duration, spy_to, top)
 
 
 def run(
@@ -174,7 +247,7 @@ def run(
     spy_to: Path | None,
     top: int,
 ) -> None:
-    pairs = seed(deployment.url, work, python=Path(sys.executable))
+    pairs = seed(deployment.url, work, python=PEER_VENV / "bin" / "python")
     wrk(deployment.url, pairs, concurrency, 3)
     groups = by_group(deployment.pid)
     workers = [pid for pid in groups["fangxin"] if pid != deployment.pid] or [deployment.pid]
@@ -192,7 +265,8 @@ def run(
     )
     spent = {name: after[name] - before[name] for name in GROUPS} | {"wrk": wrk_cpu}
     for name, seconds in spent.items():
-        print(f"{name:>14}: {1e6 * seconds / requests:6.0f} µs CPU per request")
+        shown = name if name != "fangxin" else "server"
+        print(f"{shown:>14}: {1e6 * seconds / requests:6.0f} µs CPU per request")
     print(f"{'all':>14}: {1e6 * sum(spent.values()) / requests:6.0f} µs CPU per request")
     if spy_to:
         time.sleep(0.5)
@@ -204,6 +278,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--production", action="store_true", help="PostgreSQL + Redis, two workers")
+    ap.add_argument("--peer", action="store_true", help="measure the CRUD peer instead")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--spy", type=Path, default=None, help="a folder for py-spy's raw stacks")
@@ -211,7 +286,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.spy:
         a.spy.mkdir(parents=True, exist_ok=True)
-    probe(a.production, a.concurrency, a.duration, a.spy, a.top)
+    probe(a.production, a.concurrency, a.duration, a.spy, a.top, the_peer=a.peer)
 
 
 if __name__ == "__main__":
