@@ -270,8 +270,9 @@ class VisitCommands(Runtime):
         try:
             self.commit(visitor, visit)
         except IntegrityError:  # a concurrent retry with the same key stored it first
-            stored = self.ports.visits.get(visit_id)
+            # Perhaps in another worker, not projected yet: then the log says so.
+            stored = self._known_visit(self.ports.visits.get(visit_id), visit_id, from_log=True)
             if stored is None:
                 raise ConflictError("a concurrent change got there first; retry") from None
-            return self._answer(stored.visit_id, stored.checked_in_at, venue, [])
+            return self._answer(stored[0], stored[1], venue, [])
         return self._answer(visit_id, at, venue, [])

@@ -184,7 +184,8 @@ class GroupCommit:
     def _project_forever(self) -> None:
         while (work := self._to_project.get()) is not None:
             items, recordings = work
-            if self._saved(recordings) or self._settle is None:
+            # A batch with nothing saved (every writer refused) still goes through in order.
+            if (recordings and self._saved(recordings)) or self._settle is None:
                 _wake(items)
             else:
                 self._to_settle.put(work)
@@ -203,7 +204,9 @@ class GroupCommit:
             _wake(items)
 
     def _durable(self, items: list[_Item], recordings: list[Recording[Any]]) -> None:
-        if self._on_saved is None or not recordings:
+        """Answer the items once their batch (and every batch before it) is projected: also
+        those the store refused, so that when one looks again it sees what won."""
+        if self._on_saved is None:
             _wake(items)
         else:
             self._to_project.put((items, recordings))
@@ -220,25 +223,20 @@ class GroupCommit:
         except Exception as exc:  # a conflict, or one item that cannot be stored (an erased key)
             self._retry(batch, exc)
             return
-        stored: list[_Item] = []
         start = 0
         for item in batch:
-            mine = recordings[start : start + len(item.events)]
+            self._take_recordings(item, recordings[start : start + len(item.events)])
             start += len(item.events)
-            if self._refused(item, mine):
-                continue
-            item.recordings = cast(list[Recording[Any]], mine)
-            stored.append(item)
-        self._durable(stored, [r for item in stored for r in item.recordings])
+        self._durable(batch, [r for item in batch for r in item.recordings])
 
-    def _refused(self, item: _Item, recordings: list[Recording[Any] | None]) -> bool:
-        """Whether the store refused this writer (then it hears the conflict, and only it)."""
-        if None not in recordings:
-            return False
-        self.stats.refused += 1
-        item.error = IntegrityError("a concurrent change got there first")
-        _wake([item])
-        return True
+    def _take_recordings(self, item: _Item, recordings: list[Recording[Any] | None]) -> None:
+        """Give the item its recordings, or, if the store refused it, the conflict (it alone
+        hears it)."""
+        if None in recordings:
+            self.stats.refused += 1
+            item.error = IntegrityError("a concurrent change got there first")
+        else:
+            item.recordings = cast(list[Recording[Any]], recordings)
 
     def _saved(self, recordings: list[Recording[Any]]) -> bool:
         assert self._on_saved is not None
@@ -276,9 +274,8 @@ class GroupCommit:
                 item.error = exc
                 _wake([item])
                 continue
-            if not self._refused(item, recordings):
-                item.recordings = cast(list[Recording[Any]], recordings)
-                self._durable([item], item.recordings)
+            self._take_recordings(item, recordings)
+            self._durable([item], item.recordings)
 
     def close(self) -> None:
         """Flush what is pending and stop."""

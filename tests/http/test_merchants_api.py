@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+import pytest
+
+from infrastructure.container import Services
 from tests.conftest import MovableClock, World, bearer
 
 
@@ -208,3 +212,27 @@ def test_the_owner_prints_posters_whose_qr_holds_the_venue_urls(world: World) ->
     svg = world.client.get(f"{path}/poster.svg", headers=bearer(merchant["token"]))
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert "老王面馆" in svg.text
+
+
+def test_an_assisted_check_in_retried_before_the_read_models_show_it_answers_the_first(
+    world: World, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant)
+
+    def assist() -> httpx.Response:
+        return world.client.post(
+            f"/v1/venues/{venue['venue_id']}/assisted-check-ins",
+            json={"name": "李奶奶", "phone": "+8613700000000"},
+            headers={**bearer(merchant["token"]), "Idempotency-Key": "counter-1"},
+        )
+
+    first = assist()
+    assert first.status_code == 201
+    # The retry arrives where the read models do not show the first yet (another worker's,
+    # not projected): its own save conflicts, and the log has the answer.
+    with monkeypatch.context() as patched:
+        patched.setattr(services.app.ports.visits, "get", lambda _visit_id: None)
+        again = assist()
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()

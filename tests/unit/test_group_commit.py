@@ -217,6 +217,46 @@ def test_writers_are_answered_only_after_their_batch_is_projected_in_commit_orde
     assert sorted(answered) == [["recorded one"], ["recorded two"]]
 
 
+def test_a_refused_writer_hears_the_conflict_only_once_the_batch_before_is_projected() -> None:
+    store = FakeStore()
+    projecting = threading.Event()
+    release = threading.Event()
+    projected: list[list[Any]] = []
+
+    def project(recordings: list[Any]) -> None:
+        projecting.set()
+        release.wait(10)
+        projected.append(recordings)
+
+    # Batches of one: the winner's, then the refused writer's, which has nothing to project.
+    commit = GroupCommit(store.save, max_batch=1, max_wait=0.0, on_saved=project)
+    outcome: list[Any] = []
+    try:
+        winner = threading.Thread(target=commit.save, args=(["won"],), daemon=True)
+        winner.start()
+        assert projecting.wait(5)
+        loser = threading.Thread(
+            target=lambda: outcome.extend(run_concurrently(commit, [["taken"]])), daemon=True
+        )
+        loser.start()
+        for _ in range(500):
+            if len(store.calls) == 2:
+                break
+            threading.Event().wait(0.01)
+        assert len(store.calls) == 2  # refused already, by the store
+        # It would look again at once: not before the read models show what won.
+        assert outcome == []
+    finally:
+        release.set()
+    winner.join(5)
+    loser.join(5)
+    commit.close()
+    assert projected == [["recorded won"]]
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], IntegrityError)
+    assert commit.stats.refused == 1
+
+
 def test_a_conflict_the_store_blames_retries_that_item_alone_and_the_rest_together() -> None:
     store = FakeStore()
     # Flushed when full, never on a timer: the four writers always share one batch.
