@@ -108,6 +108,34 @@ class Deployment(NamedTuple):
 
 
 @contextmanager
+def serving(
+    command: list[str], port: int, env: dict[str, str], cwd: Path | None = None
+) -> Iterator[Deployment]:
+    """A server started in a session of its own, once it answers /health; stopped after."""
+    server = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield Deployment(url, server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@contextmanager
 def fangxin(production: bool) -> Iterator[Deployment]:
     """A Fangxin deployment of its own: a fresh data folder, or a fresh schema and key prefix."""
     port = free_port()
@@ -133,26 +161,10 @@ def fangxin(production: bool) -> Iterator[Deployment]:
             FANGXIN_REDIS_PREFIX=f"{schema}:",
         )
         subprocess.run([str(FANGXIN), "migrate"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [str(FANGXIN), "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        yield Deployment(url, server.pid)
+        with serving([str(FANGXIN), "serve"], port, env) as deployment:
+            yield deployment
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
         if production:
             import psycopg

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,9 +28,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from bench.compare import PEER, PEER_VENV, PG_URL, Deployment, fangxin, free_port, seed
+from bench.compare import (
+    PEER,
+    PEER_VENV,
+    PG_URL,
+    Deployment,
+    fangxin,
+    free_port,
+    seed,
+    serving,
+)
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GROUPS = ("fangxin", "postgres", "redis-server")
@@ -185,44 +191,14 @@ def peer(production: bool, work: Path) -> Iterator[Deployment]:
         env["PEER_DATABASE_URL"] = PG_URL
     else:
         env["PEER_DATABASE_URL"] = str(work / "peer.sqlite")
-    server = subprocess.Popen(
-        [
-            str(PEER_VENV / "bin" / "uvicorn"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2" if production else "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--factory",
-            "peer_app:create_app",
-        ],
-        cwd=PEER,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    workers = 2 if production else 1
+    options = (
+        f"--host 127.0.0.1 --port {port} --workers {workers} --no-access-log --log-level warning"
+        " --loop uvloop --http httptools --factory peer_app:create_app"
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        yield Deployment(url, server.pid)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    command = [str(PEER_VENV / "bin" / "uvicorn"), *options.split()]
+    with serving(command, port, env, cwd=PEER) as deployment:
+        yield deployment
 
 
 def probe(

@@ -204,8 +204,9 @@ class GroupCommit:
             _wake(items)
 
     def _durable(self, items: list[_Item], recordings: list[Recording[Any]]) -> None:
-        """Answer the items once their batch (and every batch before it) is projected: also
-        those the store refused, so that when one looks again it sees what won."""
+        """Answer the items once their batch (and every batch before it) is projected: every
+        outcome, also a writer's conflict or failure, so that when it looks again it sees
+        what was stored before it."""
         if self._on_saved is None:
             _wake(items)
         else:
@@ -218,7 +219,7 @@ class GroupCommit:
         except STORE_DOWN as exc:  # the store is unreachable: every writer of the batch hears it
             for item in batch:
                 item.error = exc
-            _wake(batch)
+            self._durable(batch, [])
             return
         except Exception as exc:  # a conflict, or one item that cannot be stored (an erased key)
             self._retry(batch, exc)
@@ -250,7 +251,7 @@ class GroupCommit:
         """Save a failed batch again without the items its error names, then those alone."""
         if len(batch) == 1:  # the error is that item's own: saving it again would repeat it
             batch[0].error = exc
-            _wake(batch)
+            self._durable(batch, [])
             return
         implicated = self._blame(exc) if self._blame is not None else None
         suspects: list[_Item] = []
@@ -272,9 +273,8 @@ class GroupCommit:
                 recordings = self._save(*item.events, writers=[0] * len(item.events))
             except Exception as exc:  # this item's own failure, reported to its writer only
                 item.error = exc
-                _wake([item])
-                continue
-            self._take_recordings(item, recordings)
+            else:
+                self._take_recordings(item, recordings)
             self._durable([item], item.recordings)
 
     def close(self) -> None:

@@ -217,7 +217,13 @@ def test_writers_are_answered_only_after_their_batch_is_projected_in_commit_orde
     assert sorted(answered) == [["recorded one"], ["recorded two"]]
 
 
-def test_a_refused_writer_hears_the_conflict_only_once_the_batch_before_is_projected() -> None:
+@pytest.mark.parametrize(
+    ("losing", "refused"),
+    [("taken", 1), ("bad", 0)],  # refused by the store, or failing its save: told alike
+)
+def test_a_refused_writer_hears_the_conflict_only_once_the_batch_before_is_projected(
+    losing: str, refused: int
+) -> None:
     store = FakeStore()
     projecting = threading.Event()
     release = threading.Event()
@@ -236,7 +242,7 @@ def test_a_refused_writer_hears_the_conflict_only_once_the_batch_before_is_proje
         winner.start()
         assert projecting.wait(5)
         loser = threading.Thread(
-            target=lambda: outcome.extend(run_concurrently(commit, [["taken"]])), daemon=True
+            target=lambda: outcome.extend(run_concurrently(commit, [[losing]])), daemon=True
         )
         loser.start()
         for _ in range(500):
@@ -254,7 +260,7 @@ def test_a_refused_writer_hears_the_conflict_only_once_the_batch_before_is_proje
     assert projected == [["recorded won"]]
     assert len(outcome) == 1
     assert isinstance(outcome[0], IntegrityError)
-    assert commit.stats.refused == 1
+    assert commit.stats.refused == refused
 
 
 def test_a_conflict_the_store_blames_retries_that_item_alone_and_the_rest_together() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from typing import Any
@@ -12,8 +13,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.testing import create_test_client
 
+from infrastructure.group_commit import BatchStats
 from infrastructure.metrics import Metrics, render
-from interface.http.observability import ObservabilityMiddleware, observability_handlers
+from interface.http.observability import (
+    ObservabilityMiddleware,
+    observability_handlers,
+    render_batches,
+)
 
 
 def lines_of(text: str, prefix: str) -> list[str]:
@@ -178,3 +184,29 @@ def test_without_metrics_on_the_state_the_middleware_stays_out_of_the_way() -> N
         [show_venue], middleware=[ObservabilityMiddleware()], debug=False
     ) as client:
         assert client.get(f"/v1/venues/{uuid.uuid4()}").status_code == 200
+
+
+def test_group_commit_figures_name_batches_sizes_refused_and_retried_writers() -> None:
+    stats = BatchStats()
+    for size in (1, 3, 3, 9):
+        stats.record(size)
+    stats.refused, stats.retried_alone = 4, 2
+    text = render_batches(stats)
+    pid = f'pid="{os.getpid()}"'
+    assert lines_of(text, "fangxin_group_commit_batches_total") == [
+        f"fangxin_group_commit_batches_total{{{pid}}} 4"
+    ]
+    assert lines_of(text, "fangxin_group_commit_items_total") == [
+        f"fangxin_group_commit_items_total{{{pid}}} 16"
+    ]
+    assert lines_of(text, "fangxin_group_commit_refused_total") == [
+        f"fangxin_group_commit_refused_total{{{pid}}} 4"
+    ]
+    assert lines_of(text, "fangxin_group_commit_retried_alone_total") == [
+        f"fangxin_group_commit_retried_alone_total{{{pid}}} 2"
+    ]
+    assert lines_of(text, "fangxin_group_commit_batch_size") == [
+        f'fangxin_group_commit_batch_size{{{pid},le="1"}} 1',
+        f'fangxin_group_commit_batch_size{{{pid},le="4"}} 2',
+        f'fangxin_group_commit_batch_size{{{pid},le="16"}} 1',
+    ]
