@@ -6,11 +6,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 
 MAX_CASE_WINDOW = timedelta(days=28)
+# How long an approved case stays readable unless its approval says otherwise.
+DEFAULT_CASE_LIFETIME = timedelta(days=14)
 
 
 def region_covers(jurisdiction_code: str, region: str) -> bool:
@@ -32,6 +35,8 @@ class CaseStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CLOSED = "closed"
+    EXPIRED = "expired"
 
 
 class CaseNotApprovedError(ConflictError):
@@ -46,6 +51,12 @@ class CaseAlreadyDecidedError(ConflictError):
     kind = "case-already-decided"
 
 
+class CaseClosedError(ConflictError):
+    """The case was closed by an officer or expired: its data is read no more."""
+
+    kind = "case-closed"
+
+
 class FourEyesError(ForbiddenError):
     """The opener of a case cannot approve it."""
 
@@ -53,7 +64,7 @@ class FourEyesError(ForbiddenError):
 
 
 class CaseWindowError(InvalidInputError):
-    """The window of a case is reversed or longer than 28 days."""
+    """The window of a case is reversed, too long, in the future or past retention."""
 
     kind = "invalid-case-window"
 
@@ -64,12 +75,21 @@ class NotListedContactError(NotFoundError):
     kind = "not-a-listed-contact"
 
 
+class CasePolicy(msgspec.Struct, frozen=True):
+    """How far back a case may look, how long it stays open, and the clock skew forgiven."""
+
+    retention: timedelta = timedelta(days=28)
+    lifetime: timedelta = DEFAULT_CASE_LIFETIME
+    skew: timedelta = timedelta(minutes=1)
+
+
 class Case(Aggregate):
     """A confirmed person's case: every read of its data is recorded as an event."""
 
     forgotten = False
     status = CaseStatus.PENDING
     approved_by: UUID | None = None
+    expires_at: datetime | None = None
 
     class Opened(Aggregate.Created):
         """A tracer opened a case for an index person."""
@@ -90,6 +110,13 @@ class Case(Aggregate):
 
     class Rejected(Aggregate.Event):
         """A supervisor rejected the case."""
+
+        by: UUID
+        reason: str
+        at: datetime
+
+    class Closed(Aggregate.Event):
+        """An officer of the agency closed the case; its data is read no more."""
 
         by: UUID
         reason: str
@@ -126,35 +153,75 @@ class Case(Aggregate):
         self.listed: set[UUID] = set()
 
     @staticmethod
-    def check_window(start: datetime, end: datetime) -> None:
-        """Refuse a reversed window or one longer than 28 days."""
-        if end <= start or end - start > MAX_CASE_WINDOW:
-            raise CaseWindowError("the case window must run forwards, at most 28 days")
+    def check_window(start: datetime, end: datetime, now: datetime, policy: CasePolicy) -> None:
+        """Refuse a window that runs backwards, is too long, looks ahead or past retention."""
+        try:
+            if end <= start or end - start > MAX_CASE_WINDOW:
+                raise CaseWindowError("the case window must run forwards, at most 28 days")
+            # A case reads what happened; a window into the future would be live tracking.
+            if end > now + policy.skew:
+                raise CaseWindowError("the case window cannot end in the future")
+            if start < now - policy.retention:
+                raise CaseWindowError(
+                    f"the case window cannot start before the retention period"
+                    f" ({policy.retention.days} days): that data is gone"
+                )
+        except OverflowError:
+            raise CaseWindowError("the case window lies outside the calendar") from None
 
-    def decide(self, by: UUID, approve: bool, reason: str, at: datetime) -> None:
-        """Approve or reject: once, and never by the officer who opened the case."""
+    def decide(
+        self, by: UUID, approve: bool, reason: str, at: datetime, lifetime: timedelta
+    ) -> None:
+        """Approve (for `lifetime`) or reject: once, and never by the officer who opened it."""
         if self.status is not CaseStatus.PENDING:
             raise CaseAlreadyDecidedError("this case was decided already")
         if by == self.opened_by:
             raise FourEyesError("the officer who opened a case cannot decide it")
         if approve:
-            self._approved(by=by, reason=reason, at=at)
+            self._approved(by=by, reason=reason, at=at, expires_at=at + lifetime)
         else:
             self._rejected(by=by, reason=reason, at=at)
 
     @event(Approved)
-    def _approved(self, by: UUID, reason: str, at: datetime) -> None:
+    def _approved(
+        self, by: UUID, reason: str, at: datetime, expires_at: datetime | None = None
+    ) -> None:
         self.status = CaseStatus.APPROVED
         self.approved_by = by
+        # Approvals recorded before cases expired get the default lifetime.
+        self.expires_at = expires_at or at + DEFAULT_CASE_LIFETIME
 
     @event(Rejected)
     def _rejected(self, by: UUID, reason: str, at: datetime) -> None:
         self.status = CaseStatus.REJECTED
 
-    def require_approved(self) -> None:
-        """Case data is readable only once approved."""
-        if self.status is not CaseStatus.APPROVED:
-            raise CaseNotApprovedError(f"the case is {self.status.value}; its data is closed")
+    def status_at(self, now: datetime) -> CaseStatus:
+        """Where the case stands now: an approved case past its lifetime has expired."""
+        if (
+            self.status is CaseStatus.APPROVED
+            and self.expires_at is not None
+            and now >= self.expires_at
+        ):
+            return CaseStatus.EXPIRED
+        return self.status
+
+    def require_readable(self, now: datetime) -> None:
+        """Case data is readable only while the case is approved, not closed and not expired."""
+        status = self.status_at(now)
+        if status in (CaseStatus.CLOSED, CaseStatus.EXPIRED):
+            raise CaseClosedError(f"the case is {status.value}; its data is read no more")
+        if status is not CaseStatus.APPROVED:
+            raise CaseNotApprovedError(f"the case is {status.value}; its data is closed")
+
+    def close(self, by: UUID, reason: str, at: datetime) -> None:
+        """Close a pending or approved case for good; nothing of it is read afterwards."""
+        if self.status in (CaseStatus.CLOSED, CaseStatus.REJECTED):
+            raise CaseClosedError(f"the case is {self.status.value} already")
+        self._closed(by=by, reason=reason, at=at)
+
+    @event(Closed)
+    def _closed(self, by: UUID, reason: str, at: datetime) -> None:
+        self.status = CaseStatus.CLOSED
 
     def record_access(
         self,
@@ -165,7 +232,7 @@ class Case(Aggregate):
         listed: list[UUID] | None = None,
     ) -> None:
         """Record a read of case data; the caller saves before answering."""
-        self.require_approved()
+        self.require_readable(at)
         self._accessed(by=by, what=what, subject=subject, listed=list(listed or []), at=at)
 
     @event(Accessed)

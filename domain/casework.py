@@ -1,7 +1,8 @@
 """Health authorities' work: agencies, officers, cases, tracing, exposures.
 
-Every read of case data is recorded on the case (an event in the log) before it is answered;
-the audit trail is built from those events.
+Every read of case data is recorded on the case (an event in the log) and in the audit trail,
+its own append-only store, before it is answered; every admin action is recorded in the trail
+before it is done. When the trail refuses an entry, nothing is shown and nothing is done.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.app import Fangxin
-from domain.cases import Case, ExposureNotice, in_jurisdiction
+from domain.cases import Case, CasePolicy, CaseStatus, ExposureNotice, in_jurisdiction
 from domain.commands import Registration, derive_id
 from domain.errors import ConflictError, ForbiddenError, GoneError, InvalidInputError, NotFoundError
 from domain.people import Agency, Auditor, Officer, OfficerRole, Visitor
 from domain.ports import (
     AgencyView,
+    AuditRecord,
+    AuditTrail,
     ExposureView,
     Principal,
     VenueView,
@@ -28,6 +31,10 @@ from domain.ports import (
 from domain.tracing import Contact, ContactRule, Stay, close_contacts
 
 MAX_DEPTH = 2
+# The audit trail's actor for the platform admin, who has one token and no account id.
+ADMIN_ACTOR = "platform-admin"
+# What an exposure declared from a case may cover around the index person's visit.
+EXPOSURE_RULE = ContactRule()
 
 
 class ContactErasedError(GoneError):
@@ -40,6 +47,12 @@ class ExposureWindowError(InvalidInputError):
     """An exposure window is reversed or longer than the case allows."""
 
     kind = "invalid-exposure-window"
+
+
+class ExposureOffTrajectoryError(ConflictError):
+    """An exposure must lie within a visit of the case's index person at that venue."""
+
+    kind = "exposure-off-trajectory"
 
 
 class TrajectoryVisit(msgspec.Struct, frozen=True):
@@ -66,9 +79,31 @@ class ContactDetails(msgspec.Struct, frozen=True):
 class Casework:
     """Commands and queries of agencies, officers and auditors."""
 
-    def __init__(self, app: Fangxin) -> None:
+    def __init__(self, app: Fangxin, audit: AuditTrail, policy: CasePolicy | None = None) -> None:
         self.app = app
         self.ports = app.ports
+        self.audit = audit
+        self.policy = policy or CasePolicy()
+
+    def _record(
+        self,
+        actor: UUID | str,
+        action: str,
+        ref: str,
+        case_id: UUID | None = None,
+        subject: str | None = None,
+    ) -> None:
+        """Append to the audit trail durably first; raises when the trail refuses."""
+        self.audit.record(
+            AuditRecord(
+                at=self.ports.clock.now(),
+                actor=str(actor),
+                action=action,
+                ref=ref,
+                case_id=case_id,
+                subject=subject,
+            )
+        )
 
     # -- the admin's ----------------------------------------------------------------------
 
@@ -77,7 +112,11 @@ class Casework:
         agency_id = derive_id("agency", key) if key else self.ports.ids.new()
         if key and self.ports.directory.agency(agency_id) is not None:
             return agency_id
-        self.app.commit(Agency(id=agency_id, name=name, jurisdiction=sorted(set(jurisdiction))))
+        codes = sorted(set(jurisdiction))
+        self._record(
+            ADMIN_ACTOR, "create agency", f"agency:{agency_id}", subject=f"{name} {','.join(codes)}"
+        )
+        self.app.commit(Agency(id=agency_id, name=name, jurisdiction=codes))
         return agency_id
 
     def create_officer(
@@ -91,6 +130,12 @@ class Casework:
         officer = Officer(
             id=officer_id, agency_id=agency_id, name=name, role=role.value, token_hash=token_hash
         )
+        self._record(
+            ADMIN_ACTOR,
+            f"create {role.value}",
+            f"officer:{officer_id}",
+            subject=f"officer {officer_id} of agency {agency_id}",
+        )
         self.app.create(officer)
         return Registration(id=officer_id, token=token)
 
@@ -98,6 +143,9 @@ class Casework:
         """Create an auditor."""
         auditor_id = derive_id("auditor", key) if key else self.ports.ids.new()
         token, token_hash = self.ports.credentials.new_token()
+        self._record(
+            ADMIN_ACTOR, "create auditor", f"auditor:{auditor_id}", subject=f"auditor {auditor_id}"
+        )
         self.app.create(Auditor(id=auditor_id, name=name, token_hash=token_hash))
         return Registration(id=auditor_id, token=token)
 
@@ -116,7 +164,7 @@ class Casework:
         """A tracer opens a case for an index person found by phone or visitor id."""
         if officer.role != OfficerRole.TRACER or officer.agency_id is None:
             raise ForbiddenError("only a tracer opens cases")
-        Case.check_window(start, end)
+        Case.check_window(start, end, self.ports.clock.now(), self.policy)
         directory = self.ports.directory
         if phone is not None:
             index_ids = directory.visitors_by_phone(self.ports.credentials.phone_index(phone))
@@ -142,7 +190,8 @@ class Casework:
             end=end,
             legal_basis=legal_basis,
         )
-        self.app.commit(case)
+        self._save(case)
+        self._record_event(case, officer.id, "open case", subject=legal_basis)
         return case
 
     def case(self, officer: Principal, case_id: UUID) -> Case:
@@ -162,15 +211,35 @@ class Casework:
         case = self.case(officer, case_id)
         if officer.role != OfficerRole.SUPERVISOR:
             raise ForbiddenError("only a supervisor approves or rejects cases")
-        case.decide(officer.id, approve, reason, self.ports.clock.now())
+        case.decide(officer.id, approve, reason, self.ports.clock.now(), self.policy.lifetime)
         self._save(case)
+        action = "approve case" if approve else "reject case"
+        self._record_event(case, officer.id, action, subject=reason or None)
         return case
+
+    def close(self, officer: Principal, case_id: UUID, reason: str) -> Case:
+        """An officer of the agency closes the case; every later read of it answers 409."""
+        case = self.case(officer, case_id)
+        case.close(officer.id, reason, self.ports.clock.now())
+        self._save(case)
+        self._record_event(case, officer.id, "close case", subject=reason)
+        return case
+
+    def status(self, case: Case) -> CaseStatus:
+        """Where a case stands now (an approved case expires)."""
+        return case.status_at(self.ports.clock.now())
 
     def _save(self, *aggregates: Case | ExposureNotice) -> None:
         try:
             self.app.commit(*aggregates)
         except IntegrityError:
             raise ConflictError("the case changed meanwhile; retry") from None
+
+    def _record_event(
+        self, case: Case, actor: UUID, action: str, subject: str | None = None
+    ) -> None:
+        """Audit the event just saved on the case, under a reference only it has."""
+        self._record(actor, action, f"{case.id}:{case.version}", case.id, subject)
 
     def _agency(self, case: Case) -> AgencyView:
         agency = self.ports.directory.agency(case.agency_id)
@@ -185,6 +254,7 @@ class Casework:
         case = self.case(officer, case_id)
         case.record_access(officer.id, "trajectory", self.ports.clock.now())
         self._save(case)
+        self._record_event(case, officer.id, "read trajectory")
         return self._trajectory(case)
 
     def _trajectory(self, case: Case) -> Trajectory:
@@ -223,7 +293,7 @@ class Casework:
     ) -> list[Contact]:
         """Close contacts of the index person, only at venues inside the jurisdiction."""
         case = self.case(officer, case_id)
-        case.require_approved()
+        case.require_readable(self.ports.clock.now())
         found = self._contacts(case, rule, depth)
         case.record_access(
             officer.id,
@@ -232,6 +302,7 @@ class Casework:
             listed=[c.visitor_id for c in found],
         )
         self._save(case)
+        self._record_event(case, officer.id, f"read contacts depth={depth}")
         return found
 
     def _contacts(self, case: Case, rule: ContactRule, depth: int) -> list[Contact]:
@@ -260,18 +331,20 @@ class Casework:
             depth,
             stays_at=stays_at,
             stays_of=stays_of,
-            until=now,
+            # Contacts of contacts only inside the case's window: a case is no live tracking.
+            until=min(now, case.end + rule.after),
         )
 
     def details(self, officer: Principal, case_id: UUID, visitor_id: UUID) -> ContactDetails:
         """Name and phone of a contact this case listed; an erased contact is gone (410)."""
         case = self.case(officer, case_id)
-        case.require_approved()
+        case.require_readable(self.ports.clock.now())
         case.check_listed(visitor_id)
         case.record_access(
             officer.id, "contact details", self.ports.clock.now(), subject=str(visitor_id)
         )
         self._save(case)
+        self._record_event(case, officer.id, "reveal contact details", subject=str(visitor_id))
         guardian_id = self.ports.directory.guardian_of(visitor_id)
         if guardian_id is None:
             raise ContactErasedError("this contact erased their data")
@@ -291,7 +364,7 @@ class Casework:
     ) -> tuple[Trajectory, list[Contact]]:
         """Trajectory and contacts together, as one recorded read."""
         case = self.case(officer, case_id)
-        case.require_approved()
+        case.require_readable(self.ports.clock.now())
         contacts = self._contacts(case, rule, depth)
         case.record_access(
             officer.id,
@@ -300,6 +373,7 @@ class Casework:
             listed=[c.visitor_id for c in contacts],
         )
         self._save(case)
+        self._record_event(case, officer.id, f"export depth={depth}")
         return self._trajectory(case), contacts
 
     # -- exposures ------------------------------------------------------------------------
@@ -307,20 +381,28 @@ class Casework:
     def declare_exposure(
         self, officer: Principal, case_id: UUID, venue_id: UUID, start: datetime, end: datetime
     ) -> ExposureNotice:
-        """A tracer with an approved case alerts everyone who was at a venue in a window."""
+        """A tracer alerts those at a venue while the case's index person was there."""
         case = self.case(officer, case_id)
         if officer.role != OfficerRole.TRACER:
             raise ForbiddenError("only a tracer declares exposures")
-        case.require_approved()
+        now = self.ports.clock.now()
+        case.require_readable(now)
         if end <= start or end - start > timedelta(days=28):
             raise ExposureWindowError("the exposure window must run forwards, at most 28 days")
-        if not self._inside(venue_id, self._agency(case).jurisdiction):
+        jurisdiction = self._agency(case).jurisdiction
+        if not self._inside(venue_id, jurisdiction):
             raise NotFoundError("no such venue in the agency's jurisdiction")
-        now = self.ports.clock.now()
+        # Tied to the trajectory: anything else would alert strangers and tell the tracer
+        # whether anybody was somewhere (a presence oracle).
+        if not self._on_trajectory(case, venue_id, start, end, now):
+            raise ExposureOffTrajectoryError(
+                "the exposure must lie within a visit of the case's index person at this venue"
+                " (from check-in until 30 minutes after check-out)"
+            )
         people = {
             s.visitor_id
             for s in self.ports.contacts.stays_at(venue_id, start, end, now)
-            if s.start <= end and start <= s.end
+            if s.start <= end and start <= s.end and s.visitor_id not in case.index_ids
         }
         notice = ExposureNotice(
             id=self.ports.ids.new(),
@@ -334,7 +416,20 @@ class Casework:
         )
         case.record_access(officer.id, "exposure", now, subject=str(venue_id))
         self._save(case, notice)
+        self._record_event(case, officer.id, "declare exposure", subject=f"venue {venue_id}")
         return notice
+
+    def _on_trajectory(
+        self, case: Case, venue_id: UUID, start: datetime, end: datetime, now: datetime
+    ) -> bool:
+        """Whether [start, end] lies within one of the index person's stays at the venue."""
+        rule = EXPOSURE_RULE
+        return any(
+            stay.venue_id == venue_id
+            and stay.start - rule.before <= start
+            and end <= stay.end + rule.after
+            for stay in self._index_stays(case, now, jurisdiction=None)
+        )
 
     def exposures_of(self, visitor_id: UUID) -> list[tuple[ExposureView, VenueView]]:
         """Declared exposures overlapping the visitor's own (and dependents') visits."""

@@ -43,3 +43,9 @@ class UnavailableError(DomainError):
     """A part of the service is down or behind; the request may be retried."""
 
     kind = "unavailable"
+
+
+class AuditUnavailableError(UnavailableError):
+    """The audit trail refused an entry, so what it would record is neither shown nor done."""
+
+    kind = "audit-unavailable"

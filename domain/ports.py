@@ -300,3 +300,27 @@ class RefusingRecorder(Protocol):
     ) -> list[int | None]:
         """Each event's notification id, None for the events of a refused writer."""
         ...
+
+
+class AuditRecord(msgspec.Struct, frozen=True):
+    """One access to case data or one admin action, as the audit trail keeps it."""
+
+    at: datetime
+    actor: str
+    action: str
+    ref: str
+    case_id: UUID | None = None
+    subject: str | None = None
+
+
+class AuditTrail(Protocol):
+    """The append-only record of who read or decided what; its own store, never derived.
+
+    `record` returns only once the entry is durable, and raises `AuditUnavailableError` when the
+    store refuses it, so that nothing it guards is shown or done unrecorded. Recording the same
+    `ref` twice keeps the first entry (a retried request is one access).
+    """
+
+    def record(self, entry: AuditRecord) -> None:
+        """Append the entry durably, or raise `AuditUnavailableError`."""
+        ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 from infrastructure.keystore import KeyBackend
 
@@ -17,9 +18,16 @@ SETTING = "admin_token_sha256"
 class AdminTokens:
     """Recognises the admin's bearer token."""
 
-    def __init__(self, backend: KeyBackend, configured: str) -> None:
+    def __init__(
+        self,
+        backend: KeyBackend,
+        configured: str,
+        before_issue: Callable[[], None] | None = None,
+    ) -> None:
         self._backend = backend
         self._configured = _hash(configured) if configured else None
+        # Audits each issue first: a new admin token is made only once that is on record.
+        self._before_issue = before_issue
 
     def is_admin(self, token: str) -> bool:
         """Whether this bearer token is the admin's (constant-time comparison)."""
@@ -28,6 +36,8 @@ class AdminTokens:
 
     def issue(self) -> str:
         """Make a new admin token (the old one stops working) and return it, once."""
+        if self._before_issue is not None:
+            self._before_issue()
         token = secrets.token_urlsafe(32)
         self._backend.set_setting(SETTING, _hash(token))
         return token

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -25,18 +25,20 @@ import redis
 from eventsourcing.persistence import JSONTranscoder, Recording
 
 from domain.app import Fangxin
-from domain.casework import Casework
+from domain.cases import CasePolicy
+from domain.casework import ADMIN_ACTOR, Casework
 from domain.commands import Ports, transcodings
-from domain.ports import AnswerStore, Clock, Directory, ExposureView, VisitLog
+from domain.ports import AnswerStore, AuditRecord, Clock, Directory, ExposureView, VisitLog
 from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
+from infrastructure.audit_trail import DurableAuditTrail
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import blame_duplicate, event_store_env
 from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PostgresKeyBackend
-from infrastructure.projections import AuditProjector, ProjectionRunner, ReadModelProjector
+from infrastructure.projections import ProjectionRunner, ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
 from infrastructure.readmodels.memory import (
     MemoryAnswerStore,
@@ -185,6 +187,32 @@ def group_commit(
     return committer
 
 
+def casework_of(app: Fangxin, audit: AuditLog, settings: Settings) -> Casework:
+    """Agencies' work, recording into the audit store itself (never derived from the log)."""
+    policy = CasePolicy(
+        retention=timedelta(days=settings.retention_days),
+        lifetime=timedelta(days=settings.case_lifetime_days),
+    )
+    return Casework(app, DurableAuditTrail(audit), policy)
+
+
+def admin_tokens(settings: Settings, keys: KeyStore, audit: AuditLog, clock: Clock) -> AdminTokens:
+    """The admin's token, each new one audited before it is made."""
+    trail = DurableAuditTrail(audit)
+
+    def record_issue() -> None:
+        trail.record(
+            AuditRecord(
+                at=clock.now(),
+                actor=ADMIN_ACTOR,
+                action="issue admin token",
+                ref=f"admin-token:{uuid.uuid4()}",
+            )
+        )
+
+    return AdminTokens(keys.backend, settings.admin_token, before_issue=record_issue)
+
+
 def open_key_backend(settings: Settings) -> KeyBackend:
     """The key store's backend for the configured deployment."""
     if settings.uses_postgres:
@@ -240,15 +268,16 @@ def build_services(
         else SQLiteAuditLog(data / "audit.db", audit_key)
     )
     sync = _Sync()
+    clock_ = clock or SystemClock()
     common = {
-        "clock": clock or SystemClock(),
+        "clock": clock_,
         "ids": RandomIds(),
         "credentials": TokenCredentials(keys.service_key("phone-index")),
         "codes": VenueCodeSigner(keys.service_key("venue-codes")),
         "keys": keys,
         "sync": sync,
     }
-    admin = AdminTokens(keys.backend, settings.admin_token)
+    admin = admin_tokens(settings, keys, audit, clock_)
     env = event_store_env(settings, create_tables)
     if settings.redis_url:
         return _production(settings, env, keys, mapper, audit, admin, sync, common)
@@ -265,7 +294,7 @@ def build_services(
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    runner = ProjectionRunner(app.recorder, mapper, [projector, AuditProjector(audit)])
+    runner = ProjectionRunner(app.recorder, mapper, [projector])
     committer = group_commit(settings, app, on_saved=runner.apply_own)
     sync.runner = runner
     if replay:
@@ -273,7 +302,7 @@ def build_services(
     return Services(
         settings=settings,
         app=app,
-        casework=Casework(app),
+        casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,
         directory=directory,
@@ -318,9 +347,7 @@ def _production(
         **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=env, mapper=mapper)
-    runner = RedisProjectionRunner(
-        app.recorder, mapper, projector, client, also=[AuditProjector(audit)]
-    )
+    runner = RedisProjectionRunner(app.recorder, mapper, projector, client, also=[])
     committer = group_commit(settings, app, on_saved=runner.send_own, settle=runner.own_applied)
     sync.runner = runner
     feed = RedisFeed(client, prefix)
@@ -337,7 +364,7 @@ def _production(
     return Services(
         settings=settings,
         app=app,
-        casework=Casework(app),
+        casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,
         directory=directory,

@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
-from domain.cases import Case, ExposureNotice
+from domain.cases import ExposureNotice
 from domain.forgetting import Forgotten
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import (
@@ -29,7 +29,6 @@ from domain.ports import (
 )
 from domain.venues import Venue
 from domain.visits import Visit
-from infrastructure.audit import AuditLog
 from infrastructure.readmodels import views
 from infrastructure.readmodels.contact_index import MemoryContactIndex
 from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
@@ -150,38 +149,6 @@ class Projector(Protocol):
     def apply(self, event: DomainEventProtocol[UUID]) -> None:
         """Apply one event."""
         ...
-
-
-CASE_EVENTS = (Case.Opened, Case.Approved, Case.Rejected, Case.Accessed)
-
-
-class AuditProjector:
-    """Appends every event of a case to the hash-chained audit trail (idempotently)."""
-
-    def __init__(self, audit: AuditLog) -> None:
-        self.audit = audit
-
-    def apply(self, event: DomainEventProtocol[UUID]) -> None:
-        """Record case events; everything else is not audit material."""
-        if not isinstance(event, CASE_EVENTS):
-            return
-        ref = f"{event.originator_id}:{event.originator_version}"
-        if isinstance(event, Case.Opened):
-            self.audit.append(
-                event.timestamp, str(event.opened_by), "case opened", event.originator_id, None, ref
-            )
-        elif isinstance(event, Case.Approved | Case.Rejected):
-            action = "case approved" if isinstance(event, Case.Approved) else "case rejected"
-            self.audit.append(event.at, str(event.by), action, event.originator_id, None, ref)
-        elif isinstance(event, Case.Accessed):
-            self.audit.append(
-                event.at,
-                str(event.by),
-                f"read {event.what}",
-                event.originator_id,
-                event.subject,
-                ref,
-            )
 
 
 class ProjectionRunner:

@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = ""
     redis_prefix: str = "fx:"
     retention_days: int = 28
+    # An approved case is readable this long, then expires (officers may close it earlier).
+    case_lifetime_days: int = 14
     workers: int = 1
     default_max_dwell_minutes: int = 180
     max_body_bytes: int = 16 * 1024

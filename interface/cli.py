@@ -53,20 +53,18 @@ def serve(_: argparse.Namespace) -> int:
 
 
 def admin_token(_: argparse.Namespace) -> int:
-    """Make a new admin token (the previous one stops working) and print it once."""
-    from infrastructure.container import open_key_backend
+    """Make a new admin token (the previous one stops working), audited, and print it once."""
+    from infrastructure.container import build_services
 
     settings = load_settings()
     if settings.admin_token:
         print("fangxin: FANGXIN_ADMIN_TOKEN is set; change it there instead", file=sys.stderr)
         return 2
-    backend = open_key_backend(settings)
+    services = build_services(settings, replay=False)
     try:
-        from infrastructure.admin import AdminTokens
-
-        print(AdminTokens(backend, "").issue())
+        print(services.admin.issue())
     finally:
-        backend.close()
+        services.close()
     return 0
 
 

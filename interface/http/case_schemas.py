@@ -78,8 +78,14 @@ class Approval(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason = ""
 
 
+class Closure(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/cases/{case_id}/closure."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
 class CaseOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
-    """A case as its agency sees it."""
+    """A case as its agency sees it; `expires_at` is set once it is approved."""
 
     case_id: UUID
     status: str
@@ -89,6 +95,7 @@ class CaseOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
     approved_by: UUID | None
     legal_basis: str
     index_persons: int
+    expires_at: datetime | None = None
 
 
 class TrajectoryVenue(msgspec.Struct):

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter, RawBody
 
-from domain.cases import Case
+from domain.cases import Case, CaseStatus
 from domain.casework import Trajectory
 from domain.errors import InvalidInputError
 from domain.ports import Principal
@@ -20,6 +20,7 @@ from interface.http.bodies import decode_body
 from interface.http.case_schemas import (
     Approval,
     CaseOut,
+    Closure,
     ContactOut,
     ContactsOut,
     DetailsOut,
@@ -39,18 +40,23 @@ Depth = Annotated[int, QueryParameter(ge=1, le=2)]
 Format = Annotated[str, QueryParameter(name="format", pattern="^(csv|json)$")]
 
 
-def case_out(case: Case) -> CaseOut:
-    """A case's public state."""
+def case_out(case: Case, status: CaseStatus) -> CaseOut:
+    """A case's state as its agency sees it."""
     return CaseOut(
         case_id=case.id,
-        status=case.status.value,
+        status=status.value,
         start=case.start,
         end=case.end,
         opened_by=case.opened_by,
         approved_by=case.approved_by,
         legal_basis=case.legal_basis,
         index_persons=len(case.index_ids),
+        expires_at=case.expires_at,
     )
+
+
+def _answer(request: Request[Any, Any, Any], case: Case) -> CaseOut:
+    return case_out(case, services_of(request).casework.status(case))
 
 
 def trajectory_out(trajectory: Trajectory) -> TrajectoryOut:
@@ -112,7 +118,7 @@ def open_case(
         req.legal_basis,
         idempotency_key(request),
     )
-    return case_out(case)
+    return _answer(request, case)
 
 
 @post(
@@ -126,7 +132,23 @@ def decide_case(
 ) -> CaseOut:
     """A supervisor of the agency, never the opener, approves or rejects the case."""
     req = decode_body(body, Approval)
-    return case_out(services_of(request).casework.decide(officer, case_id, req.approve, req.reason))
+    return _answer(
+        request, services_of(request).casework.decide(officer, case_id, req.approve, req.reason)
+    )
+
+
+@post(
+    "/v1/cases/{case_id:uuid}/closure", status_code=200, dependencies=OFFICER, sync_to_thread=True
+)
+def close_case(
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    case_id: FromPath[UUID],
+    body: RawBody,
+) -> CaseOut:
+    """An officer of the agency closes the case: every later read of its data answers 409."""
+    req = decode_body(body, Closure)
+    return _answer(request, services_of(request).casework.close(officer, case_id, req.reason))
 
 
 @get("/v1/cases/{case_id:uuid}", dependencies=OFFICER, sync_to_thread=True)
@@ -134,7 +156,7 @@ def show_case(
     request: Request[Any, Any, Any], officer: NamedDependency[Principal], case_id: FromPath[UUID]
 ) -> CaseOut:
     """The case's state, for officers of its agency."""
-    return case_out(services_of(request).casework.case(officer, case_id))
+    return _answer(request, services_of(request).casework.case(officer, case_id))
 
 
 @get("/v1/cases/{case_id:uuid}/trajectory", dependencies=OFFICER, sync_to_thread=True)
@@ -234,6 +256,7 @@ def declare_exposure(
 case_handlers = [
     open_case,
     decide_case,
+    close_case,
     show_case,
     trajectory,
     contacts,

@@ -51,7 +51,7 @@ class Matrix:
         self.start = clock.now()
         w.check_in(self.index, self.venue)
         w.check_in(self.contact, self.venue)
-        clock.advance(timedelta(minutes=30))
+        clock.advance(timedelta(minutes=70))
         self.case_id = self.new_case()
         self.approve(self.case_id)
         w.client.get(
@@ -110,6 +110,10 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
     "approve case": (
         lambda m: ("POST", f"/v1/cases/{m.new_case()}/approval", {"approve": True}),
         {"supervisor": 200, "tracer": 403, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    "close case": (
+        lambda m: ("POST", f"/v1/cases/{m.new_case()}/closure", {"reason": "contained"}),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 404, "other_supervisor": 404},
     ),
     "read case": (
         lambda m: ("GET", f"/v1/cases/{m.case_id}", None),

@@ -170,7 +170,7 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
         headers=bearer(tracer["token"]),
     )
     assert exposure.status_code == 201, exposure.text
-    assert exposure.json()["notified"] == 3  # the index person, the friend, the child
+    assert exposure.json()["notified"] == 2  # the friend and the child; never the index person
     seen = world.client.get("/v1/me/exposures", headers=bearer(friend["token"])).json()
     assert [e["venue"]["name"] for e in seen["exposures"]] == ["老王面馆"]
     unseen = world.client.get("/v1/me/exposures", headers=bearer(later["token"])).json()
@@ -184,20 +184,27 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert gone.status_code == 410
     assert "朋友乙" not in gone.text
 
-    # The auditor sees every access, and the chain verifies.
+    # The auditor sees every admin action and every access, and the chain verifies.
     entries = world.client.get("/v1/audit", headers=bearer(auditor["token"])).json()["entries"]
-    actions = [e["action"] for e in entries]
-    assert actions[:2] == ["case opened", "case approved"]
+    admin = [e["action"] for e in entries if e["actor"] == "platform-admin"]
+    assert admin == ["create agency"] * 2 + ["create tracer", "create supervisor"] * 2 + [
+        "create auditor"
+    ]
+    actions = [e["action"] for e in entries if e.get("case_id") == case_id]
+    assert actions[:2] == ["open case", "approve case"]
     for expected in (
         "read trajectory",
         "read contacts depth=1",
         "read contacts depth=2",
-        "read contact details",
-        "read export",
-        "read exposure",
+        "reveal contact details",
+        "export depth=1",
+        "declare exposure",
     ):
         assert expected in actions
-    assert all(e["case_id"] == case_id for e in entries)
+    assert {e["actor"] for e in entries if e.get("case_id") == case_id} == {
+        tracer["officer_id"],
+        supervisor["officer_id"],
+    }
     verification = world.client.get("/v1/audit/verification", headers=bearer(auditor["token"]))
     assert verification.json()["valid"] is True
     assert verification.json()["entries"] == len(entries)
