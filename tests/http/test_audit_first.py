@@ -1,0 +1,154 @@
+"""Nothing the audit trail guards happens unrecorded: admin actions and reads of case data."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from msgspec.structs import replace
+
+from domain.commands import derive_id
+from infrastructure.container import Services, build_services
+from infrastructure.settings import Settings
+from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
+
+
+def break_audit_head(settings: Settings, data_dir: Path) -> None:
+    """Move the head of the chain so it no longer matches its last entry (as a bad restore)."""
+    statement = "UPDATE fangxin_audit_head SET position = position + 7"
+    if settings.uses_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
+            pg.execute(statement)
+    else:
+        with sqlite3.connect(data_dir / "audit.db") as db:
+            db.execute(statement)
+
+
+def entries(world: World, auditor: dict[str, Any]) -> list[dict[str, Any]]:
+    response = world.client.get("/v1/audit", headers=bearer(auditor["token"]))
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["entries"]
+    return found
+
+
+def test_every_admin_action_is_in_the_audit_trail_with_the_admin_as_actor(world: World) -> None:
+    agency = world.agency(["110000"])
+    tracer = world.officer(agency, "tracer")
+    supervisor = world.officer(agency, "supervisor")
+    auditor = world.auditor()
+    made = [(e["action"], e.get("subject", "")) for e in entries(world, auditor)]
+    assert [action for action, _ in made] == [
+        "create agency",
+        "create tracer",
+        "create supervisor",
+        "create auditor",
+    ]
+    assert tracer["officer_id"] in made[1][1]
+    assert agency in made[1][1]
+    assert supervisor["officer_id"] in made[2][1]
+    assert auditor["auditor_id"] in made[3][1]
+    assert {e["actor"] for e in entries(world, auditor)} == {"platform-admin"}
+
+
+def test_a_new_admin_token_is_audited_before_it_is_made(settings: Settings) -> None:
+    services = build_services(replace(settings, admin_token=""), clock=MovableClock())
+    try:
+        before = services.audit.entries()
+        token = services.admin.issue()  # what `fangxin admin token` does
+        assert services.admin.is_admin(token)
+        added = services.audit.entries()[len(before) :]
+        assert [(e.actor, e.action) for e in added] == [("platform-admin", "issue admin token")]
+    finally:
+        services.close()
+
+
+class Approved:
+    """An approved case with a listed contact."""
+
+    def __init__(self, world: World, clock: MovableClock) -> None:
+        agency = world.agency(["110000"])
+        self.tracer = world.officer(agency, "tracer")
+        supervisor = world.officer(agency, "supervisor")
+        venue = world.venue(world.merchant(), name="Secret Noodles")
+        index, self.contact = world.visitor(phone="+8613966660001"), world.visitor()
+        start = clock.now()
+        world.check_in(index, venue)
+        world.check_in(self.contact, venue)
+        clock.advance(timedelta(hours=1))
+        opened = world.client.post(
+            "/v1/cases",
+            json={
+                "index": {"phone": "+8613966660001"},
+                "from": (start - timedelta(hours=1)).isoformat(),
+                "to": clock.now().isoformat(),
+                "legal_basis": "confirmed by lab",
+            },
+            headers=bearer(self.tracer["token"]),
+        )
+        self.case_id = opened.json()["case_id"]
+        decided = world.client.post(
+            f"/v1/cases/{self.case_id}/approval",
+            json={"approve": True},
+            headers=bearer(supervisor["token"]),
+        )
+        assert decided.status_code == 200, decided.text
+        listed = world.client.get(
+            f"/v1/cases/{self.case_id}/contacts", headers=bearer(self.tracer["token"])
+        )
+        assert listed.status_code == 200, listed.text
+
+
+def test_a_read_of_case_data_answers_503_and_shows_nothing_when_the_audit_refuses(
+    world: World, clock: MovableClock, settings: Settings, data_dir: Path
+) -> None:
+    case = Approved(world, clock)
+    break_audit_head(settings, data_dir)
+    headers = bearer(case.tracer["token"])
+    base = f"/v1/cases/{case.case_id}"
+    for response in (
+        world.client.get(f"{base}/trajectory", headers=headers),
+        world.client.get(f"{base}/contacts?depth=2", headers=headers),
+        world.client.get(f"{base}/export?format=csv", headers=headers),
+        world.client.post(f"{base}/contacts/{case.contact['visitor_id']}/details", headers=headers),
+    ):
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "Secret Noodles" not in response.text
+        assert case.contact["visitor_id"] not in response.text
+
+
+def test_an_admin_action_the_audit_refuses_is_not_done(
+    world: World, services: Services, settings: Settings, data_dir: Path
+) -> None:
+    world.agency(["110000"])
+    break_audit_head(settings, data_dir)
+    refused = world.client.post(
+        "/v1/agencies",
+        json={"name": "Unseen agency", "jurisdiction": ["110000"]},
+        headers={**bearer(ADMIN_TOKEN), "Idempotency-Key": "unseen-agency"},
+    )
+    assert refused.status_code == 503
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert services.directory.agency(derive_id("agency", "unseen-agency")) is None
+
+
+@pytest.mark.parametrize("what", ["trajectory", "contacts"])
+def test_each_read_of_case_data_adds_one_entry_naming_the_officer(
+    world: World, clock: MovableClock, what: str
+) -> None:
+    case = Approved(world, clock)
+    auditor = world.auditor()
+    before = len(entries(world, auditor))
+    response = world.client.get(
+        f"/v1/cases/{case.case_id}/{what}", headers=bearer(case.tracer["token"])
+    )
+    assert response.status_code == 200
+    after = entries(world, auditor)
+    assert len(after) == before + 1
+    assert after[-1]["actor"] == case.tracer["officer_id"]
+    assert after[-1]["case_id"] == case.case_id
