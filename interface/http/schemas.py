@@ -65,6 +65,8 @@ class VenueOut(msgspec.Struct):
     name: str
     address: str
     region: str
+    # None only for a venue registered before regions were checked against the national list.
+    region_name: str | None
     category: str
     capacity: int | None
     max_dwell_minutes: int
