@@ -65,7 +65,8 @@ class VenueOut(msgspec.Struct):
     name: str
     address: str
     region: str
-    # None only for a venue registered before regions were checked against the national list.
+    # Null when the stored code is not on the national list: the log may hold venues that were
+    # registered without the check.
     region_name: str | None
     category: str
     capacity: int | None
