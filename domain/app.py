@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.checkins import VisitCommands
 from domain.commands import Registration, VenueCodes
-from domain.errors import InvalidInputError, NotFoundError
+from domain.errors import InvalidInputError, NotFoundError, UnknownRegionError
 from domain.people import Merchant, Visitor, VisitorErasedError
 from domain.ports import VenueView, VisitView
 from domain.stats import Bucket, BucketStats, StatsVisit, venue_stats
@@ -98,7 +98,11 @@ class Fangxin(VisitCommands):
         max_dwell_minutes: int,
         idempotency_key: str | None,
     ) -> UUID:
-        """Register a venue of a merchant; returns its id."""
+        """Register a venue of a merchant (in a county-level region); returns its id."""
+        if not self.ports.regions.is_venue_region(region):
+            raise UnknownRegionError(
+                f"region {region} is not a county-level division on the national list (GB/T 2260)"
+            )
         venue_id = self._new_id(f"venue|{merchant_id}", idempotency_key)
         if idempotency_key is not None and self.ports.directory.venue(venue_id) is not None:
             return venue_id

@@ -17,11 +17,15 @@ DEFAULT_CASE_LIFETIME = timedelta(days=14)
 
 
 def region_covers(jurisdiction_code: str, region: str) -> bool:
-    """A code ending in `00` covers every code sharing its prefix (`110100` covers `110105`)."""
+    """A code ending in `00` covers every code sharing its prefix (`110100` covers `110105`).
+
+    A code that is all zeros leaves no prefix and covers nothing: no code stands for the
+    whole country.
+    """
     prefix = jurisdiction_code
     while prefix.endswith("00") and prefix:
         prefix = prefix[:-2]
-    return region.startswith(prefix) if prefix else True
+    return bool(prefix) and region.startswith(prefix)
 
 
 def in_jurisdiction(jurisdiction: list[str], region: str) -> bool:

@@ -17,7 +17,14 @@ from eventsourcing.persistence import IntegrityError
 from domain.app import Fangxin
 from domain.cases import Case, CasePolicy, CaseStatus, ExposureNotice, in_jurisdiction
 from domain.commands import Registration, derive_id
-from domain.errors import ConflictError, ForbiddenError, GoneError, InvalidInputError, NotFoundError
+from domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownRegionError,
+)
 from domain.people import Agency, Auditor, Officer, OfficerRole, Visitor
 from domain.ports import (
     AgencyView,
@@ -108,7 +115,13 @@ class Casework:
     # -- the admin's ----------------------------------------------------------------------
 
     def create_agency(self, name: str, jurisdiction: list[str], key: str | None) -> UUID:
-        """Create an agency with a jurisdiction of region codes."""
+        """Create an agency with a jurisdiction of province, city or county codes that exist."""
+        unknown = sorted({c for c in jurisdiction if not self.ports.regions.is_jurisdiction(c)})
+        if unknown:
+            raise UnknownRegionError(
+                "not a province, city or county on the national list (GB/T 2260): "
+                + ", ".join(unknown)
+            )
         agency_id = derive_id("agency", key) if key else self.ports.ids.new()
         if key and self.ports.directory.agency(agency_id) is not None:
             return agency_id

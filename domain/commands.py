@@ -30,6 +30,7 @@ from domain.ports import (
     Ids,
     KeyShredder,
     ReadModelSync,
+    Regions,
     Seen,
     VenueView,
     VisitLog,
@@ -98,6 +99,7 @@ class Ports:
     contacts: ContactIndex
     exposures: ExposureLog
     sync: ReadModelSync
+    regions: Regions
 
 
 class Registration(msgspec.Struct, frozen=True):

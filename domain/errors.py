@@ -15,6 +15,12 @@ class InvalidInputError(DomainError):
     kind = "invalid-input"
 
 
+class UnknownRegionError(InvalidInputError):
+    """A region code that is not on the national list of administrative divisions (GB/T 2260)."""
+
+    kind = "unknown-region"
+
+
 class NotFoundError(DomainError):
     """Unknown, or not the caller's to see: both look the same from outside."""
 

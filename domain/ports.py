@@ -58,6 +58,22 @@ class CodeSigner(Protocol):
         ...
 
 
+class Regions(Protocol):
+    """The national list of administrative divisions (GB/T 2260), by six-digit code."""
+
+    def name(self, code: str) -> str | None:
+        """The division's name (`110105` is 朝阳区), or None when the code is not on the list."""
+        ...
+
+    def is_jurisdiction(self, code: str) -> bool:
+        """Whether the code is a province, city or county on the list (what an agency covers)."""
+        ...
+
+    def is_venue_region(self, code: str) -> bool:
+        """Whether the code is a county-level division on the list (where a venue lies)."""
+        ...
+
+
 class KeyShredder(Protocol):
     """Destroys data keys, which makes the data they encrypt unreadable for good."""
 

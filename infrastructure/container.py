@@ -56,6 +56,7 @@ from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
 from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_loop import LoopClients
 from infrastructure.redis_runner import RedisProjectionRunner
+from infrastructure.regions import national_regions
 from infrastructure.settings import Settings
 
 # How long a worker may keep a token or a venue it read from Redis. Erasures and code rotations
@@ -276,6 +277,7 @@ def build_services(
         "codes": VenueCodeSigner(keys.service_key("venue-codes")),
         "keys": keys,
         "sync": sync,
+        "regions": national_regions(),
     }
     admin = admin_tokens(settings, keys, audit, clock_)
     env = event_store_env(settings, create_tables)

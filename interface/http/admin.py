@@ -28,6 +28,7 @@ from interface.http.case_schemas import (
     NewAuditor,
     NewOfficer,
     OfficerCreated,
+    RegionOut,
     VerificationOut,
 )
 from interface.http.idempotency import ResponseCache
@@ -43,12 +44,20 @@ To = Annotated[str | None, QueryParameter(name="to", required=False)]
 def create_agency(
     request: Request[Any, Any, Any], admin_id: NamedDependency[UUID], body: RawBody
 ) -> AgencyCreated:
-    """Create an agency with its jurisdiction (6-digit region codes)."""
+    """Create an agency with its jurisdiction (province, city or county codes that exist)."""
     req = decode_body(body, NewAgency)
-    agency_id = services_of(request).casework.create_agency(
+    services = services_of(request)
+    agency_id = services.casework.create_agency(
         req.name, list(req.jurisdiction), idempotency_key(request)
     )
-    return AgencyCreated(agency_id=agency_id)
+    # The recorded jurisdiction: a retry with the same key answers the agency it made first.
+    agency = services.directory.agency(agency_id)
+    codes = agency.jurisdiction if agency is not None else sorted(set(req.jurisdiction))
+    name = services.app.ports.regions.name
+    return AgencyCreated(
+        agency_id=agency_id,
+        jurisdiction=[RegionOut(region=code, name=name(code) or "") for code in codes],
+    )
 
 
 def _replayable(

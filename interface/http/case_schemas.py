@@ -22,10 +22,18 @@ class NewAgency(msgspec.Struct, forbid_unknown_fields=True):
     jurisdiction: Jurisdiction
 
 
+class RegionOut(msgspec.Struct):
+    """A region code with its name on the national list."""
+
+    region: str
+    name: str
+
+
 class AgencyCreated(msgspec.Struct):
     """201 of POST /v1/agencies."""
 
     agency_id: UUID
+    jurisdiction: list[RegionOut]
 
 
 class NewOfficer(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,6 +113,7 @@ class TrajectoryVenue(msgspec.Struct):
     name: str
     address: str
     region: str
+    region_name: str | None
 
 
 class TrajectoryVisitOut(msgspec.Struct):

@@ -15,6 +15,7 @@ from domain.casework import Trajectory
 from domain.errors import InvalidInputError
 from domain.ports import Principal
 from domain.tracing import Contact, ContactRule
+from infrastructure.regions import national_regions
 from interface.http.auth import idempotency_key, provide_officer, services_of
 from interface.http.bodies import decode_body
 from interface.http.case_schemas import (
@@ -70,6 +71,7 @@ def trajectory_out(trajectory: Trajectory) -> TrajectoryOut:
                     name=t.venue.name,
                     address=t.venue.address,
                     region=t.venue.region,
+                    region_name=national_regions().name(t.venue.region),
                 ),
                 checked_in_at=t.visit.checked_in_at,
                 checked_out_at=t.visit.checked_out_at,

@@ -67,6 +67,7 @@ def venue_out(request: Request[Any, Any, Any], venue: VenueView) -> VenueOut:
         name=venue.name,
         address=venue.address,
         region=venue.region,
+        region_name=services_of(request).app.ports.regions.name(venue.region),
         category=venue.category,
         capacity=venue.capacity,
         max_dwell_minutes=venue.max_dwell_minutes,

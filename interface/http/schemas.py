@@ -65,6 +65,9 @@ class VenueOut(msgspec.Struct):
     name: str
     address: str
     region: str
+    # Null when the stored code is not on the national list: the log may hold venues that were
+    # registered without the check.
+    region_name: str | None
     category: str
     capacity: int | None
     max_dwell_minutes: int

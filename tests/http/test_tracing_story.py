@@ -104,6 +104,7 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     # Then the trajectory holds the Beijing visit; the Shanghai one is only counted.
     trajectory = world.client.get(cases + "/trajectory", headers=bearer(tracer["token"])).json()
     assert [v["venue"]["name"] for v in trajectory["visits"]] == ["老王面馆"]
+    assert trajectory["visits"][0]["venue"]["region_name"] == "朝阳区"
     assert trajectory["visits"][0]["checkout_reason"] == "payment"
     assert trajectory["outside_jurisdiction"] == 1
 
