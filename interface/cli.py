@@ -14,10 +14,13 @@ def serve(_: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
+    from infrastructure.regions import national_regions
     from interface.http.observability import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    # Fail before listening, with the reason, when the national list of regions is missing.
+    national_regions()
     store = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_path.resolve()}"
     print(
         f"fangxin: listening on http://{settings.host}:{settings.port}"
