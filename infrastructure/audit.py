@@ -5,7 +5,8 @@ fields (its position included), so editing, removing, reordering or inserting en
 database breaks the chain, and without the key nobody can compute a chain that verifies. A
 one-row head (last position and MAC), written in the same transaction as each append, makes
 entries cut off the end show too. No check inside the store can catch the entries and the head
-rolled back together to an earlier state; that needs the head kept somewhere else as well.
+rolled back together to an earlier state, or a trail rebuilt by someone holding the audit key;
+that needs the head kept somewhere else as well: a signed checkpoint (`audit_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import msgspec
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from infrastructure.audit_checkpoint import ChainHead, CheckpointCheck, check_against
 from infrastructure.crypto import KEY_BYTES, keyed_hash
 
 GENESIS_MAC = bytes(32)
@@ -51,11 +53,13 @@ class AuditEntry(msgspec.Struct, frozen=True):
 
 
 class Verification(msgspec.Struct, frozen=True):
-    """The chain recomputed: whether it holds, how many entries, and where it first breaks."""
+    """The chain recomputed: whether it holds, how many entries, and where it first breaks;
+    with a checkpoint, whether every entry up to it is still there unchanged."""
 
     valid: bool
     entries: int
     first_bad_position: int | None
+    checkpoint: CheckpointCheck | None = None
 
 
 class AuditChainError(Exception):
@@ -87,8 +91,13 @@ class AuditLog(Protocol):
         """Entries with start <= at < end in chain order (oldest first), at most limit."""
         ...
 
-    def verify(self) -> Verification:
-        """Recompute every MAC and compare the head with the last entry."""
+    def head(self) -> ChainHead:
+        """The last position and MAC; AuditChainError when the head and last entry disagree."""
+        ...
+
+    def verify(self, checkpoint: ChainHead | None = None) -> Verification:
+        """Recompute every MAC and compare the head with the last entry, and the chain with a
+        checkpoint taken earlier when one is given."""
         ...
 
     def close(self) -> None:
@@ -213,25 +222,40 @@ class SQLiteAuditLog:
             for position, at_us, actor, action, case_id, subject, event_ref in rows
         ]
 
-    def verify(self) -> Verification:
-        """Recompute every MAC and compare the head with the last entry."""
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction, so the head and the entries come from the same state."""
         with self._lock:
             # Edited text may not be UTF-8; it must fail verification, not stop it.
             self._db.text_factory = _lenient_text
             self._db.execute("BEGIN")
             try:
-                # One read transaction: the head and the entries come from the same snapshot.
-                head = self._db.execute(
-                    "SELECT position, mac FROM fangxin_audit_head WHERE id = 1"
-                ).fetchone()
-                rows = self._db.execute(
-                    "SELECT position, at_us, actor, action, case_id, subject, event_ref,"
-                    " prev_mac, mac FROM fangxin_audit ORDER BY position"
-                )
-                return _walk(self._key, rows, head)
+                yield self._db
             finally:
                 self._db.execute("ROLLBACK")
                 self._db.text_factory = str
+
+    def head(self) -> ChainHead:
+        """The last position and MAC; AuditChainError when the head and last entry disagree."""
+        with self._snapshot() as db:
+            head = db.execute("SELECT position, mac FROM fangxin_audit_head WHERE id = 1")
+            head_row = head.fetchone()
+            tail = db.execute(
+                "SELECT position, mac FROM fangxin_audit ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return _last_link(head_row, tail)
+
+    def verify(self, checkpoint: ChainHead | None = None) -> Verification:
+        """Recompute every MAC and compare the head with the last entry, and the chain with a
+        checkpoint taken earlier when one is given."""
+        with self._snapshot() as db:
+            head = db.execute("SELECT position, mac FROM fangxin_audit_head WHERE id = 1")
+            head_row = head.fetchone()
+            rows = db.execute(
+                "SELECT position, at_us, actor, action, case_id, subject, event_ref,"
+                " prev_mac, mac FROM fangxin_audit ORDER BY position"
+            )
+            return _walk(self._key, rows, head_row, checkpoint)
 
     def close(self) -> None:
         """Close the connection."""
@@ -352,8 +376,21 @@ class PostgresAuditLog:
             for position, at, actor, action, case_id, subject, event_ref in rows
         ]
 
-    def verify(self) -> Verification:
-        """Recompute every MAC and compare the head with the last entry."""
+    def head(self) -> ChainHead:
+        """The last position and MAC; AuditChainError when the head and last entry disagree."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            head = conn.execute(
+                "SELECT position, mac FROM fangxin_audit_head WHERE id = 1"
+            ).fetchone()
+            tail = conn.execute(
+                "SELECT position, mac FROM fangxin_audit ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return _last_link(head, tail)
+
+    def verify(self, checkpoint: ChainHead | None = None) -> Verification:
+        """Recompute every MAC and compare the head with the last entry, and the chain with a
+        checkpoint taken earlier when one is given."""
         with self._pool.connection() as conn, conn.transaction():
             # One snapshot for the head and all entries, however long the walk takes.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -366,7 +403,7 @@ class PostgresAuditLog:
                     "SELECT position, at, actor, action, case_id, subject, event_ref,"
                     " prev_mac, mac FROM fangxin_audit ORDER BY position"
                 )
-                return _walk(self._key, (_stored_fields(row) for row in cursor), head)
+                return _walk(self._key, (_stored_fields(row) for row in cursor), head, checkpoint)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -412,11 +449,18 @@ def _mac(key: bytes, prev_mac: bytes, fields: Sequence[object]) -> bytes:
 
 def _next_link(head: Sequence[Any] | None, tail: Sequence[Any] | None) -> tuple[int, bytes]:
     """The next position and the MAC to chain from, refusing a head that disagrees with the tail."""
-    expected = (0, GENESIS_MAC) if tail is None else (tail[0], tail[1])
-    if head is None or tuple(head) != expected:
+    last = _last_link(head, tail)
+    return last.entries + 1, last.mac
+
+
+def _last_link(head: Sequence[Any] | None, tail: Sequence[Any] | None) -> ChainHead:
+    """The last position and MAC, refusing a head that disagrees with the tail."""
+    position, mac = (0, GENESIS_MAC) if tail is None else (tail[0], tail[1])
+    if head is None or tuple(head) != (position, mac):
         raise AuditChainError("the audit head does not match the last entry; verify the chain")
-    position, mac = expected
-    return position + 1, mac
+    if type(position) is not int or not isinstance(mac, bytes):
+        raise AuditChainError("the last audit entry is malformed; verify the chain")
+    return ChainHead(entries=position, mac=mac)
 
 
 def _well_typed(fields: Sequence[object]) -> bool:
@@ -436,13 +480,20 @@ def _well_typed(fields: Sequence[object]) -> bool:
 
 
 def _walk(
-    key: bytes, rows: Iterable[Sequence[object]], head: Sequence[object] | None
+    key: bytes,
+    rows: Iterable[Sequence[object]],
+    head: Sequence[object] | None,
+    checkpoint: ChainHead | None = None,
 ) -> Verification:
-    """Recompute the chain over rows in position order, then check the head against its end."""
+    """Recompute the chain over rows in position order, then check the head against its end,
+    and the MAC at the checkpoint's position against the checkpoint's."""
     prev = GENESIS_MAC
     expected = 1
     count = 0
     bad: int | None = None
+    upto = None if checkpoint is None else checkpoint.entries
+    # The MAC the chain recomputes at the checkpoint's position; None unless it gets there.
+    mac_at_checkpoint = GENESIS_MAC if upto == 0 else None
     for row in rows:
         count += 1
         if bad is not None:
@@ -468,11 +519,17 @@ def _walk(
         ):
             bad = expected
             continue
+        if expected == upto:
+            mac_at_checkpoint = mac
         prev = mac
         expected += 1
     if bad is None:
         bad = _head_mismatch(head, expected - 1, prev)
-    return Verification(valid=bad is None, entries=count, first_bad_position=bad)
+    # The head row says nothing about entries up to the checkpoint: their MACs alone do.
+    against = None if checkpoint is None else check_against(checkpoint, count, mac_at_checkpoint)
+    return Verification(
+        valid=bad is None, entries=count, first_bad_position=bad, checkpoint=against
+    )
 
 
 def _head_mismatch(head: Sequence[object] | None, last: int, last_mac: bytes) -> int | None:

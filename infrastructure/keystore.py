@@ -3,7 +3,9 @@
 Keys have scopes: `visitor:<id>` (personal data and visits of one visitor), `day:<date>`
 (visits of one UTC day), `system` (the rest), plus a few named service keys. A key's id is a
 keyed hash of its scope, so the store never shows which visitor or day a key belongs to.
-A destroyed key leaves a tombstone so that nothing can be encrypted under its scope again.
+A destroyed key leaves a tombstone so that nothing can be encrypted under its scope again, and
+so that data naming it reads as erased; an id the store never had, tombstone or key, means the
+data naming it was altered, and is an error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class KeyDestroyedError(GoneError):
     """Data was to be encrypted under a key that was destroyed (an erased visitor, an old day)."""
 
     kind = "data-erased"
+
+
+class UnknownKeyError(LookupError):
+    """A key id the key store never had: what names it was altered (erasure leaves a tombstone)."""
 
 
 class MasterKeys:
@@ -309,17 +315,21 @@ class KeyStore:
                 self._cache[key_id] = self._key_of(key_id, row)
 
     def key_by_id(self, key_id: bytes) -> bytes | None:
-        """A key by id, or None when it was destroyed or never existed."""
+        """A key by id, or None when it was destroyed (its tombstone says so); raises
+        `UnknownKeyError` for an id the store never had, which is never cached."""
         if key_id in self._cache:
             return self._cache[key_id]
         with self._lock:  # see `load`
             if key_id not in self._cache:
-                self._cache[key_id] = self._key_of(key_id, self._backend.get(key_id))
+                row = self._backend.get(key_id)
+                if row is None:
+                    raise UnknownKeyError(f"the key store never had the key {key_id.hex()}")
+                self._cache[key_id] = self._key_of(key_id, row)
             return self._cache[key_id]
 
-    def _key_of(self, key_id: bytes, row: tuple[bytes | None, int] | None) -> bytes | None:
-        """The key a backend row holds; None for a tombstone or an unknown id."""
-        return None if row is None or row[0] is None else self._unwrap(key_id, row[0], row[1])
+    def _key_of(self, key_id: bytes, row: tuple[bytes | None, int]) -> bytes | None:
+        """The key a backend row holds; None for a tombstone."""
+        return None if row[0] is None else self._unwrap(key_id, row[0], row[1])
 
     def _get_or_create(self, key_id: bytes) -> bytes | None:
         cached = self._cache.get(key_id, b"")

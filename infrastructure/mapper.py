@@ -4,7 +4,9 @@ Stored state: a format byte, the number of key ids, the key ids, then AES-256-GC
 payload: MessagePack (format 2, `event_codec`), or in stores written before it, zlib-compressed
 JSON (format 1, still read). The associated data binds the ciphertext to the event's id,
 version and topic (and to its key ids), so a payload moved to another event fails to decrypt.
-An event whose key was destroyed is read back as `Forgotten`, never as an error.
+An event whose key was destroyed (its tombstone is in the key store) is read back as
+`Forgotten`, never as an error; an event naming a key the store never had was altered, and is
+refused like any other altered event.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain.forgetting import Forgotten
 from infrastructure.crypto import DecryptionError, combine_keys, seal, unseal
 from infrastructure.event_codec import EventCodec
-from infrastructure.keystore import KEY_ID_BYTES, KeyStore
+from infrastructure.keystore import KEY_ID_BYTES, KeyStore, UnknownKeyError
 
 FORMAT_JSON_ZLIB = 1
 FORMAT = 2  # MessagePack
@@ -82,7 +84,7 @@ class ScopedCipherMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        """Decrypt one event; a destroyed key gives a `Forgotten` event."""
+        """Decrypt one event; a destroyed key gives a `Forgotten` event, an unknown one an error."""
         state = stored_event.state
         if len(state) < 2 or state[0] not in (FORMAT, FORMAT_JSON_ZLIB):
             raise MapperDeserialisationError(f"unknown stored format in {stored_event.topic}")
@@ -91,7 +93,15 @@ class ScopedCipherMapper(Mapper[UUID]):
         key_ids = state[2:header_end]
         keys: list[bytes] = []
         for i in range(count):
-            key = self._keys.key_by_id(key_ids[i * KEY_ID_BYTES : (i + 1) * KEY_ID_BYTES])
+            try:
+                key = self._keys.key_by_id(key_ids[i * KEY_ID_BYTES : (i + 1) * KEY_ID_BYTES])
+            except UnknownKeyError as unknown:
+                # Only a destroyed key may make an event forgotten: read as erased, an altered
+                # key id would let an edited or forged event pass as one erased by design.
+                raise MapperDeserialisationError(
+                    f"stored event {stored_event.originator_id} v{stored_event.originator_version}"
+                    " names a key the key store never had: it was altered"
+                ) from unknown
             if key is None:
                 return _forgotten(stored_event)
             keys.append(key)

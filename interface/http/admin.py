@@ -10,7 +10,10 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter, RawBody
 
+from domain.errors import ConflictError
 from domain.people import OfficerRole
+from infrastructure.audit import AuditChainError
+from infrastructure.audit_checkpoint import checkpoint_signer
 from interface.http.auth import (
     idempotency_key,
     parse_time,
@@ -24,6 +27,8 @@ from interface.http.case_schemas import (
     AuditEntryOut,
     AuditorCreated,
     AuditOut,
+    CheckpointCheckOut,
+    CheckpointOut,
     NewAgency,
     NewAuditor,
     NewOfficer,
@@ -38,6 +43,13 @@ ADMIN = {"admin_id": Provide(provide_admin, sync_to_thread=False)}
 AUDITOR = {"auditor_id": Provide(provide_auditor, sync_to_thread=False)}
 From = Annotated[str | None, QueryParameter(name="from", required=False)]
 To = Annotated[str | None, QueryParameter(name="to", required=False)]
+CheckpointParam = Annotated[str | None, QueryParameter(name="checkpoint", required=False)]
+
+
+class AuditChainBrokenError(ConflictError):
+    """No checkpoint is signed for a chain whose head disagrees with its last entry."""
+
+    kind = "audit-chain-broken"
 
 
 @post("/v1/agencies", status_code=201, dependencies=ADMIN, sync_to_thread=True)
@@ -138,15 +150,66 @@ def audit_entries(
     )
 
 
-@get("/v1/audit/verification", dependencies=AUDITOR, sync_to_thread=True)
-def audit_verification(
+@get("/v1/audit/checkpoint", dependencies=AUDITOR, sync_to_thread=True)
+def audit_checkpoint(
     request: Request[Any, Any, Any], auditor_id: NamedDependency[UUID]
-) -> VerificationOut:
-    """Recompute the hash chain; `valid: false` names the first bad position."""
-    result = services_of(request).audit.verify()
-    return VerificationOut(
-        valid=result.valid, entries=result.entries, first_bad_position=result.first_bad_position
+) -> CheckpointOut:
+    """The chain's head, signed by this deployment, for the auditor to keep outside it."""
+    services = services_of(request)
+    try:
+        head = services.audit.head()
+    except AuditChainError:
+        raise AuditChainBrokenError(
+            "the audit head does not match the last entry; verify the chain"
+        ) from None
+    signer = checkpoint_signer(services.keys)
+    signed = signer.issue(head, services.app.ports.clock.now())
+    return CheckpointOut(
+        entries=head.entries,
+        head=head.mac.hex(),
+        issued_at=signed.issued_at,
+        signature=signed.signature.hex(),
+        public_key=signer.public_key.hex(),
+        checkpoint=signed.compact(),
     )
 
 
-admin_handlers = [create_agency, create_officer, create_auditor, audit_entries, audit_verification]
+@get("/v1/audit/verification", dependencies=AUDITOR, sync_to_thread=True)
+def audit_verification(
+    request: Request[Any, Any, Any],
+    auditor_id: NamedDependency[UUID],
+    checkpoint: CheckpointParam = None,
+) -> VerificationOut:
+    """Recompute the hash chain; `valid: false` names the first bad position. With a
+    checkpoint (its compact form), also whether every entry up to it is still unchanged."""
+    services = services_of(request)
+    signer = checkpoint_signer(services.keys)
+    # A checkpoint not signed here is refused before the chain is read.
+    given = None if checkpoint is None else signer.read(checkpoint)
+    result = services.audit.verify(None if given is None else given.head)
+    against = None
+    if given is not None and result.checkpoint is not None:
+        against = CheckpointCheckOut(
+            valid=result.checkpoint.valid,
+            entries=given.head.entries,
+            head=given.head.mac.hex(),
+            issued_at=given.issued_at,
+            reason=result.checkpoint.reason,
+        )
+    return VerificationOut(
+        valid=result.valid,
+        entries=result.entries,
+        first_bad_position=result.first_bad_position,
+        checkpoint=against,
+        public_key=signer.public_key.hex(),
+    )
+
+
+admin_handlers = [
+    create_agency,
+    create_officer,
+    create_auditor,
+    audit_entries,
+    audit_checkpoint,
+    audit_verification,
+]

@@ -213,9 +213,44 @@ class AuditOut(msgspec.Struct):
     entries: list[AuditEntryOut]
 
 
+class CheckpointOut(msgspec.Struct):
+    """GET /v1/audit/checkpoint: a signed chain head for the auditor to keep elsewhere.
+
+    `signature` is Ed25519 under `public_key` (both hex) over the bytes
+    `fangxin.audit.checkpoint.v1`, `entries` (8 bytes, big-endian), `head` (32 bytes) and
+    `issued_at` (microseconds since 1970-01-01 UTC, 8 bytes, big-endian, signed), so it can be
+    checked offline; `checkpoint` is the same, compact, for `/v1/audit/verification`.
+    """
+
+    entries: int
+    head: str
+    issued_at: datetime
+    signature: str
+    public_key: str
+    checkpoint: str
+    algorithm: str = "Ed25519"
+
+
+class CheckpointCheckOut(msgspec.Struct, omit_defaults=True):
+    """Whether every entry up to the checkpoint given is still there unchanged.
+
+    `reason` when not: `entries-missing` (the trail is shorter), `chain-broken` (an entry up
+    to the checkpoint was altered, removed or moved), `rewritten` (entries up to it were
+    replaced and chained again under the audit key).
+    """
+
+    valid: bool
+    entries: int
+    head: str
+    issued_at: datetime
+    reason: str | None = None
+
+
 class VerificationOut(msgspec.Struct, omit_defaults=True):
-    """GET /v1/audit/verification."""
+    """GET /v1/audit/verification: the whole chain, and the chain against a checkpoint if given."""
 
     valid: bool
     entries: int
     first_bad_position: int | None = None
+    checkpoint: CheckpointCheckOut | None = None
+    public_key: str | None = None

@@ -154,6 +154,12 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
     ),
     "audit": (lambda m: ("GET", "/v1/audit", None), {"auditor": 200}),
     "audit verification": (lambda m: ("GET", "/v1/audit/verification", None), {"auditor": 200}),
+    "audit checkpoint": (lambda m: ("GET", "/v1/audit/checkpoint", None), {"auditor": 200}),
+    # Who may ask comes before whether the checkpoint is any good.
+    "audit verification against a bad checkpoint": (
+        lambda m: ("GET", "/v1/audit/verification?checkpoint=x", None),
+        {"auditor": 400},
+    ),
     "my exposures": (lambda m: ("GET", "/v1/me/exposures", None), {"visitor": 200}),
 }
 

@@ -12,22 +12,29 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from domain.commands import transcodings
+from domain.forgetting import Forgotten
 from infrastructure.keystore import (
     KeyBackend,
     KeyDestroyedError,
     KeyStore,
     MasterKeys,
     SQLiteKeyBackend,
+    UnknownKeyError,
 )
+from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PostgresKeyBackend, ensure_schema
 from tests.conftest import CountingBackend
+from tests.unit.test_mapper import AT, visit_events, visitor_events
 
 pytestmark = pytest.mark.integration
 
@@ -301,6 +308,68 @@ def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroye
     finally:
         first_backend.close()
         second_backend.close()
+
+
+def worker_mapper(open_backend: Opener, master: MasterKeys) -> tuple[KeyStore, ScopedCipherMapper]:
+    """A worker's key store and mapper over the shared store."""
+    keys = KeyStore(open_backend(), master)
+    transcoder = JSONTranscoder()
+    for transcoding in transcodings():
+        transcoder.register(transcoding)
+    return keys, ScopedCipherMapper(transcoder, keys)
+
+
+def test_an_event_whose_key_id_has_one_flipped_byte_is_refused_not_forgotten(
+    open_backend: Opener,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    _, writer = worker_mapper(open_backend, master)
+    _, [registered] = visitor_events()
+    stored = writer.to_stored_event(registered)  # type: ignore[arg-type]
+    state = bytearray(stored.state)
+    state[5] ^= 0x10  # inside the first key id
+    _, reader = worker_mapper(open_backend, master)
+
+    with pytest.raises(MapperDeserialisationError, match="never had") as refused:
+        reader.to_domain_event(replace(stored, state=bytes(state)))
+
+    assert isinstance(refused.value.__cause__, UnknownKeyError)
+    assert isinstance(reader.to_domain_event(stored), type(registered))
+
+
+def test_events_of_a_visitor_destroyed_by_another_worker_read_as_forgotten(
+    open_backend: Opener,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    writer_keys, writer = worker_mapper(open_backend, master)
+    visitor, [registered] = visitor_events()
+    stored = [writer.to_stored_event(e) for e in [registered, *visit_events(visitor.id)]]  # type: ignore[list-item]
+
+    writer_keys.destroy_visitor(visitor.id)
+    _, reader = worker_mapper(open_backend, master)
+
+    assert all(isinstance(reader.to_domain_event(s), Forgotten) for s in stored)
+
+
+def test_visits_of_days_destroyed_by_retention_read_as_forgotten(open_backend: Opener) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    writer_keys, writer = worker_mapper(open_backend, master)
+    visitor, _ = visitor_events()
+    stored = [writer.to_stored_event(e) for e in visit_events(visitor.id)]  # type: ignore[arg-type]
+    never_used = writer_keys.key_id(f"day:{AT.date().replace(day=2).isoformat()}")
+
+    writer_keys.destroy_days_before(AT.date().replace(day=5))
+    reader_keys, reader = worker_mapper(open_backend, master)
+
+    assert all(isinstance(reader.to_domain_event(s), Forgotten) for s in stored)
+    assert reader_keys.key_by_id(never_used) is None  # a day without visits is tombstoned too
+
+
+def test_a_key_id_the_store_never_had_is_an_error(open_backend: Opener) -> None:
+    keys = KeyStore(open_backend(), MasterKeys({1: secrets.token_bytes(32)}, 1))
+
+    with pytest.raises(UnknownKeyError):
+        keys.key_by_id(new_id())
 
 
 def test_ensure_schema_makes_the_tables_in_the_schema_of_the_dsn(schema_dsn: str) -> None:

@@ -17,16 +17,25 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infrastructure.audit import (
+    GENESIS_MAC,
     AuditChainError,
     AuditEntry,
     AuditLog,
     SQLiteAuditLog,
     Verification,
+)
+from infrastructure.audit_checkpoint import (
+    CHAIN_BROKEN,
+    ENTRIES_MISSING,
+    REWRITTEN,
+    ChainHead,
+    CheckpointCheck,
 )
 
 KEY = b"a" * 32
@@ -54,6 +63,20 @@ def fill(log: AuditLog, count: int, start: int = 0) -> list[AuditEntry]:
 
 def broken_at(position: int, entries: int) -> Verification:
     return Verification(valid=False, entries=entries, first_bad_position=position)
+
+
+def rebuild(open_log: Opener, tamper: Tamper, entries: list[AuditEntry]) -> AuditLog:
+    """Empty the store and chain `entries` again under the audit key, as a rogue operator
+    holding the master key (from which the audit key is unwrapped) can."""
+    tamper("DELETE FROM fangxin_audit")
+    tamper("UPDATE fangxin_audit_head SET position = 0, mac = ?", GENESIS_MAC)
+    log = open_log()
+    for e in entries:
+        assert log.append(e.at, e.actor, e.action, e.case_id, e.subject, e.event_ref)
+    return log
+
+
+HOLDS = CheckpointCheck(valid=True)
 
 
 class AuditLogContract:
@@ -310,6 +333,145 @@ class AuditLogContract:
         assert sorted(results) == [False] * 5 + [True]
         assert logs[0].verify() == Verification(valid=True, entries=1, first_bad_position=None)
 
+    def test_the_head_is_the_last_position_and_its_mac(self, log: AuditLog) -> None:
+        assert log.head() == ChainHead(entries=0, mac=GENESIS_MAC)
+        fill(log, 3)
+
+        head = log.head()
+        fill(log, 1, start=3)
+
+        assert head.entries == 3
+        assert len(head.mac) == 32
+        assert log.head().entries == 4
+        assert log.head().mac not in (head.mac, GENESIS_MAC)
+        assert log.verify(head).checkpoint == HOLDS
+
+    def test_no_head_is_given_while_the_head_disagrees_with_the_last_entry(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 3)
+        tamper("DELETE FROM fangxin_audit WHERE position = 3")
+
+        with pytest.raises(AuditChainError):
+            log.head()
+
+    def test_a_checkpoint_holds_while_entries_are_appended_after_it(self, log: AuditLog) -> None:
+        fill(log, 4)
+        checkpoint = log.head()
+
+        fill(log, 3, start=4)
+
+        assert log.verify(checkpoint) == Verification(
+            valid=True, entries=7, first_bad_position=None, checkpoint=HOLDS
+        )
+
+    def test_entries_cut_off_the_end_with_the_head_moved_back_break_the_checkpoint(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 5)
+        checkpoint = log.head()
+
+        tamper("DELETE FROM fangxin_audit WHERE position > 3")
+        tamper(
+            "UPDATE fangxin_audit_head SET position = 3,"
+            " mac = (SELECT mac FROM fangxin_audit WHERE position = 3)"
+        )
+
+        assert log.verify(checkpoint) == Verification(
+            valid=True,
+            entries=3,
+            first_bad_position=None,
+            checkpoint=CheckpointCheck(valid=False, reason=ENTRIES_MISSING),
+        )
+
+    def test_a_trail_rebuilt_shorter_under_the_audit_key_breaks_the_checkpoint(
+        self, open_log: Opener, log: AuditLog, tamper: Tamper
+    ) -> None:
+        entries = fill(log, 6)
+        checkpoint = log.head()
+        kept = [e for e in entries if e.actor != "officer-2"]
+
+        rebuilt = rebuild(open_log, tamper, kept)
+
+        assert rebuilt.verify(checkpoint) == Verification(
+            valid=True,
+            entries=5,
+            first_bad_position=None,
+            checkpoint=CheckpointCheck(valid=False, reason=ENTRIES_MISSING),
+        )
+
+    def test_a_trail_rebuilt_edited_to_its_old_length_under_the_audit_key_breaks_the_checkpoint(
+        self, open_log: Opener, log: AuditLog, tamper: Tamper
+    ) -> None:
+        entries = fill(log, 5)
+        checkpoint = log.head()
+        edited = msgspec.structs.replace(entries[1], actor="nobody")
+
+        rebuilt = rebuild(open_log, tamper, [entries[0], edited, *entries[2:]])
+
+        assert rebuilt.verify(checkpoint) == Verification(
+            valid=True,
+            entries=5,
+            first_bad_position=None,
+            checkpoint=CheckpointCheck(valid=False, reason=REWRITTEN),
+        )
+
+    def test_an_entry_altered_before_the_checkpoint_breaks_it(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 5)
+        checkpoint = log.head()
+        fill(log, 2, start=5)
+
+        tamper("UPDATE fangxin_audit SET actor = ? WHERE position = 2", "mallory")
+
+        assert log.verify(checkpoint) == Verification(
+            valid=False,
+            entries=7,
+            first_bad_position=2,
+            checkpoint=CheckpointCheck(valid=False, reason=CHAIN_BROKEN),
+        )
+
+    def test_entries_reordered_before_the_checkpoint_break_it(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 5)
+        checkpoint = log.head()
+
+        tamper("UPDATE fangxin_audit SET position = -1 WHERE position = 2")
+        tamper("UPDATE fangxin_audit SET position = 2 WHERE position = 3")
+        tamper("UPDATE fangxin_audit SET position = 3 WHERE position = -1")
+
+        assert log.verify(checkpoint).checkpoint == CheckpointCheck(False, CHAIN_BROKEN)
+
+    def test_an_entry_altered_after_the_checkpoint_breaks_the_chain_but_not_the_checkpoint(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 3)
+        checkpoint = log.head()
+        fill(log, 2, start=3)
+
+        tamper("UPDATE fangxin_audit SET actor = ? WHERE position = 4", "mallory")
+
+        assert log.verify(checkpoint) == Verification(
+            valid=False, entries=5, first_bad_position=4, checkpoint=HOLDS
+        )
+
+    def test_a_checkpoint_of_another_chain_does_not_hold(self, log: AuditLog) -> None:
+        fill(log, 3)
+
+        assert log.verify(ChainHead(2, bytes(32))).checkpoint == CheckpointCheck(False, REWRITTEN)
+        assert log.verify(ChainHead(4, bytes(32))).checkpoint == CheckpointCheck(
+            False, ENTRIES_MISSING
+        )
+
+    def test_a_checkpoint_of_the_empty_chain_holds_for_any_chain(self, log: AuditLog) -> None:
+        checkpoint = log.head()
+
+        fill(log, 2)
+
+        assert log.verify(checkpoint).checkpoint == HOLDS
+
     def _forge_after(self, position: int) -> str:
         """SQL that copies entry `position` as a forged entry chained right after it."""
         column = self.TIME_COLUMN
@@ -357,6 +519,17 @@ class TestSQLiteAuditLog(AuditLogContract):
         tamper("UPDATE fangxin_audit SET actor = CAST(x'ff' AS TEXT) WHERE position = 2")
 
         assert log.verify() == broken_at(2, 3)
+
+    def test_no_head_is_given_for_a_last_mac_edited_into_text_that_is_not_utf8(
+        self, log: AuditLog, tamper: Tamper
+    ) -> None:
+        fill(log, 3)
+
+        tamper("UPDATE fangxin_audit SET mac = CAST(x'ff' AS TEXT) WHERE position = 3")
+        tamper("UPDATE fangxin_audit_head SET mac = CAST(x'ff' AS TEXT)")
+
+        with pytest.raises(AuditChainError, match="malformed"):
+            log.head()
 
     def test_a_blob_in_a_text_column_is_detected(self, log: AuditLog, tamper: Tamper) -> None:
         log.append(T0, "tracer", "case.read", None, "YWJj", "ref-1")

@@ -14,7 +14,14 @@ from domain.commands import transcodings
 from domain.forgetting import Forgotten
 from domain.people import Visitor
 from domain.visits import CheckoutReason, Visit
-from infrastructure.keystore import KeyDestroyedError, KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keystore import (
+    KEY_ID_BYTES,
+    KeyDestroyedError,
+    KeyStore,
+    MasterKeys,
+    SQLiteKeyBackend,
+    UnknownKeyError,
+)
 from infrastructure.mapper import ScopedCipherMapper
 
 AT = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
@@ -135,6 +142,59 @@ def test_a_flipped_ciphertext_bit_is_refused(mapper: ScopedCipherMapper) -> None
     state[-5] ^= 1
     with pytest.raises(MapperDeserialisationError):
         mapper.to_domain_event(replace(stored, state=bytes(state)))
+
+
+@pytest.mark.parametrize(
+    ("which", "offset"),
+    [("visitor", 0), ("visitor", KEY_ID_BYTES - 1), ("visit", KEY_ID_BYTES), ("visit", 31)],
+)
+def test_a_key_id_with_one_flipped_byte_is_refused_not_forgotten(
+    mapper: ScopedCipherMapper, which: str, offset: int
+) -> None:
+    visitor, [registered] = visitor_events()
+    event = registered if which == "visitor" else visit_events(visitor.id)[0]
+    stored = mapper.to_stored_event(event)  # type: ignore[arg-type]
+    state = bytearray(stored.state)
+    state[2 + offset] ^= 0x01  # the key ids follow the format byte and their count
+
+    with pytest.raises(MapperDeserialisationError, match="never had") as refused:
+        mapper.to_domain_event(replace(stored, state=bytes(state)))
+
+    assert isinstance(refused.value.__cause__, UnknownKeyError)
+
+
+def test_a_flipped_key_id_of_an_erased_visitors_event_is_refused_too(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, [registered] = visitor_events()
+    stored = mapper.to_stored_event(registered)  # type: ignore[arg-type]
+    keys.destroy_visitor(visitor.id)
+    state = bytearray(stored.state)
+    state[2] ^= 0x80
+
+    assert isinstance(mapper.to_domain_event(stored), Forgotten)
+    with pytest.raises(MapperDeserialisationError, match="never had"):
+        mapper.to_domain_event(replace(stored, state=bytes(state)))
+
+
+def test_a_key_id_the_store_never_had_is_an_error_and_is_not_remembered(
+    keys: KeyStore,
+) -> None:
+    never = bytes(KEY_ID_BYTES)
+
+    for _ in range(2):  # an unknown id is not cached as destroyed
+        with pytest.raises(UnknownKeyError):
+            keys.key_by_id(never)
+
+
+def test_a_day_key_destroyed_by_retention_before_its_first_use_reads_as_forgotten(
+    keys: KeyStore,
+) -> None:
+    day_key_id = keys.key_id(f"day:{AT.date().isoformat()}")
+
+    keys.destroy_days_before(AT.date().replace(day=5))
+
+    assert keys.key_by_id(day_key_id) is None
 
 
 def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
