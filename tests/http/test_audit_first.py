@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 from msgspec.structs import replace
 
 from domain.commands import derive_id
 from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings
+from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
 
 
@@ -152,3 +154,42 @@ def test_each_read_of_case_data_adds_one_entry_naming_the_officer(
     assert len(after) == before + 1
     assert after[-1]["actor"] == case.tracer["officer_id"]
     assert after[-1]["case_id"] == case.case_id
+
+
+def test_a_trail_deleted_with_the_case_events_is_not_rebuilt_and_the_checkpoint_tells(
+    settings: Settings, data_dir: Path
+) -> None:
+    clock = MovableClock()
+    first = build_services(settings, clock=clock)
+    with TestClient(create_app(settings, services=first)) as client:
+        world = World(client)
+        case = Approved(world, clock)
+        auditor = bearer(world.auditor()["token"])
+        for _ in range(3):
+            world.client.post(
+                f"/v1/cases/{case.case_id}/contacts/{case.contact['visitor_id']}/details",
+                headers=bearer(case.tracer["token"]),
+            )
+        checkpoint = client.get("/v1/audit/checkpoint", headers=auditor).json()["checkpoint"]
+    first.close()
+
+    # The operator deletes the audit store and restarts: nothing derives it from the log again.
+    if settings.uses_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
+            pg.execute("DELETE FROM fangxin_audit")
+            pg.execute("DELETE FROM fangxin_audit_head")
+    else:
+        (data_dir / "audit.db").unlink()
+        for suffix in ("-wal", "-shm"):
+            (data_dir / f"audit.db{suffix}").unlink(missing_ok=True)
+    second = build_services(settings, clock=clock)
+    with TestClient(create_app(settings, services=second)) as client:
+        found = client.get(
+            "/v1/audit/verification", params={"checkpoint": checkpoint}, headers=auditor
+        ).json()
+    second.close()
+    assert found["entries"] == 0  # nothing was derived back from the log
+    assert found["checkpoint"]["valid"] is False
+    assert found["checkpoint"]["reason"] == "entries-missing"
