@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     trusted_proxies: str = ""
     log_format: str = "json"
+    # Lets a scraper read /metrics besides the admin's token (empty: the admin's only).
+    metrics_token: str = ""
 
     @property
     def base_url(self) -> str:

@@ -130,6 +130,7 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         metrics.start()
         app.state.metrics = metrics
         app.state.projection_lag = lambda: {"read_models": (built.runner.position, built.lag())}
+        app.state.metrics_token = settings.metrics_token
         app.state.group_commit_stats = lambda: built.committer.stats if built.committer else None
         app.state.update(
             rate_limit_state(
