@@ -1,4 +1,4 @@
-"""Projectors for tests: one that fails on chosen events until it is healed."""
+"""Projectors for tests: one that fails on chosen events until healed, one that hangs."""
 
 from __future__ import annotations
 
@@ -28,6 +28,20 @@ class FailingProjector:
 
     def heal(self) -> None:
         self.healed.set()
+
+
+class BlockingProjector:
+    """Holds every event `blocked` picks until `release` is set, as a hung projector would."""
+
+    def __init__(self, blocked: Callable[[Any], bool]) -> None:
+        self.blocked = blocked
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def apply(self, event: Any) -> None:
+        if self.blocked(event):
+            self.reached.set()
+            self.release.wait(timeout=60)
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

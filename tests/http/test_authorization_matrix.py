@@ -151,6 +151,7 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
     "audit": (lambda m: ("GET", "/v1/audit", None), {"auditor": 200}),
     "audit verification": (lambda m: ("GET", "/v1/audit/verification", None), {"auditor": 200}),
     "my exposures": (lambda m: ("GET", "/v1/me/exposures", None), {"visitor": 200}),
+    "metrics": (lambda m: ("GET", "/metrics", None), {"admin": 200}),
 }
 
 

@@ -3,12 +3,19 @@ and once the fault clears the read models catch up and /health is 200 again."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import msgspec
+from litestar.testing import TestClient
+
+from domain.people import Merchant
 from domain.visits import Visit
 from infrastructure.container import Services
+from infrastructure.settings import Settings
+from interface.http.app import create_app
 from tests.conftest import World
-from tests.projectors import FailingProjector, eventually
+from tests.projectors import BlockingProjector, FailingProjector, eventually
 
 
 def health_is(world: World, status: int) -> Any:
@@ -80,3 +87,30 @@ def test_a_stopped_runner_makes_health_answer_503(world: World, services: Servic
     answer = health_is(world, 503).json()
 
     assert answer["projection"]["state"] == "stopped"
+
+
+def test_a_projection_staying_too_far_behind_makes_health_answer_503(
+    settings: Settings, services: Services
+) -> None:
+    strict = msgspec.structs.replace(settings, projection_max_lag=0, projection_lag_grace_seconds=0)
+    hung = BlockingProjector(lambda e: isinstance(e, Merchant.Registered))
+    with TestClient(create_app(strict, services=services)) as client:
+        world = World(client)
+        services.runner.add_projector(hung)
+        writer = threading.Thread(
+            target=services.app.register_merchant, args=("M", "+8613900000000", None)
+        )
+        writer.start()
+        try:
+            eventually(hung.reached.is_set, "the projector hung on the event")
+
+            answer = health_is(world, 503).json()
+
+            assert answer["projection"]["state"] == "running"
+            assert answer["projection"]["behind_since"]
+            assert answer["projection_lag"] >= 1
+            assert "behind" in answer["detail"]
+        finally:
+            hung.release.set()
+            writer.join()
+        assert health_is(world, 200).json()["projection_lag"] == 0
