@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
 
 from domain.people import Merchant
@@ -33,7 +34,7 @@ def checked_in_by(visitor: dict[str, Any]) -> FailingProjector:
 
 
 def test_a_runner_failing_on_an_event_makes_health_answer_503_naming_the_projection(
-    world: World, services: Services
+    world: World, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     venue, visitor = world.venue(world.merchant()), world.visitor()
     services.runner.add_projector(checked_in_by(visitor))
@@ -49,6 +50,8 @@ def test_a_runner_failing_on_an_event_makes_health_answer_503_naming_the_project
     assert answer["projection"]["failing_since"]
     assert services.runner.state().state == "failing"  # its thread is alive
     assert "LookupError" not in str(answer)  # the error goes to the log, not to anybody asking
+    assert "LookupError" in caplog.text
+    assert "王秀英" not in caplog.text  # the log has its type and frames, not its message
 
 
 def test_check_ins_are_answered_while_the_runner_fails(world: World, services: Services) -> None:
