@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -45,6 +46,8 @@ PG_URL = os.environ.get("PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 VISITORS, VENUES = 2000, 200
 FANGXIN = ROOT / ".venv" / "bin" / "fangxin"
+# What the bench scrapes /metrics with (each deployment it starts is given it).
+METRICS_TOKEN = secrets.token_urlsafe(32)
 
 
 def log(message: str) -> None:
@@ -147,6 +150,7 @@ def fangxin(production: bool) -> Iterator[Deployment]:
         FANGXIN_RATE_LIMIT="0",
         FANGXIN_LOG_LEVEL="warning",
         FANGXIN_WORKERS="2" if production else "1",
+        FANGXIN_METRICS_TOKEN=METRICS_TOKEN,
     )
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     if production:
@@ -185,7 +189,9 @@ def batch_sizes(url: str) -> dict[str, dict[str, float]]:
         r'^fangxin_group_commit_(\w+?)(?:_total)?\{pid="(\d+)"(?:,le="(\d+)")?\} (\S+)'
     )
     for _ in range(20):
-        text = httpx.get(f"{url}/metrics", timeout=5).text
+        text = httpx.get(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+        ).text
         for line in text.splitlines():
             match = pattern.match(line)
             if match:

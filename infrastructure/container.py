@@ -38,7 +38,7 @@ from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PostgresKeyBackend
-from infrastructure.projections import ProjectionRunner, ReadModelProjector
+from infrastructure.projections import ProjectionRunner, Projector, ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
 from infrastructure.readmodels.memory import (
     MemoryAnswerStore,
@@ -57,6 +57,7 @@ from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_loop import LoopClients
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.regions import national_regions
+from infrastructure.runner_health import RunnerState
 from infrastructure.settings import Settings
 
 # How long a worker may keep a token or a venue it read from Redis. Erasures and code rotations
@@ -107,6 +108,14 @@ class Runner(Protocol):
 
     def has_applied(self, position: int) -> bool:
         """Whether this process knows `position` to be applied (no I/O)."""
+        ...
+
+    def state(self) -> RunnerState:
+        """Running, failing (since when, with what error), or stopped."""
+        ...
+
+    def add_projector(self, projector: Projector) -> None:
+        """Apply the events from the next one on to `projector` too."""
         ...
 
     def written(self, recordings: list[Recording[UUID]]) -> None:

@@ -4,6 +4,11 @@ Each worker counts in memory under a lock (a few dict updates per request). With
 client, `flush()` adds what was counted since the last flush to one Redis hash, so `render()`
 on any worker shows the deployment's totals; without one the figures are the process's own.
 A worker killed before its flush loses at most one flush interval of counts.
+
+Requests of tracing work (cases and their reads, exposures, the audit trail) are counted
+together under one route, `tracing`: counts by route would tell whoever reads them how many
+trajectories, contact lists, contact details and exports were asked for, and when. Their
+statuses stay apart, so failures and refusals still show.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ _HELP = {
     LAG: "Events in the log that a projection has not applied yet.",
     POSITION: "The last notification id a projection applied.",
 }
+
+# Route templates (prefixes) counted together under TRACING.
+TRACING_ROUTES = ("/v1/cases", "/v1/exposures", "/v1/audit")
+TRACING = "tracing"
 
 # Sample fields, as kept in memory and in the Redis hash: a kind, then tab-separated labels.
 _REQ, _CHK, _BUCKET, _SUM, _COUNT = "req", "chk", "hb", "hs", "hc"
@@ -76,6 +85,7 @@ class Metrics:
         """Count one answered request and its duration."""
         if method not in METHODS:
             method = "OTHER"  # clients choose methods; labels must stay a small set
+        route = route_label(route)
         index = 0
         bounds = self._bounds
         while index < len(bounds) and seconds > bounds[index]:
@@ -177,29 +187,35 @@ def render(
 ) -> str:
     """Prometheus text exposition of sample fields and projections' (position, lag)."""
     configured = {*bounds, math.inf}
-    requests: list[str] = []
-    buckets: dict[str, list[tuple[float, float]]] = {}
+    requests: dict[tuple[str, str, str], float] = {}
+    buckets: dict[str, dict[float, float]] = {}
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
-    for field, value in sorted(samples.items()):
+    # Routes are grouped again here: figures stored by an older version may hold them apart.
+    for field, value in samples.items():
         kind, *labels = field.split(_SEP)
         if kind == _REQ and len(labels) == 3:
-            method, route, status = labels
-            requests.append(
-                f"{REQUESTS}{_labels(method=method, route=route, status=status)} {_number(value)}"
-            )
+            key = (labels[0], route_label(labels[1]), labels[2])
+            requests[key] = requests.get(key, 0) + value
         elif kind == _BUCKET and len(labels) == 2:
-            buckets.setdefault(labels[0], []).append((float(labels[1]), value))
+            seen = buckets.setdefault(route_label(labels[0]), {})
+            seen[float(labels[1])] = seen.get(float(labels[1]), 0) + value
         elif kind == _SUM and len(labels) == 1:
-            sums[labels[0]] = value
+            route = route_label(labels[0])
+            sums[route] = sums.get(route, 0) + value
         elif kind == _COUNT and len(labels) == 1:
-            counts[labels[0]] = value
-    lines = [*_header(REQUESTS, "counter"), *requests]
+            route = route_label(labels[0])
+            counts[route] = counts.get(route, 0) + value
+    lines = _header(REQUESTS, "counter")
+    lines += [
+        f"{REQUESTS}{_labels(method=method, route=route, status=status)} {_number(value)}"
+        for (method, route, status), value in sorted(requests.items())
+    ]
     lines += [*_header(CHECK_INS, "counter"), f"{CHECK_INS} {_number(samples.get(_CHK, 0))}"]
     lines += _header(DURATION, "histogram")
     for route in sorted(counts):
         cumulative = 0.0
-        seen = dict(buckets.get(route, []))
+        seen = buckets.get(route, {})
         for bound in sorted(configured | seen.keys()):
             cumulative += seen.get(bound, 0)
             le = _labels(route=route, le=_number(bound))
@@ -211,6 +227,11 @@ def render(
     lines += _header(LAG, "gauge")
     lines += [f"{LAG}{_labels(projection=n)} {lag}" for n, (_, lag) in sorted(projections.items())]
     return "\n".join(lines) + "\n"
+
+
+def route_label(route: str) -> str:
+    """The route a request is counted under: its template, or TRACING for tracing work."""
+    return TRACING if route.startswith(TRACING_ROUTES) else route
 
 
 def _header(name: str, kind: str) -> list[str]:

@@ -9,12 +9,14 @@ the position passes their own events (read-your-writes, across workers).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from uuid import UUID
 
 import redis
@@ -25,6 +27,14 @@ from domain.errors import UnavailableError
 from infrastructure.projections import Projector
 from infrastructure.read_ahead import read_ahead
 from infrastructure.readmodels.redis_projection import Encoded, RedisProjector
+from infrastructure.runner_health import (
+    RUNNING,
+    STOPPED,
+    Failures,
+    ProjectionFailingError,
+    RunnerState,
+    scrubbed,
+)
 
 log = logging.getLogger("fangxin.projections")
 
@@ -42,6 +52,12 @@ GAP_CHECK = 0.002
 POLL_EVERY = 0.005
 # The shortest sleep of a waiting writer between its checks.
 MIN_WAIT = 0.0005
+# How long the runner's failure stays announced in Redis unless the runner says it again (it
+# does every RENEW_EVERY while it fails): a runner that died with it does not hold it for ever.
+FAULT_TTL_MS = LOCK_TTL_MS
+# Redis (or the network) being unreachable: a pause, shown by /health as Redis unavailable, not
+# a failure to apply an event.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -64,7 +80,13 @@ class ProjectionUnavailableError(UnavailableError):
 
 
 class RedisProjectionRunner:
-    """Follows the notification log into Redis while holding the deployment's runner lock."""
+    """Follows the notification log into Redis while holding the deployment's runner lock.
+
+    An event that cannot be applied stops the runner there, not its thread: it keeps the lock
+    and tries again after a growing wait (`Failures`), and says so in Redis for every worker's
+    `/health`. Meanwhile writers are answered without waiting for their events.
+    The `also` projectors get an event again when it is tried again: they must be idempotent.
+    """
 
     def __init__(
         self,
@@ -73,6 +95,7 @@ class RedisProjectionRunner:
         projector: RedisProjector,
         client: redis.Redis,
         also: list[Projector],
+        failures: Failures | None = None,
     ) -> None:
         self._recorder = recorder
         self._mapper = mapper
@@ -82,6 +105,11 @@ class RedisProjectionRunner:
         self._prefix = projector.prefix
         self._lock_key = self._prefix + "runner-lock"
         self._doorbell = self._prefix + "doorbell"
+        self._fault_key = self._prefix + "runner-fault"
+        self._failures = failures or Failures()
+        # Until when this process takes the runner (in another process) for failing, from the
+        # announcement in Redis it read last: writers need not ask again meanwhile.
+        self._failing_until = 0.0
         self._token = f"{os.getpid()}:{uuid.uuid4().hex}"
         self._renew = client.register_script(_RENEW)
         self._apply_lock = threading.Lock()
@@ -109,6 +137,31 @@ class RedisProjectionRunner:
         """Whether this process applies events now."""
         return time.monotonic() < self._leader_until
 
+    def state(self) -> RunnerState:
+        """This process's runner thread stopped, or the deployment's runner running or failing."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._stop.is_set():
+            return STOPPED
+        own = self._failures.current
+        if own is not None or self.is_leader:
+            return own or RUNNING
+        try:
+            raw = self._client.get(self._fault_key)
+        except redis.RedisError:
+            return RUNNING  # /health reports Redis itself
+        if raw is None:
+            return RUNNING
+        try:
+            told = json.loads(raw)
+            return RunnerState("failing", datetime.fromisoformat(told["since"]), told["error"])
+        except (ValueError, KeyError, TypeError):
+            return RunnerState("failing")
+
+    def add_projector(self, projector: Projector) -> None:
+        """Apply the events from the next one on to `projector` too (see `also`)."""
+        with self._apply_lock:
+            self._also.append(projector)
+
     def _hold_lock(self) -> bool:
         now = time.monotonic()
         if self._client.set(self._lock_key, self._token, nx=True, px=LOCK_TTL_MS) or int(
@@ -133,9 +186,14 @@ class RedisProjectionRunner:
                     return applied
                 batch: list[tuple[int, DomainEventProtocol[UUID]]] = []
                 for notification in notifications:
-                    event = self._mapper.to_domain_event(notification)
-                    for projector in self._also:
-                        projector.apply(event)
+                    try:
+                        event = self._mapper.to_domain_event(notification)
+                        for projector in self._also:
+                            projector.apply(event)
+                    except Exception:
+                        # What came before it is applied: a retry starts at this event.
+                        self._projector.apply_batch(batch)
+                        raise
                     batch.append((notification.id, event))
                 applied += self._projector.apply_batch(batch)
                 if len(notifications) < BATCH:
@@ -191,6 +249,8 @@ class RedisProjectionRunner:
             return
         try:
             self.wait_for(max(r.notification.id for r in recordings))
+        except ProjectionFailingError:
+            return  # durable; applied once the runner recovers (/health says 503 until then)
         except redis.RedisError as exc:
             log.warning(
                 "read models unreachable after a write", extra={"error": type(exc).__name__}
@@ -212,10 +272,15 @@ class RedisProjectionRunner:
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
             return True
+        if self._failing(ask=False):
+            return False  # stuck behind the failing event anyway: the runner reads them later
         batch = [(r.notification.id, r.domain_event) for r in ordered]
-        for _, event in batch:
-            for projector in self._also:
-                projector.apply(event)
+        try:
+            for _, event in batch:
+                for projector in self._also:
+                    projector.apply(event)
+        except Exception:  # the runner tries it again, and logs how it failed
+            return False
         encoded = self._projector.encode(batch, chained=True)
         if self._projector.apply_encoded(encoded, after=encoded.first - 1) >= 0:
             self._passed(encoded.last)
@@ -231,7 +296,8 @@ class RedisProjectionRunner:
         thread, holding no request); their writers are answered after, so they read their own
         writes. It never delays the next commit, nor the sending of the next batch."""
         if recordings:
-            self.wait_for(max(r.notification.id for r in recordings))
+            with contextlib.suppress(ProjectionFailingError):  # durable; applied on recovery
+                self.wait_for(max(r.notification.id for r in recordings))
 
     def _passed(self, position: int) -> None:
         """The position is known to have passed `position`: forget the batches it covers."""
@@ -277,6 +343,8 @@ class RedisProjectionRunner:
     def announced(self, position: int) -> None:
         """The position moved (the feed says so): wake the writers waiting for it."""
         with self._moved:
+            if position > self._seen:
+                self._failing_until = 0.0  # it moves: the runner applies events again
             self._seen = max(self._seen, position)
             self._moved.notify_all()
 
@@ -291,6 +359,8 @@ class RedisProjectionRunner:
         """
         if self._seen >= position:
             return
+        if self._failing(ask=False):
+            raise ProjectionFailingError("the read models are behind; retry shortly")
         started = time.monotonic()
         next_bid = started + HANDOVER
         # Redis is asked for the position only when no announcement came for a while.
@@ -322,9 +392,11 @@ class RedisProjectionRunner:
                 if not rang:
                     self._client.lpush(self._doorbell, "1")
                     rang = True
+                if self._failing(ask=now >= next_bid and not self.is_leader):
+                    raise ProjectionFailingError("the read models are behind; retry shortly")
                 if self.is_leader or (now >= next_bid and self._hold_lock()):
                     # No runner alive elsewhere (or it is us): apply the events here.
-                    self.catch_up()
+                    self._try_to_catch_up()
                     next_poll = now
                     continue
                 if now >= next_bid:
@@ -340,8 +412,45 @@ class RedisProjectionRunner:
                 if self._seen == seen:
                     self._moved.wait(timeout=min(max(wake - now, MIN_WAIT), POLL_EVERY))
 
+    def _failing(self, ask: bool) -> bool:
+        """Whether the runner fails: this process's, or (asking Redis if `ask`) another's."""
+        if self._failures.current is not None:
+            return True
+        now = time.monotonic()
+        if now < self._failing_until:
+            return True
+        if ask and self._client.exists(self._fault_key):
+            self._failing_until = now + RENEW_EVERY
+            return True
+        return False
+
+    def _try_to_catch_up(self) -> None:
+        """`catch_up`, noting a failure (and saying it in Redis) or a recovery."""
+        try:
+            self.catch_up()
+        except UNREACHABLE:
+            raise
+        except Exception as error:
+            position = None
+            with contextlib.suppress(redis.RedisError):
+                position = self._projector.position()
+            self._failures.failed(error, position)
+            with contextlib.suppress(redis.RedisError):
+                self._announce_failure()
+            raise ProjectionFailingError("the read models are behind; retry shortly") from None
+        if self._failures.recovered():
+            self._client.delete(self._fault_key)
+
+    def _announce_failure(self) -> None:
+        """Tell every worker (their /health) that the runner fails, for the next FAULT_TTL_MS."""
+        fault = self._failures.current
+        if fault is not None and fault.since is not None:
+            told = json.dumps({"since": fault.since.isoformat(), "error": fault.error})
+            self._client.set(self._fault_key, told, px=FAULT_TTL_MS)
+
     def start(self) -> None:
         """Run for the lock and, while holding it, follow the log."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._follow, name="redis-runner", daemon=True)
         self._thread.start()
 
@@ -352,16 +461,32 @@ class RedisProjectionRunner:
                 if time.monotonic() - last_renewal >= RENEW_EVERY or not self.is_leader:
                     self._hold_lock()
                     last_renewal = time.monotonic()
+                    if self.is_leader:
+                        self._announce_failure()  # again, while it lasts
+                    else:
+                        self._failures.forget()  # the new runner tries for itself
                 if not self.is_leader:
                     self._stop.wait(RENEW_EVERY)
                     continue
-                self.catch_up()
-                # Sleep until a writer rings, at most until the next renewal.
-                self._client.blpop([self._doorbell], timeout=RENEW_EVERY / 2)
-                self._client.delete(self._doorbell)
+                if not self._failures.due():
+                    self._stop.wait(min(self._failures.delay(0.0), RENEW_EVERY / 2))
+                    continue
+                with contextlib.suppress(ProjectionFailingError):  # noted: tried again later
+                    self._try_to_catch_up()
+                if self._failures.current is None:
+                    # Sleep until a writer rings, at most until the next renewal.
+                    self._client.blpop([self._doorbell], timeout=RENEW_EVERY / 2)
+                    self._client.delete(self._doorbell)
             except (redis.RedisError, OSError) as exc:
                 log.warning("projection runner paused", extra={"error": type(exc).__name__})
                 self._leader_until = 0.0
+                self._stop.wait(RENEW_EVERY)
+            except Exception as exc:  # the thread lives on whatever happens
+                log.error(
+                    "projection runner paused",
+                    exc_info=scrubbed(exc),
+                    extra={"error": type(exc).__name__},
+                )
                 self._stop.wait(RENEW_EVERY)
 
     def stop(self) -> None:

@@ -39,6 +39,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     trusted_proxies: str = ""
     log_format: str = "json"
+    # Lets a scraper read /metrics besides the admin's token (empty: the admin's only).
+    metrics_token: str = ""
+    # /health answers 503 once the read models have stayed more than this many events behind
+    # the log for this long. Healthy lag is a few group commits (a few hundred events), applied
+    # within milliseconds; the runner applies about 20,000 events/s, so 10,000 is half a
+    # second of work, and 30 s outlasts a runner handover (the lock lives 5 s) or a restart.
+    projection_max_lag: int = 10_000
+    projection_lag_grace_seconds: float = 30.0
 
     @property
     def base_url(self) -> str:

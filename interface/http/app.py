@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from infrastructure.container import Services, build_services
 from infrastructure.duties import Duties
 from infrastructure.metrics import Metrics
+from infrastructure.runner_health import READ_MODELS, LagWatch, RunnerState
 from infrastructure.settings import Settings
 from interface.http.admin import admin_handlers
 from interface.http.auth import services_of
@@ -31,47 +33,90 @@ from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
 from interface.http.observability import ObservabilityMiddleware, observability_handlers
 from interface.http.pages import page_handlers
-from interface.http.problems import exception_handlers
+from interface.http.problems import exception_handlers, problem_type
 from interface.http.ratelimit import rate_limit_state
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
 
 
-class Health(msgspec.Struct, omit_defaults=True):
-    """GET /health."""
+class ProjectionHealth(msgspec.Struct, omit_defaults=True):
+    """A projection's runner: `running`, `failing` (since when) or `stopped`, and since when
+    its lag has stayed over the limit. The error itself goes to the log, not to anonymous
+    callers."""
+
+    name: str
+    state: str
+    failing_since: datetime | None = None
+    behind_since: datetime | None = None
+
+
+class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """GET /health; when not ok, also a problem's `type`, `title` and `detail`."""
 
     status: str
+    type: str | None = None
+    title: str | None = None
+    detail: str | None = None
     event_store: str
     projection_position: int
     projection_lag: int
     redis: str | None = None
+    projection: ProjectionHealth
 
 
 @get("/health", sync_to_thread=True)
 def health(request: Request[Any, Any, Any]) -> Response[Health]:
-    """The state of the event store, Redis and the projection; 503 when one is down."""
+    """The state of the event store, Redis and the projection; 503 when one is down or the
+    projection fails, has stopped, or stays too far behind."""
     services = services_of(request)
-    status, store, cache = "ok", "ok", None
-    lag = 0
+    store, cache = "ok", None
+    down: list[str] = []
+    lag: int | None = None
     try:
         lag = services.lag()
     except Exception:  # any failure of the store is reported, not raised
-        status, store = "degraded", "unavailable"
+        store = "unavailable"
+        down.append("the event store is unavailable")
     if services.redis is not None:
         try:
             services.redis.ping()
             cache = "ok"
         except redis.RedisError:
-            status, cache = "degraded", "unavailable"
+            cache = "unavailable"
+            down.append("Redis is unavailable")
+    watch: LagWatch = request.app.state.lag_watch
+    projection = _projection_health(services.runner.state(), watch, lag)
+    if projection.state != "running":
+        down.append(f"the projection {projection.name} is {projection.state}")
+    elif projection.behind_since is not None:
+        down.append(f"the projection {projection.name} stays behind the log")
     body = Health(
-        status=status,
+        status="degraded" if down else "ok",
         event_store=f"{'postgresql' if services.settings.uses_postgres else 'sqlite'}: {store}",
         projection_position=services.runner.position if cache != "unavailable" else -1,
-        projection_lag=lag,
+        projection_lag=lag or 0,
         redis=cache,
+        projection=projection,
     )
-    return Response(body, status_code=200 if status == "ok" else 503)
+    if down:
+        body.type, body.title = problem_type("unavailable"), "Service unavailable"
+        body.detail = "; ".join(down)
+    return Response(body, status_code=503 if down else 200)
+
+
+def _projection_health(runner: RunnerState, watch: LagWatch, lag: int | None) -> ProjectionHealth:
+    behind = watch.behind_since(lag) if lag is not None else None
+    return ProjectionHealth(
+        name=READ_MODELS,
+        state=runner.state,
+        failing_since=_second(runner.since) if runner.state == "failing" else None,
+        behind_since=_second(behind),
+    )
+
+
+def _second(at: datetime | None) -> datetime | None:
+    return at.replace(microsecond=0) if at else None
 
 
 def _venue_name(services: Services, venue_id: UUID) -> str:
@@ -129,7 +174,11 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         metrics = Metrics(built.redis, redis_key=f"{settings.redis_prefix}metrics")
         metrics.start()
         app.state.metrics = metrics
-        app.state.projection_lag = lambda: {"read_models": (built.runner.position, built.lag())}
+        app.state.projection_lag = lambda: {READ_MODELS: (built.runner.position, built.lag())}
+        app.state.lag_watch = LagWatch(
+            settings.projection_max_lag, settings.projection_lag_grace_seconds
+        )
+        app.state.metrics_token = settings.metrics_token
         app.state.group_commit_stats = lambda: built.committer.stats if built.committer else None
         app.state.update(
             rate_limit_state(

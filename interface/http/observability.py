@@ -1,12 +1,16 @@
 """Request metrics, `GET /metrics`, and JSON-lines logs that keep personal data out.
 
 Requests are counted by route template (`/v1/venues/{venue_id}`), never by raw path, which
-carries ids and venue codes. Log records keep only allow-listed extra fields, and messages,
-fields and tracebacks pass through redaction of bearer tokens, secrets and phone numbers.
+carries ids and venue codes; tracing work is counted under one route (`infrastructure.metrics`).
+`/metrics` answers the admin and the holder of `FANGXIN_METRICS_TOKEN` only. Log records keep
+only allow-listed extra fields, and messages, fields and tracebacks pass through redaction of
+bearer tokens, secrets and phone numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -19,6 +23,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infrastructure.group_commit import BatchStats
 from infrastructure.metrics import Metrics
+from interface.http.auth import principal_by, token_in
 from interface.http.problems import problem_response
 
 METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -64,7 +70,11 @@ class ObservabilityMiddleware(ASGIMiddleware):
 
 @get("/metrics", sync_to_thread=True, include_in_schema=False)
 def metrics_handler(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Prometheus metrics: requests, check-ins, durations, projection positions and lag."""
+    """Prometheus metrics: requests, check-ins, durations, projection positions and lag.
+
+    For the admin and the holder of the metrics token only (`require_scraper`).
+    """
+    require_scraper(request)
     state = request.app.state
     metrics: Metrics = state.metrics
     lag: ProjectionLag | None = state.get("projection_lag")
@@ -77,6 +87,28 @@ def metrics_handler(request: Request[Any, Any, Any]) -> Response[Any]:
     if found is not None:
         text += render_batches(found)
     return Response(content=text.encode(), media_type=METRICS_MEDIA_TYPE)
+
+
+def require_scraper(request: Request[Any, Any, Any]) -> None:
+    """Let the metrics token's holder or the admin through; 401 without a bearer token or
+    with an unknown one, 403 with anybody else's."""
+    authorization = request.headers.get("authorization")
+    token = token_in(authorization)
+    configured: str = request.app.state.get("metrics_token") or ""
+    if configured and _same(token, configured):
+        return
+    services = request.app.state.get("services")
+    if services is None:
+        raise NotAuthorizedException("the bearer token is not valid")
+    if principal_by(services, authorization).role != "admin":
+        raise PermissionDeniedException("only the admin or the metrics token may read metrics")
+
+
+def _same(given: str, expected: str) -> bool:
+    # Digests of one length: the comparison takes as long whatever the tokens are.
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
 
 
 def render_batches(stats: BatchStats) -> str:

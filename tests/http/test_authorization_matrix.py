@@ -161,6 +161,7 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
         {"auditor": 400},
     ),
     "my exposures": (lambda m: ("GET", "/v1/me/exposures", None), {"visitor": 200}),
+    "metrics": (lambda m: ("GET", "/metrics", None), {"admin": 200}),
 }
 
 

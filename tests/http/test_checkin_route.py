@@ -13,7 +13,7 @@ from infrastructure.container import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from interface.http.checkin_route import CheckInRoute
-from tests.conftest import World, bearer
+from tests.conftest import ADMIN_TOKEN, World, bearer
 from tests.http.test_bad_input import assert_problem
 
 
@@ -130,7 +130,7 @@ def test_check_ins_are_counted_under_their_route_template(world: World) -> None:
     world.client.post("/v1/check-ins", json=body, headers=headers)
     world.client.post("/v1/check-ins", json=body)
 
-    text = world.client.get("/metrics").text
+    text = world.client.get("/metrics", headers=bearer(ADMIN_TOKEN)).text
 
     counted = 'fangxin_http_requests_total{method="POST",route="/v1/check-ins",status="%d"} 1'
     assert counted % 201 in text.splitlines()

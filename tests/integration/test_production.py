@@ -207,7 +207,11 @@ def test_fangxin_serve_with_two_workers_answers_from_both_and_stops_cleanly(
         pids: set[str] = set()
         for _ in range(200):  # both workers may take a moment to start
             # A new connection each time: the kernel spreads them over the workers' sockets.
-            metrics = httpx.get(f"{server.base_url}/metrics", timeout=10)
+            metrics = httpx.get(
+                f"{server.base_url}/metrics",
+                headers={"Authorization": f"Bearer {production['admin_token']}"},
+                timeout=10,
+            )
             assert metrics.status_code == 200
             pids |= set(
                 re.findall(r'fangxin_group_commit_batches_total\{pid="(\d+)"', metrics.text)

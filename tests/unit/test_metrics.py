@@ -20,6 +20,7 @@ from interface.http.observability import (
     observability_handlers,
     render_batches,
 )
+from interface.http.problems import exception_handlers
 
 
 def lines_of(text: str, prefix: str) -> list[str]:
@@ -133,11 +134,16 @@ async def show_venue(venue_id: FromPath[uuid.UUID]) -> dict[str, str]:
     return {"id": str(venue_id)}
 
 
+SCRAPER = "scraper-token-0123456789abcdef"
+SCRAPING = {"Authorization": f"Bearer {SCRAPER}"}
+
+
 def app_client(metrics: Metrics, **state: Any) -> Any:
     return create_test_client(
         [show_venue, *observability_handlers],
         middleware=[ObservabilityMiddleware()],
-        state=State({"metrics": metrics, **state}),
+        state=State({"metrics": metrics, "metrics_token": SCRAPER, **state}),
+        exception_handlers=exception_handlers,
         debug=False,
     )
 
@@ -171,12 +177,94 @@ def test_the_metrics_endpoint_serves_the_text_format_with_projection_lag() -> No
     metrics = Metrics()
     with app_client(metrics, projection_lag=lambda: {"visits": (7, 2)}) as client:
         client.get(f"/v1/venues/{uuid.uuid4()}")
-        response = client.get("/metrics")
+        response = client.get("/metrics", headers=SCRAPING)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'fangxin_projection_lag_events{projection="visits"} 2' in response.text
     assert 'route="/v1/venues/{venue_id}"' in response.text
+
+
+def test_the_metrics_endpoint_refuses_a_request_without_a_token() -> None:
+    with app_client(Metrics()) as client:
+        response = client.get("/metrics")
+
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "fangxin_" not in response.text
+
+
+def test_the_metrics_endpoint_refuses_a_wrong_token() -> None:
+    with app_client(Metrics()) as client:
+        response = client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER}x"})
+
+    assert response.status_code == 401
+    assert "fangxin_" not in response.text
+
+
+def test_without_a_metrics_token_configured_no_token_opens_the_endpoint() -> None:
+    with app_client(Metrics(), metrics_token="") as client:
+        response = client.get("/metrics", headers={"Authorization": "Bearer "})
+        anything = client.get("/metrics", headers={"Authorization": "Bearer x"})
+
+    assert (response.status_code, anything.status_code) == (401, 401)
+
+
+TRACING_TEMPLATES = [
+    "/v1/cases",
+    "/v1/cases/{case_id}",
+    "/v1/cases/{case_id}/trajectory",
+    "/v1/cases/{case_id}/contacts",
+    "/v1/cases/{case_id}/contacts/{visitor_id}/details",
+    "/v1/cases/{case_id}/export",
+    "/v1/exposures",
+    "/v1/audit",
+]
+
+
+def test_tracing_work_is_counted_under_one_route_not_by_route() -> None:
+    metrics = Metrics()
+    for route in TRACING_TEMPLATES:
+        metrics.observe_request("GET", route, 200, 0.01)
+    metrics.observe_request("GET", "/v1/cases/{case_id}/export", 503, 0.01)
+    metrics.observe_request("GET", "/v1/me/visits", 200, 0.01)
+
+    text = metrics.render()
+
+    assert lines_of(text, "fangxin_http_requests_total{") == [
+        'fangxin_http_requests_total{method="GET",route="/v1/me/visits",status="200"} 1',
+        'fangxin_http_requests_total{method="GET",route="tracing",status="200"} 8',
+        'fangxin_http_requests_total{method="GET",route="tracing",status="503"} 1',
+    ]
+    assert 'fangxin_http_request_duration_seconds_count{route="tracing"} 9' in text.splitlines()
+    assert "/v1/cases" not in text
+    assert "/v1/exposures" not in text
+    assert "/v1/audit" not in text
+
+
+def test_figures_stored_by_tracing_route_are_rendered_together() -> None:
+    # As an earlier version flushed them to Redis, one series per route.
+    stored = {
+        "req\tGET\t/v1/cases/{case_id}/trajectory\t200": 3,
+        "req\tPOST\t/v1/cases/{case_id}/contacts/{visitor_id}/details\t200": 2,
+        "req\tGET\t/v1/cases/{case_id}/export\t200": 1,
+        "hb\t/v1/cases/{case_id}/trajectory\t0.01": 3,
+        "hb\t/v1/cases/{case_id}/export\t0.01": 1,
+        "hs\t/v1/cases/{case_id}/trajectory": 0.02,
+        "hs\t/v1/cases/{case_id}/export": 0.01,
+        "hc\t/v1/cases/{case_id}/trajectory": 3,
+        "hc\t/v1/cases/{case_id}/export": 1,
+    }
+
+    text = render(stored, {})
+
+    assert lines_of(text, "fangxin_http_requests_total{") == [
+        'fangxin_http_requests_total{method="GET",route="tracing",status="200"} 4',
+        'fangxin_http_requests_total{method="POST",route="tracing",status="200"} 2',
+    ]
+    assert 'fangxin_http_request_duration_seconds_bucket{route="tracing",le="0.01"} 4' in text
+    assert 'fangxin_http_request_duration_seconds_count{route="tracing"} 4' in text
+    assert "/v1/cases" not in text
 
 
 def test_without_metrics_on_the_state_the_middleware_stays_out_of_the_way() -> None:
