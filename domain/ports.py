@@ -274,7 +274,11 @@ class ReadModelSync(Protocol):
         ...
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
-        """Return once these just-recorded events are projected (read-your-writes)."""
+        """Return once these just-recorded events are projected (read-your-writes).
+
+        While the projection is failing, return at once: the events are durable in the log
+        and a write is acknowledged; the read models show them once the projection recovers.
+        """
         ...
 
     async def written_async(self, recordings: list[Recording[UUID]]) -> None:
