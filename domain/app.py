@@ -16,7 +16,7 @@ from domain.commands import Registration, VenueCodes
 from domain.errors import InvalidInputError, NotFoundError, UnknownRegionError
 from domain.people import Merchant, Visitor, VisitorErasedError
 from domain.ports import VenueView, VisitView
-from domain.stats import Bucket, BucketStats, StatsVisit, venue_stats
+from domain.stats import Bucket, StatsVisit, VenueStats, stats_window, venue_stats
 from domain.venues import CodeKind, Venue
 from domain.visits import CheckoutReason, Visit
 
@@ -193,11 +193,12 @@ class Fangxin(VisitCommands):
         end: datetime,
         bucket: Bucket,
         tz: ZoneInfo,
-    ) -> tuple[list[BucketStats], BucketStats]:
-        """Dwell statistics of an owned venue, never naming a visitor."""
+    ) -> VenueStats:
+        """K-anonymous statistics of an owned venue over whole buckets, never naming a visitor."""
         self.owned_venue(merchant_id, venue_id)
         if end <= start:
             raise WindowError("`to` must follow `from`")
+        bounds = stats_window(start, end, bucket, tz)
         visits = [
             StatsVisit(
                 visitor_id=v.visitor_id,
@@ -205,9 +206,9 @@ class Fangxin(VisitCommands):
                 checked_out_at=v.checked_out_at,
                 checkout_reason=v.checkout_reason,
             )
-            for v in self.ports.visits.at_venue(venue_id, start, end)
+            for v in self.ports.visits.at_venue(venue_id, bounds[0], bounds[-1])
         ]
-        return venue_stats(visits, start, end, bucket, tz)
+        return venue_stats(visits, bounds, self.ports.clock.now())
 
     def occupancy(self, merchant_id: UUID, venue_id: UUID) -> tuple[int, int | None]:
         """How many people are in an owned venue now, and its capacity."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,12 +14,22 @@ from domain.ports import Principal
 from infrastructure.container import Services
 
 MAX_TOKEN_LENGTH = 200
+# Every accepted time lies in this range, so date arithmetic on it (a default window of days
+# before it, a bucket after it, a conversion to any zone) stays far from year 1 and year 9999.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class TimeWithoutOffsetError(InvalidInputError):
     """A time was given without its UTC offset."""
 
     kind = "time-without-offset"
+
+
+class TimeOutOfRangeError(InvalidInputError):
+    """A time lies outside the years that Fangxin accepts."""
+
+    kind = "time-out-of-range"
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -123,11 +133,27 @@ def checked_idempotency_key(key: str | None) -> str | None:
 
 
 def parse_time(value: str, name: str) -> datetime:
-    """An RFC 3339 time with an offset; a time without one is refused."""
+    """An RFC 3339 time with an offset, within the accepted range (`checked_time`)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInputError(f"`{name}` is not an RFC 3339 time") from None
-    if "T" not in value.upper() or parsed.tzinfo is None or parsed.utcoffset() is None:
+    if "T" not in value.upper():
         raise TimeWithoutOffsetError(f"`{name}` needs a UTC offset, e.g. 2026-03-04T09:30:00Z")
-    return parsed
+    return checked_time(parsed, name)
+
+
+def checked_time(value: datetime, name: str) -> datetime:
+    """`value` if it has a UTC offset and lies in [2000-01-01, 2100-01-01] UTC; else 400.
+
+    For any time a client sends, in a query or a body: times outside the range answer 400
+    (`time-out-of-range`) naming `name`, instead of overflowing later in date arithmetic.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TimeWithoutOffsetError(f"`{name}` needs a UTC offset, e.g. 2026-03-04T09:30:00Z")
+    # Compared as aware times, which never converts (and so never overflows) at year 1 or 9999.
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise TimeOutOfRangeError(
+            f"`{name}` must lie between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)"
+        )
+    return value

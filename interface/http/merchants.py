@@ -236,7 +236,11 @@ def venue_stats(
     bucket: BucketParam = Bucket.HOUR,
     tz: TzParam = "UTC",
 ) -> StatsOut:
-    """Check-ins, unique visitors and dwell per hour or day; never a visitor id."""
+    """Check-ins, unique visitors and dwell per hour or day, k-anonymous; never a visitor id.
+
+    `from` and `to` are rounded outward to whole buckets of `tz`; the answer says the window
+    it covers. A bucket of fewer than `K` unique visitors is `suppressed`, with no figures.
+    """
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -244,13 +248,19 @@ def venue_stats(
     app = services_of(request).app
     to = parse_time(end, "to") if end else app.ports.clock.now()
     since = parse_time(start, "from") if start else to - timedelta(days=1)
-    buckets, totals = app.venue_stats(merchant_id, venue_id, since, to, bucket, zone)
-    return StatsOut(buckets=[_bucket_out(b) for b in buckets], totals=_bucket_out(totals))
+    stats = app.venue_stats(merchant_id, venue_id, since, to, bucket, zone)
+    return StatsOut(
+        start=stats.start,
+        end=stats.end,
+        buckets=[_bucket_out(b) for b in stats.buckets],
+        totals=_bucket_out(stats.totals),
+    )
 
 
 def _bucket_out(b: BucketStats) -> StatsBucketOut:
     return StatsBucketOut(
         start=b.start,
+        suppressed=b.suppressed,
         check_ins=b.check_ins,
         unique_visitors=b.unique_visitors,
         median_dwell_seconds=b.median_dwell_seconds,

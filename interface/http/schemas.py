@@ -168,19 +168,26 @@ class TillCheckOut(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class StatsBucketOut(msgspec.Struct):
-    """One bucket of venue statistics: counts and dwell, never a visitor."""
+    """One bucket of venue statistics: counts and dwell, never a visitor.
+
+    A `suppressed` bucket (fewer than 5 unique visitors in each of its hours, or not yet
+    ended) has every figure null. Dwell is whole seconds.
+    """
 
     start: datetime
-    check_ins: int
-    unique_visitors: int
-    median_dwell_seconds: float | None
-    p90_dwell_seconds: float | None
-    auto_closed: int
+    suppressed: bool
+    check_ins: int | None
+    unique_visitors: int | None
+    median_dwell_seconds: int | None
+    p90_dwell_seconds: int | None
+    auto_closed: int | None
 
 
-class StatsOut(msgspec.Struct):
-    """GET /v1/venues/{venue_id}/stats."""
+class StatsOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    """GET /v1/venues/{venue_id}/stats: the window as rounded to whole buckets, and its figures."""
 
+    start: datetime
+    end: datetime
     buckets: list[StatsBucketOut]
     totals: StatsBucketOut
 

@@ -153,6 +153,99 @@ def test_bad_stats_parameters_are_refused(world: World, query: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "problem_type"),
+    [
+        ("tz=Asia/Kathmandu", "time-zone-not-whole-hours"),
+        ("tz=Asia/Kolkata&bucket=day", "time-zone-not-whole-hours"),
+        ("from=2026-01-01T00:00:00Z&to=2026-04-03T00:00:01Z&bucket=day", "too-many-buckets"),
+        ("from=2026-01-01T00:00:00Z&to=2026-04-04T00:00:00Z&bucket=hour", "too-many-buckets"),
+    ],
+)
+def test_stats_refuse_zones_off_whole_hours_and_windows_over_92_days(
+    world: World, query: str, problem_type: str
+) -> None:
+    merchant = world.merchant()
+    venue = world.venue(merchant)
+    response = world.client.get(
+        f"/v1/venues/{venue['venue_id']}/stats?{query}", headers=bearer(merchant["token"])
+    )
+    assert_problem(response, 400, problem_type)
+
+
+EXTREME_TIMES = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00-12:00",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59+14:00",
+    "9999-12-31T23:59:59-12:00",
+    "1999-12-31T23:59:59Z",
+    "2100-01-01T00:00:01Z",
+]
+
+
+def time_route(world: World, route: str) -> tuple[str, dict[str, str]]:
+    """A route taking `from` and `to`, and the headers of someone allowed to ask it."""
+    if route == "stats":
+        merchant = world.merchant()
+        return f"/v1/venues/{world.venue(merchant)['venue_id']}/stats", bearer(merchant["token"])
+    if route == "visits":
+        return "/v1/me/visits", bearer(world.visitor()["token"])
+    return "/v1/audit", bearer(world.auditor()["token"])
+
+
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+@pytest.mark.parametrize("name", ["from", "to"])
+@pytest.mark.parametrize("route", ["stats", "visits", "audit"])
+def test_a_time_outside_the_accepted_years_is_refused_naming_its_parameter(
+    world: World, route: str, name: str, value: str
+) -> None:
+    path, headers = time_route(world, route)
+    response = world.client.get(path, params={name: value}, headers=headers)
+    assert_problem(response, 400, "time-out-of-range")
+    assert f"`{name}`" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("route", "query"),
+    [
+        ("stats", "from=9999-12-31T23:30:00Z&to=9999-12-31T23:59:59Z"),
+        ("stats", "to=0001-01-01T00:00:00Z"),
+        ("visits", "to=0001-01-01T00:00:00Z"),
+    ],
+)
+def test_the_times_that_answered_500_answer_400(world: World, route: str, query: str) -> None:
+    path, headers = time_route(world, route)
+    assert_problem(world.client.get(f"{path}?{query}", headers=headers), 400, "time-out-of-range")
+
+
+@pytest.mark.parametrize(
+    ("route", "params"),
+    [
+        ("stats", {"from": "2000-01-01T00:00:00-12:00", "to": "2000-01-03T00:00:00+14:00"}),
+        (
+            "stats",
+            {
+                "from": "2099-12-31T00:00:00+14:00",
+                "to": "2100-01-01T00:00:00Z",
+                "bucket": "day",
+                "tz": "Etc/GMT+12",
+            },
+        ),
+        ("visits", {"to": "2000-01-01T00:00:00Z"}),
+        ("visits", {"from": "2099-12-31T00:00:00+14:00", "to": "2100-01-01T00:00:00Z"}),
+        ("audit", {"from": "2000-01-01T00:00:00-12:00", "to": "2100-01-01T00:00:00+14:00"}),
+    ],
+)
+def test_times_at_the_ends_of_the_accepted_years_are_answered(
+    world: World, route: str, params: dict[str, str]
+) -> None:
+    path, headers = time_route(world, route)
+    response = world.client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {},

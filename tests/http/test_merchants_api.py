@@ -1,14 +1,12 @@
-"""Merchants over HTTP: venues, codes, rotation, till actions, statistics, occupancy."""
+"""Merchants over HTTP: venues, codes, rotation, till actions, occupancy (stats: test_stats_api)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from infrastructure.container import Services
-from tests.conftest import MovableClock, World, bearer
+from tests.conftest import World, bearer
 
 
 def test_a_new_venue_answers_its_codes_and_their_urls(world: World) -> None:
@@ -115,84 +113,6 @@ def test_the_till_cannot_close_a_visit_at_another_venue(world: World) -> None:
         headers=bearer(merchant["token"]),
     )
     assert response.status_code == 404
-
-
-def test_stats_count_check_ins_unique_visitors_and_dwell_of_closed_visits(
-    world: World, clock: MovableClock
-) -> None:
-    merchant = world.merchant()
-    venue = world.venue(merchant)
-    start = clock.now()
-    regular = world.visitor()
-    for minutes in (10, 30):
-        world.check_in(regular, venue)
-        clock.advance(timedelta(minutes=minutes))
-        world.client.post(
-            "/v1/check-outs",
-            json={"code": venue["checkout_code"]},
-            headers=bearer(regular["token"]),
-        )
-    world.check_in(world.visitor(), venue)  # still inside: counted, no dwell
-    response = world.client.get(
-        f"/v1/venues/{venue['venue_id']}/stats",
-        params={
-            "from": (start - timedelta(hours=1)).isoformat(),
-            "to": (clock.now() + timedelta(hours=1)).isoformat(),
-            "bucket": "day",
-        },
-        headers=bearer(merchant["token"]),
-    )
-    assert response.status_code == 200
-    totals = response.json()["totals"]
-    assert totals["check_ins"] == 3
-    assert totals["unique_visitors"] == 2
-    assert totals["median_dwell_seconds"] == 20 * 60
-    assert totals["p90_dwell_seconds"] == 30 * 60
-    assert totals["auto_closed"] == 0
-    assert "visitor_id" not in response.text
-
-
-def test_day_buckets_start_at_local_midnight_of_the_time_zone(world: World) -> None:
-    merchant = world.merchant()
-    venue = world.venue(merchant)
-    response = world.client.get(
-        f"/v1/venues/{venue['venue_id']}/stats",
-        params={
-            "from": "2026-03-01T00:00:00+08:00",
-            "to": "2026-03-03T00:00:00+08:00",
-            "bucket": "day",
-            "tz": "Asia/Shanghai",
-        },
-        headers=bearer(merchant["token"]),
-    )
-    starts = [b["start"] for b in response.json()["buckets"]]
-    assert starts == ["2026-03-01T00:00:00+08:00", "2026-03-02T00:00:00+08:00"]
-
-
-def test_visits_past_the_maximum_dwell_are_closed_automatically_and_counted_apart(
-    world: World, clock: MovableClock, services: object
-) -> None:
-    from infrastructure.container import Services
-
-    assert isinstance(services, Services)
-    merchant, visitor = world.merchant(), world.visitor()
-    venue = world.venue(merchant, max_dwell_minutes=60)
-    start = clock.now()
-    world.check_in(visitor, venue)
-    clock.advance(timedelta(minutes=61))
-    assert services.app.auto_check_out() == 1
-    visit = world.visits(visitor)[0]
-    assert visit["checkout_reason"] == "auto"
-    closed_at = datetime.fromisoformat(visit["checked_out_at"])
-    assert closed_at == datetime.fromisoformat(visit["checked_in_at"]) + timedelta(minutes=60)
-    totals = world.client.get(
-        f"/v1/venues/{venue['venue_id']}/stats",
-        params={"from": start.isoformat(), "to": clock.now().isoformat()},
-        headers=bearer(merchant["token"]),
-    ).json()["totals"]
-    assert totals["auto_closed"] == 1
-    assert totals["median_dwell_seconds"] is None
-    assert datetime.now(UTC) > start
 
 
 def test_the_owner_prints_posters_whose_qr_holds_the_venue_urls(world: World) -> None:

@@ -19,18 +19,21 @@ def test_a_restart_finds_visits_stats_and_tokens_again(settings: Settings) -> No
     with TestClient(create_app(settings, services=first)) as client:
         world = World(client)
         merchant = world.merchant()
-        venue = world.venue(merchant, capacity=5)
+        venue = world.venue(merchant, capacity=10)
         visitor = world.visitor(dependents=["小红"])
         gone = world.visitor()
+        start = clock.now()
         world.check_in(visitor, venue, party=["小红"])
+        for _ in range(4):  # statistics show an hour of at least five visitors
+            world.check_in(world.visitor(), venue)
         world.check_in(gone, venue)
         client.delete("/v1/me", headers=bearer(gone["token"]))
+        clock.advance(timedelta(hours=1))
         stats_path = f"/v1/venues/{venue['venue_id']}/stats"
-        now = clock.now()
         window: dict[str, Any] = {
             "bucket": "day",
-            "from": (now - timedelta(hours=1)).isoformat(),
-            "to": (now + timedelta(hours=1)).isoformat(),
+            "from": (start - timedelta(hours=1)).isoformat(),
+            "to": (start + timedelta(hours=2)).isoformat(),
         }
         before_stats = client.get(stats_path, params=window, headers=bearer(merchant["token"]))
         before_visits = world.visits(visitor)
@@ -42,11 +45,11 @@ def test_a_restart_finds_visits_stats_and_tokens_again(settings: Settings) -> No
         assert world.visits(visitor) == before_visits
         after_stats = client.get(stats_path, params=window, headers=bearer(merchant["token"]))
         assert after_stats.json() == before_stats.json()
-        assert after_stats.json()["totals"]["check_ins"] == 2
+        assert after_stats.json()["totals"]["check_ins"] == 6
         occupancy = client.get(
             f"/v1/venues/{venue['venue_id']}/occupancy", headers=bearer(merchant["token"])
         )
-        assert occupancy.json() == {"current": 2, "capacity": 5}
+        assert occupancy.json() == {"current": 6, "capacity": 10}
         assert client.get("/v1/me/visits", headers=bearer(gone["token"])).status_code == 401
         listed = client.get("/v1/venues", headers=bearer(merchant["token"])).json()["venues"]
         assert listed[0]["code"] == venue["code"]
