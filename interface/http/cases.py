@@ -16,7 +16,7 @@ from domain.errors import InvalidInputError
 from domain.ports import Principal
 from domain.tracing import Contact, ContactRule
 from infrastructure.regions import national_regions
-from interface.http.auth import idempotency_key, provide_officer, services_of
+from interface.http.auth import checked_time, idempotency_key, provide_officer, services_of
 from interface.http.bodies import decode_body
 from interface.http.case_schemas import (
     Approval,
@@ -108,9 +108,8 @@ def open_case(
     req = decode_body(body, NewCase)
     if (req.index.phone is None) == (req.index.visitor_id is None):
         raise InvalidInputError("`index` names exactly one of `phone` and `visitor_id`")
-    for name, value in (("from", req.start), ("to", req.end)):
-        if value.tzinfo is None:
-            raise InvalidInputError(f"`{name}` needs a UTC offset")
+    checked_time(req.start, "from")
+    checked_time(req.end, "to")
     case = services_of(request).casework.open_case(
         officer,
         req.index.phone,
@@ -247,8 +246,8 @@ def declare_exposure(
 ) -> ExposureCreated:
     """A tracer with an approved case alerts everyone whose visit overlaps (audited)."""
     req = decode_body(body, NewExposure)
-    if req.start.tzinfo is None or req.end.tzinfo is None:
-        raise InvalidInputError("`from` and `to` need a UTC offset")
+    checked_time(req.start, "from")
+    checked_time(req.end, "to")
     notice = services_of(request).casework.declare_exposure(
         officer, req.case_id, req.venue_id, req.start, req.end
     )

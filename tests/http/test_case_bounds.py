@@ -198,3 +198,23 @@ def test_an_approved_case_expires_fourteen_days_after_approval(story: Story) -> 
         assert story.get(f"/v1/cases/{case_id}/{read}").status_code == 409, read
     shown = story.get(f"/v1/cases/{case_id}").json()
     assert shown["status"] == "expired"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("0001-01-01T00:00:00+14:00", "0001-01-01T01:00:00+14:00"),
+        ("9999-12-31T22:00:00-12:00", "9999-12-31T23:00:00-12:00"),
+    ],
+)
+def test_an_exposure_at_the_edge_of_the_calendar_is_a_bad_request(
+    story: Story, start: str, end: str
+) -> None:
+    case_id = story.approved_case()
+    response = story.world.client.post(
+        "/v1/exposures",
+        json={"case_id": case_id, "venue_id": story.noodles["venue_id"], "from": start, "to": end},
+        headers=bearer(story.tracer["token"]),
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
