@@ -92,6 +92,15 @@ class Casework:
         self.audit = audit
         self.policy = policy or CasePolicy()
 
+    def _require_on_record(self, officer: Principal) -> None:
+        """Refuse an officer whose creation is not in the audit trail.
+
+        Whoever can write the event log (and holds the master key) could add an officer
+        there; such an account acts only once its creation is on record, where auditors see it.
+        """
+        if not self.audit.has(f"officer:{officer.id}"):
+            raise ForbiddenError("this account's creation is not on the audit record")
+
     def _record(
         self,
         actor: UUID | str,
@@ -177,6 +186,7 @@ class Casework:
         """A tracer opens a case for an index person found by phone or visitor id."""
         if officer.role != OfficerRole.TRACER or officer.agency_id is None:
             raise ForbiddenError("only a tracer opens cases")
+        self._require_on_record(officer)
         Case.check_window(start, end, self.ports.clock.now(), self.policy)
         directory = self.ports.directory
         if phone is not None:
@@ -211,6 +221,7 @@ class Casework:
         """A case of the officer's own agency; any other case is not found."""
         if officer.role not in (OfficerRole.TRACER, OfficerRole.SUPERVISOR):
             raise ForbiddenError("only officers read cases")
+        self._require_on_record(officer)
         try:
             case: Case = self.app.repository.get(case_id)
         except AggregateNotFoundError:

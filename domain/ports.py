@@ -344,3 +344,7 @@ class AuditTrail(Protocol):
     def record(self, entry: AuditRecord) -> None:
         """Append the entry durably, or raise `AuditUnavailableError`."""
         ...
+
+    def has(self, ref: str) -> bool:
+        """Whether an entry of this reference is on record (raises `AuditUnavailableError`)."""
+        ...

@@ -20,6 +20,14 @@ class DurableAuditTrail:
     def __init__(self, store: AuditLog) -> None:
         self._store = store
 
+    def has(self, ref: str) -> bool:
+        """Whether an entry of this reference is on record."""
+        try:
+            return self._store.has(ref)
+        except (sqlite3.Error, psycopg.Error) as exc:
+            log.error("audit lookup failed", extra={"error": type(exc).__name__})
+            raise AuditUnavailableError("the audit trail cannot be read now; retry later") from None
+
     def record(self, entry: AuditRecord) -> None:
         """Append the entry durably, or raise `AuditUnavailableError`."""
         try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from litestar.testing import TestClient
 from msgspec.structs import replace
 
 from domain.commands import derive_id
+from domain.people import Officer
 from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
@@ -193,3 +196,34 @@ def test_a_trail_deleted_with_the_case_events_is_not_rebuilt_and_the_checkpoint_
     assert found["entries"] == 0  # nothing was derived back from the log
     assert found["checkpoint"]["valid"] is False
     assert found["checkpoint"]["reason"] == "entries-missing"
+
+
+def test_an_officer_written_into_the_log_without_an_audit_entry_cannot_act(
+    world: World, services: Services, clock: MovableClock
+) -> None:
+    # Someone who can write the log and holds the master key adds a tracer, bypassing the API.
+    agency = world.agency(["110000"])
+    token, token_hash = services.app.ports.credentials.new_token()
+    services.app.create(
+        Officer(
+            id=uuid.uuid4(),
+            agency_id=UUID(agency),
+            name="Unrecorded",
+            role="tracer",
+            token_hash=token_hash,
+        )
+    )
+    world.visitor(phone="+8613977770001")
+    now = clock.now()
+    opened = world.client.post(
+        "/v1/cases",
+        json={
+            "index": {"phone": "+8613977770001"},
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": now.isoformat(),
+            "legal_basis": "no basis",
+        },
+        headers=bearer(token),
+    )
+    assert opened.status_code == 403
+    assert "audit record" in opened.json()["detail"]
