@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 
 import msgspec
 
 from interface.http.case_schemas import ContactOut, TrajectoryOut
 
-# OWASP's advice for CSV injection: a cell starting with one of these is prefixed with a quote.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's advice for CSV injection: a cell that a spreadsheet could read as a formula is
+# prefixed with a quote. Spreadsheets skip leading blanks and line breaks and read full-width
+# signs as their ASCII forms, so a cell is judged by its first visible character after NFKC.
+FORMULA_STARTS = ("=", "+", "-", "@")
 COLUMNS = [
     "section",
     "visit_id",
@@ -38,7 +41,14 @@ class CaseExport(msgspec.Struct):
 def safe_cell(value: object) -> str:
     """A cell that a spreadsheet shows as text, never evaluates."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if _reads_as_formula(text) else text
+
+
+def _reads_as_formula(text: str) -> bool:
+    if text[:1].isspace() or (text and unicodedata.category(text[0]) in ("Cc", "Cf")):
+        # Blanks, line breaks, controls or invisible marks first: only text ever starts so.
+        return True
+    return unicodedata.normalize("NFKC", text).startswith(FORMULA_STARTS)
 
 
 def to_csv(trajectory: TrajectoryOut, contacts: list[ContactOut]) -> bytes:
