@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 
 from infrastructure.audit_checkpoint import ChainHead, CheckpointCheck, check_against
 from infrastructure.crypto import KEY_BYTES, keyed_hash
+from infrastructure.files import private_file
 
 GENESIS_MAC = bytes(32)
 
@@ -110,7 +111,7 @@ class SQLiteAuditLog:
 
     def __init__(self, path: Path, key: bytes) -> None:
         _check_key(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self._key = key
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)

@@ -34,6 +34,7 @@ from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.audit_trail import DurableAuditTrail
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.eventstore import blame_duplicate, event_store_env
+from infrastructure.files import close_folder
 from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
@@ -261,8 +262,7 @@ def build_services(
     create_tables: bool = True,
 ) -> Services:
     """Wire the deployment the settings describe (embedded: replay the log into memory)."""
-    data = Path(settings.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    data = close_folder(Path(settings.data_dir))
     master = MasterKeys.load_or_create(settings.master_key, data)
     keys = KeyStore(open_key_backend(settings), master)
     transcoder = JSONTranscoder()

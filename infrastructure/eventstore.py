@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+from infrastructure.files import private_file
 from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
 from infrastructure.settings import Settings
 
@@ -37,8 +38,7 @@ def event_store_env(settings: Settings, create_tables: bool = True) -> dict[str,
         if settings.database_schema:
             env["POSTGRES_SCHEMA"] = settings.database_schema
         return env
-    path = Path(settings.data_dir) / "events.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_file(Path(settings.data_dir) / "events.db")
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(path),

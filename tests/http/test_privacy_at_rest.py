@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infrastructure.container import build_services
 from infrastructure.crypto import normalise_phone
 from infrastructure.settings import Settings
 from tests.conftest import World, bearer
@@ -70,3 +71,27 @@ def test_the_master_key_file_is_readable_by_its_owner_only(world: World, data_di
     assert (data_dir / "master.key").stat().st_mode & 0o777 == 0o600
     if (data_dir / "keys.db").exists():
         assert (data_dir / "keys.db").stat().st_mode & 0o077 == 0
+
+
+def test_every_data_file_and_the_data_folder_are_the_owners_alone(
+    world: World, data_dir: Path
+) -> None:
+    # Given a world that wrote to every store: visits, keys, and the audit trail.
+    visitor, venue = world.visitor(), world.venue(world.merchant())
+    world.check_in(visitor, venue)
+    world.agency(["110000"])
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    files = [path for path in data_dir.rglob("*") if path.is_file()]
+    assert {path.name for path in files} >= {"master.key"}
+    loose = {path.name: oct(path.stat().st_mode & 0o777) for path in files}
+    assert {name: mode for name, mode in loose.items() if mode != "0o600"} == {}
+
+
+def test_a_data_folder_made_world_readable_before_is_closed_at_start(
+    settings: Settings, data_dir: Path
+) -> None:
+    data_dir.mkdir(mode=0o755, parents=True)
+    (data_dir / "audit.db").touch(mode=0o644)
+    build_services(settings).close()
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "audit.db").stat().st_mode & 0o777 == 0o600
