@@ -75,15 +75,12 @@ def create_agency(
 def _replayable(
     request: Request[Any, Any, Any], scope: str, body: bytes, make: Any
 ) -> Response[bytes]:
-    key = idempotency_key(request)
     cache: ResponseCache = request.app.state.responses
-    fingerprint = cache.fingerprint(body)
-    if key is not None and (replay := cache.get(scope, key, fingerprint)) is not None:
-        return created(replay)
-    answer = msgspec.json.encode(make(key))
-    if key is not None:
-        cache.put(scope, key, fingerprint, answer)
-    return created(answer)
+
+    def answer(key: str | None) -> bytes:
+        return msgspec.json.encode(make(key))
+
+    return created(cache.answer_once(scope, idempotency_key(request), body, answer))
 
 
 @post(

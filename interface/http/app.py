@@ -164,7 +164,7 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         app.state.duties = duties
         hub = ExposureHub(built.visits)
         app.state.hub = hub
-        app.state.responses = ResponseCache(built.answers)
+        app.state.responses = ResponseCache(built.answers, built.app.ports.clock)
         built.on_exposure(
             lambda exposure: hub.publish(exposure, _venue_name(built, exposure.venue_id))
         )

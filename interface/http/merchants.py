@@ -21,7 +21,7 @@ from domain.venues import CodeKind
 from infrastructure import qr
 from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
 from interface.http.bodies import decode_body
-from interface.http.idempotency import ResponseCache
+from interface.http.idempotency import ResponseCache, anonymous_key
 from interface.http.ratelimit import rate_limited
 from interface.http.schemas import (
     AssistedCheckIn,
@@ -83,16 +83,14 @@ def register_merchant(request: Request[Any, Any, Any], body: RawBody) -> Respons
     """Register a merchant; the answer holds the only copy of their token."""
     req = decode_body(body, NewMerchant)
     services = services_of(request)
-    key = idempotency_key(request)
     cache: ResponseCache = request.app.state.responses
-    fingerprint = cache.fingerprint(msgspec.json.encode(req))
-    if key is not None and (replay := cache.get("merchants", key, fingerprint)) is not None:
-        return created(replay)
-    made = services.app.register_merchant(req.name, req.contact_phone, key)
-    answer = msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
-    if key is not None:
-        cache.put("merchants", key, fingerprint, answer)
-    return created(answer)
+
+    def make(key: str | None) -> bytes:
+        made = services.app.register_merchant(req.name, req.contact_phone, key)
+        return msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
+
+    key = anonymous_key(idempotency_key(request))
+    return created(cache.answer_once("merchants", key, msgspec.json.encode(req), make))
 
 
 @post("/v1/venues", status_code=201, dependencies=MERCHANT, sync_to_thread=True)

@@ -26,7 +26,7 @@ from interface.http.auth import (
     visitor_by,
 )
 from interface.http.bodies import decode_body
-from interface.http.idempotency import ResponseCache
+from interface.http.idempotency import ResponseCache, anonymous_key
 from interface.http.ratelimit import enforce_on, rate_limited
 from interface.http.schemas import (
     CheckInBody,
@@ -71,16 +71,14 @@ def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response
     """Register a shopper; the answer holds the only copy of their token."""
     req = decode_body(body, NewVisitor)
     services = services_of(request)
-    key = idempotency_key(request)
     cache: ResponseCache = request.app.state.responses
-    fingerprint = cache.fingerprint(msgspec.json.encode(req))
-    if key is not None and (replay := cache.get("visitors", key, fingerprint)) is not None:
-        return created(replay)
-    made = services.app.register_visitor(req.name, req.phone, req.dependents, key)
-    answer = msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
-    if key is not None:
-        cache.put("visitors", key, fingerprint, answer)
-    return created(answer)
+
+    def make(key: str | None) -> bytes:
+        made = services.app.register_visitor(req.name, req.phone, req.dependents, key)
+        return msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
+
+    key = anonymous_key(idempotency_key(request))
+    return created(cache.answer_once("visitors", key, msgspec.json.encode(req), make))
 
 
 CHECK_IN_PATH = "/v1/check-ins"

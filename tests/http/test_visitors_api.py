@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import MovableClock, World, bearer
@@ -24,15 +25,42 @@ def test_two_registrations_with_one_phone_are_two_visitors(world: World) -> None
 
 def test_a_retried_registration_returns_the_first_answer(client: TestClient[Any]) -> None:
     body = {"name": "Retry", "phone": "+8613800000002"}
-    headers = {"Idempotency-Key": "reg-1"}
+    headers = {"Idempotency-Key": "3f6c0a52-reg-1-retry"}
     first = client.post("/v1/visitors", json=body, headers=headers)
     again = client.post("/v1/visitors", json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
 
 
+def test_a_registration_is_replayed_with_its_token_only_for_ten_minutes(
+    client: TestClient[Any], clock: MovableClock
+) -> None:
+    body = {"name": "Replay", "phone": "+8613800000005"}
+    headers = {"Idempotency-Key": "0b6e2d9c-0f0e-4d8a-9a57-7d2b1f3c5e11"}
+    first = client.post("/v1/visitors", json=body, headers=headers)
+    clock.advance(timedelta(minutes=9))
+    soon = client.post("/v1/visitors", json=body, headers=headers)
+    assert soon.json() == first.json()
+    clock.advance(timedelta(minutes=2))
+    # Whoever sends the key and body later (it may be seen in a log) gets no token.
+    late = client.post("/v1/visitors", json=body, headers=headers)
+    assert late.status_code == 409
+    assert first.json()["token"] not in late.text
+
+
+@pytest.mark.parametrize("path", ["/v1/visitors", "/v1/merchants"])
+def test_an_anonymous_registration_refuses_a_guessable_idempotency_key(
+    client: TestClient[Any], path: str
+) -> None:
+    phone = "contact_phone" if path == "/v1/merchants" else "phone"
+    body = {"name": "Short", phone: "+8613800000006"}
+    response = client.post(path, json=body, headers={"Idempotency-Key": "1"})
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["detail"]
+
+
 def test_an_idempotency_key_reused_with_another_body_is_refused(client: TestClient[Any]) -> None:
-    headers = {"Idempotency-Key": "reg-2"}
+    headers = {"Idempotency-Key": "3f6c0a52-reg-2-other"}
     client.post("/v1/visitors", json={"name": "A", "phone": "+8613800000003"}, headers=headers)
     other = client.post(
         "/v1/visitors", json={"name": "B", "phone": "+8613800000004"}, headers=headers
