@@ -217,6 +217,35 @@ class World:
         answer: dict[str, Any] = response.json()
         return answer
 
+    def approved_case(
+        self,
+        tracer: dict[str, Any],
+        supervisor: dict[str, Any],
+        phone: str,
+        start: datetime,
+        end: datetime,
+    ) -> str:
+        """A case opened by the tracer on the index person's phone, approved by the supervisor."""
+        opened = self.client.post(
+            "/v1/cases",
+            json={
+                "index": {"phone": phone},
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "legal_basis": "confirmed by lab",
+            },
+            headers=bearer(tracer["token"]),
+        )
+        assert opened.status_code == 201, opened.text
+        case_id: str = opened.json()["case_id"]
+        approved = self.client.post(
+            f"/v1/cases/{case_id}/approval",
+            json={"approve": True},
+            headers=bearer(supervisor["token"]),
+        )
+        assert approved.status_code == 200, approved.text
+        return case_id
+
     def auditor(self) -> dict[str, Any]:
         response = self.client.post(
             "/v1/auditors", json={"name": "Auditor"}, headers=bearer(ADMIN_TOKEN)
@@ -229,3 +258,18 @@ class World:
 @pytest.fixture
 def world(client: TestClient[Any]) -> World:
     return World(client)
+
+
+def tamper_audit(settings: Settings, data_dir: Path, statement: str, *params: object) -> None:
+    """SQL straight into the audit store (`?` placeholders), as its operator can."""
+    if settings.uses_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
+            pg.execute(statement.replace("?", "%s").encode(), params)
+    else:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(data_dir / "audit.db")) as db, db:
+            db.execute(statement, params)

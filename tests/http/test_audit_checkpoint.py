@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 import struct
 import uuid
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from infrastructure.audit import GENESIS_MAC, AuditEntry
 from infrastructure.container import Services
 from infrastructure.settings import Settings
-from tests.conftest import ADMIN_TOKEN, World, bearer
+from tests.conftest import ADMIN_TOKEN, World, bearer, tamper_audit
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -41,22 +39,12 @@ def record(services: Services, count: int) -> None:
         )
 
 
-def tamper(settings: Settings, data_dir: Path, statement: str, *params: object) -> None:
-    """SQL straight into the audit store, as its operator can."""
-    if settings.uses_postgres:
-        import psycopg
-
-        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
-            pg.execute(statement.replace("?", "%s").encode(), params)
-    else:
-        with closing(sqlite3.connect(data_dir / "audit.db")) as db, db:
-            db.execute(statement, params)
-
-
 def rebuild(services: Services, settings: Settings, data_dir: Path, kept: list[AuditEntry]) -> None:
     """The trail emptied and chained again under the audit key (which the master key unwraps)."""
-    tamper(settings, data_dir, "DELETE FROM fangxin_audit")
-    tamper(settings, data_dir, "UPDATE fangxin_audit_head SET position = 0, mac = ?", GENESIS_MAC)
+    tamper_audit(settings, data_dir, "DELETE FROM fangxin_audit")
+    tamper_audit(
+        settings, data_dir, "UPDATE fangxin_audit_head SET position = 0, mac = ?", GENESIS_MAC
+    )
     for e in kept:
         services.audit.append(e.at, e.actor, e.action, e.case_id, e.subject, e.event_ref)
 
@@ -123,8 +111,8 @@ def test_a_trail_cut_short_with_its_head_moved_back_verifies_but_breaks_the_chec
     taken = world.client.get("/v1/audit/checkpoint", headers=auditor).json()
     last = taken["entries"] - 2
 
-    tamper(settings, data_dir, f"DELETE FROM fangxin_audit WHERE position > {last}")
-    tamper(
+    tamper_audit(settings, data_dir, f"DELETE FROM fangxin_audit WHERE position > {last}")
+    tamper_audit(
         settings,
         data_dir,
         f"UPDATE fangxin_audit_head SET position = {last},"
@@ -167,7 +155,7 @@ def test_an_entry_altered_before_the_checkpoint_breaks_it(
     record(services, 3)
     taken = world.client.get("/v1/audit/checkpoint", headers=auditor).json()
 
-    tamper(settings, data_dir, "UPDATE fangxin_audit SET actor = 'nobody' WHERE position = 1")
+    tamper_audit(settings, data_dir, "UPDATE fangxin_audit SET actor = 'nobody' WHERE position = 1")
     answer = verification(world, auditor, taken["checkpoint"])
 
     assert answer["valid"] is False
@@ -216,7 +204,7 @@ def test_no_checkpoint_is_signed_while_the_head_disagrees_with_the_last_entry(
     record(services, 3)
     last = services.audit.head().entries
 
-    tamper(settings, data_dir, f"DELETE FROM fangxin_audit WHERE position = {last}")
+    tamper_audit(settings, data_dir, f"DELETE FROM fangxin_audit WHERE position = {last}")
     response = world.client.get("/v1/audit/checkpoint", headers=auditor)
 
     assert response.status_code == 409

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,20 +17,12 @@ from domain.people import Officer
 from infrastructure.container import Services, build_services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
-from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
+from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer, tamper_audit
 
 
 def break_audit_head(settings: Settings, data_dir: Path) -> None:
     """Move the head of the chain so it no longer matches its last entry (as a bad restore)."""
-    statement = "UPDATE fangxin_audit_head SET position = position + 7"
-    if settings.uses_postgres:
-        import psycopg
-
-        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
-            pg.execute(statement)
-    else:
-        with sqlite3.connect(data_dir / "audit.db") as db:
-            db.execute(statement)
+    tamper_audit(settings, data_dir, "UPDATE fangxin_audit_head SET position = position + 7")
 
 
 def entries(world: World, auditor: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,23 +76,9 @@ class Approved:
         world.check_in(index, venue)
         world.check_in(self.contact, venue)
         clock.advance(timedelta(hours=1))
-        opened = world.client.post(
-            "/v1/cases",
-            json={
-                "index": {"phone": "+8613966660001"},
-                "from": (start - timedelta(hours=1)).isoformat(),
-                "to": clock.now().isoformat(),
-                "legal_basis": "confirmed by lab",
-            },
-            headers=bearer(self.tracer["token"]),
+        self.case_id = world.approved_case(
+            self.tracer, supervisor, "+8613966660001", start - timedelta(hours=1), clock.now()
         )
-        self.case_id = opened.json()["case_id"]
-        decided = world.client.post(
-            f"/v1/cases/{self.case_id}/approval",
-            json={"approve": True},
-            headers=bearer(supervisor["token"]),
-        )
-        assert decided.status_code == 200, decided.text
         listed = world.client.get(
             f"/v1/cases/{self.case_id}/contacts", headers=bearer(self.tracer["token"])
         )
@@ -178,11 +155,8 @@ def test_a_trail_deleted_with_the_case_events_is_not_rebuilt_and_the_checkpoint_
 
     # The operator deletes the audit store and restarts: nothing derives it from the log again.
     if settings.uses_postgres:
-        import psycopg
-
-        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
-            pg.execute("DELETE FROM fangxin_audit")
-            pg.execute("DELETE FROM fangxin_audit_head")
+        tamper_audit(settings, data_dir, "DELETE FROM fangxin_audit")
+        tamper_audit(settings, data_dir, "DELETE FROM fangxin_audit_head")
     else:
         (data_dir / "audit.db").unlink()
         for suffix in ("-wal", "-shm"):

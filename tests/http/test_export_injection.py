@@ -75,19 +75,8 @@ def test_venue_names_chosen_by_a_merchant_cannot_run_in_the_officers_export(
     for name in names:
         world.check_in(index, world.venue(merchant, name=name, address=name))
         clock.advance(timedelta(minutes=1))
-    opened = world.client.post(
-        "/v1/cases",
-        json={
-            "index": {"phone": "+8613988880001"},
-            "from": (start - timedelta(minutes=1)).isoformat(),
-            "to": clock.now().isoformat(),
-            "legal_basis": "confirmed by lab",
-        },
-        headers=bearer(tracer["token"]),
-    )
-    case_id = opened.json()["case_id"]
-    world.client.post(
-        f"/v1/cases/{case_id}/approval", json={"approve": True}, headers=bearer(supervisor["token"])
+    case_id = world.approved_case(
+        tracer, supervisor, "+8613988880001", start - timedelta(minutes=1), clock.now()
     )
     exported = world.client.get(
         f"/v1/cases/{case_id}/export?format=csv", headers=bearer(tracer["token"])

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from infrastructure.settings import Settings
-from tests.conftest import MovableClock, World, bearer
+from tests.conftest import MovableClock, World, bearer, tamper_audit
 
 
 def leave(world: World, visitor: dict[str, Any], venue: dict[str, Any]) -> None:
@@ -211,15 +210,9 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert verification.json()["entries"] == len(entries)
 
     # A tampered entry is detected.
-    tamper = "UPDATE fangxin_audit SET action = 'nothing' WHERE position = 3"
-    if settings.uses_postgres:
-        import psycopg
-
-        with psycopg.connect(settings.pg_dsn, autocommit=True) as pg:
-            pg.execute(tamper)
-    else:
-        with sqlite3.connect(data_dir / "audit.db") as db:
-            db.execute(tamper)
+    tamper_audit(
+        settings, data_dir, "UPDATE fangxin_audit SET action = 'nothing' WHERE position = 3"
+    )
     tampered = world.client.get("/v1/audit/verification", headers=bearer(auditor["token"])).json()
     assert tampered["valid"] is False
     assert tampered["first_bad_position"] == 3
