@@ -205,8 +205,10 @@ def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
         transcoder.register(transcoding)
     _, [registered] = visitor_events()
     stored = ScopedCipherMapper(transcoder, old).to_stored_event(registered)  # type: ignore[arg-type]
-    rewrapped = old.rotate_master(MasterKeys({2: b"b" * 32}, 2))
+    both = KeyStore(backend, MasterKeys({2: b"b" * 32, 1: b"a" * 32}, 2))
+    rewrapped = both.rotate_master()
     assert rewrapped >= 1
+    assert both.versions() == {2: rewrapped}
     # Only the new master key from now on: the log was not rewritten, the keys were.
     fresh = KeyStore(backend, MasterKeys({2: b"b" * 32}, 2))
     back = ScopedCipherMapper(transcoder, fresh).to_domain_event(stored)
