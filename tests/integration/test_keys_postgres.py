@@ -8,6 +8,7 @@ the server is unreachable; with CI set they fail.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -16,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -37,7 +39,7 @@ from infrastructure.keystore import (
 from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.pgkeys import PARTS, PostgresKeyBackend, ensure_schema
 from tests.conftest import CountingBackend
-from tests.unit.test_mapper import AT, visit_events, visitor_events
+from tests.unit.test_mapper import AT, key_id_links, visit_events, visitor_events
 
 pytestmark = pytest.mark.integration
 
@@ -371,6 +373,31 @@ def test_events_of_a_visitor_destroyed_by_another_worker_read_as_forgotten(
     _, reader = worker_mapper(open_backend, master)
 
     assert all(isinstance(reader.to_domain_event(s), Forgotten) for s in stored)
+
+
+def test_a_visitors_rows_of_different_days_share_no_key_id_and_all_are_forgotten_after_erasure(
+    open_backend: Opener,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    writer_keys, writer = worker_mapper(open_backend, master)
+    visitor, [registered] = visitor_events()
+    groups = {"registration": [writer.to_stored_event(registered)]}  # type: ignore[arg-type]
+    for days in range(3):
+        at = AT + timedelta(days=days)
+        events = visit_events(visitor.id, at) + visit_events(visitor.id, at)
+        groups[at.date().isoformat()] = [writer.to_stored_event(e) for e in events]  # type: ignore[arg-type]
+
+    for firsts, seconds in itertools.combinations(groups.values(), 2):
+        for first, second in itertools.product(firsts, seconds):
+            assert key_id_links(first.state, second.state) == set()
+    for day, rows in groups.items():
+        shared = {writer_keys.key_id(f"day:{day}")}
+        for first, second in itertools.combinations(rows, 2):
+            assert day == "registration" or key_id_links(first.state, second.state) == shared
+    writer_keys.destroy_visitor(visitor.id)
+    _, reader = worker_mapper(open_backend, master)
+    rows = [row for group in groups.values() for row in group]
+    assert all(isinstance(reader.to_domain_event(row), Forgotten) for row in rows)
 
 
 def test_a_rotation_stopped_halfway_continues_where_it_stopped_and_a_rerun_finds_nothing(
