@@ -37,8 +37,9 @@ _COMPACTION_LOCK = 0x66616E6778696F
 # A partition is rewritten whole, under a lock that holds up reads of its keys: small parts
 # keep that short (a few milliseconds per thousand keys) while the planner still prunes well.
 PARTS = 16
-# A compaction waits this long for a partition's readers, then tries again next round.
-COMPACTION_LOCK_TIMEOUT = "2s"
+# A compaction waits this long for a partition's readers (key reads take milliseconds), then
+# tries again next round: while it waits, new readers of that partition queue behind it.
+COMPACTION_LOCK_TIMEOUT = "500ms"
 
 _Connection = psycopg.Connection[tuple[Any, ...]]
 

@@ -429,6 +429,35 @@ def test_a_rotation_stopped_halfway_continues_where_it_stopped_and_a_rerun_finds
     assert {scope: retired.key_for(scope)[1] for scope in made} == made
 
 
+def test_a_rewrap_waiting_on_a_destruction_in_progress_leaves_the_key_destroyed(
+    schema_dsn: str,
+) -> None:
+    backend = PostgresKeyBackend(schema_dsn, pool_size=2)
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"old", 1)
+    [read] = backend.stale(2, b"", 10)
+    done: list[int] = []
+    try:
+        with psycopg.connect(schema_dsn) as destroying:
+            destroying.execute(  # what `destroy` does, held open
+                "UPDATE fangxin_keys SET wrapped = NULL, master_version = 0 WHERE key_id = %s",
+                (key_id,),
+            )
+            rewrap = threading.Thread(
+                target=lambda: done.append(backend.rewrap_many([(key_id, b"new", 2, read[2])]))
+            )
+            rewrap.start()
+            rewrap.join(timeout=0.5)
+            assert rewrap.is_alive()  # it waits for the row
+            destroying.commit()
+        rewrap.join(timeout=10)
+
+        assert done == [0]
+        assert backend.get(key_id) == (None, 0)
+    finally:
+        backend.close()
+
+
 def test_a_destroyed_key_leaves_no_copy_of_its_wrapping_in_the_sqlite_file(
     tmp_path: Path,
 ) -> None:
