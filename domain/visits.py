@@ -41,11 +41,12 @@ def visit_scopes(guardian_id: UUID, day: date) -> tuple[str, ...]:
     """A visit is personal data of its guardian and belongs to its UTC day.
 
     Its events are encrypted under both keys: erasing the visitor or letting the day pass
-    retention makes the visit unreadable. Remembered for recent visitors: a check-in asks
-    four times (two events, each when mapped and when checked for keys in memory), and
-    formatting the id is most of the cost.
+    retention makes the visit unreadable. The day comes first: the store shows only the first
+    scope's key id, which all visits of a day share, so that no key id links one person's rows.
+    Remembered for recent visitors: a check-in asks four times (two events, each when mapped
+    and when checked for keys in memory), and formatting the id is most of the cost.
     """
-    return (f"visitor:{guardian_id}", f"day:{day.isoformat()}")
+    return (f"day:{day.isoformat()}", f"visitor:{guardian_id}")
 
 
 class Visit(Aggregate):

@@ -33,11 +33,13 @@ from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.audit_trail import DurableAuditTrail
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
+from infrastructure.duties import KeyCompaction
 from infrastructure.eventstore import blame_duplicate, event_store_env
 from infrastructure.files import close_folder
 from infrastructure.group_commit import GroupCommit, OnSaved
-from infrastructure.keystore import KeyBackend, KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keystore import KeyBackend, KeyStore
 from infrastructure.mapper import ScopedCipherMapper
+from infrastructure.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
 from infrastructure.pgkeys import PostgresKeyBackend
 from infrastructure.projections import ProjectionRunner, Projector, ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
@@ -60,6 +62,7 @@ from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.regions import national_regions
 from infrastructure.runner_health import RunnerState
 from infrastructure.settings import Settings
+from infrastructure.sqlitekeys import SQLiteKeyBackend
 
 # How long a worker may keep a token or a venue it read from Redis. Erasures and code rotations
 # reach every worker at once over pub/sub, and a worker whose subscription dropped (and so may
@@ -153,14 +156,17 @@ class Services:
     on_exposure: Callable[[Callable[[ExposureView], None]], None]
     new_admin_token: str | None
     committer: GroupCommit | None = None
+    compaction: KeyCompaction | None = None
     redis: redis.Redis | None = None
     # Redis clients of the event loops (the check-in's awaited reads).
     loop_clients: LoopClients | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> None:
-        """Start background work (projection, event feed)."""
+        """Start background work (projection, event feed, key compaction)."""
         self.runner.start()
+        if self.compaction is not None:
+            self.compaction.start()
 
     def lag(self) -> int:
         """How many events of the log the read models have not applied yet."""
@@ -171,6 +177,8 @@ class Services:
         """Stop background work and close the stores."""
         for closer in self._closers:
             closer()
+        if self.compaction is not None:
+            self.compaction.stop()
         self.runner.stop()
         self.app.close()
         self.audit.close()
@@ -231,6 +239,23 @@ def open_key_backend(settings: Settings) -> KeyBackend:
     return SQLiteKeyBackend(Path(settings.data_dir) / "keys.db")
 
 
+def open_keys(settings: Settings) -> KeyStore:
+    """The key store, under `FANGXIN_MASTER_KEY` or else the data folder's master key file
+    (made at first start), which it follows as `fangxin keys` commands replace it."""
+    data = Path(settings.data_dir)
+    master = MasterKeys.load_or_create(settings.master_key, data)
+    follow = None if settings.master_key else MasterKeyFile(data / MASTER_KEY_FILE).read
+    return KeyStore(open_key_backend(settings), master, follow=follow)
+
+
+def open_audit(settings: Settings, keys: KeyStore) -> AuditLog:
+    """The audit store of the configured deployment."""
+    audit_key = keys.service_key("audit-chain")
+    if settings.uses_postgres:
+        return PostgresAuditLog(settings.pg_dsn, audit_key)
+    return SQLiteAuditLog(Path(settings.data_dir) / "audit.db", audit_key)
+
+
 class _Sync:
     """Read-your-writes through whichever runner the process has."""
 
@@ -262,21 +287,18 @@ def build_services(
     create_tables: bool = True,
 ) -> Services:
     """Wire the deployment the settings describe (embedded: replay the log into memory)."""
-    data = close_folder(Path(settings.data_dir))
-    master = MasterKeys.load_or_create(settings.master_key, data)
-    keys = KeyStore(open_key_backend(settings), master)
+    close_folder(Path(settings.data_dir))
+    keys = open_keys(settings)
+    compaction = KeyCompaction(keys.backend.compact)
+    # Soon after a key is destroyed, what it left in the store's files goes too.
+    keys.on_destroy.append(compaction.soon)
     transcoder = JSONTranscoder()
     for transcoding in transcodings():
         transcoder.register(transcoding)
     mapper = ScopedCipherMapper(transcoder, keys)
     # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
     keys.on_destroy.append(mapper.forget)
-    audit_key = keys.service_key("audit-chain")
-    audit: AuditLog = (
-        PostgresAuditLog(settings.pg_dsn, audit_key)
-        if settings.uses_postgres
-        else SQLiteAuditLog(data / "audit.db", audit_key)
-    )
+    audit = open_audit(settings, keys)
     sync = _Sync()
     clock_ = clock or SystemClock()
     common = {
@@ -291,7 +313,9 @@ def build_services(
     admin = admin_tokens(settings, keys, audit, clock_)
     env = event_store_env(settings, create_tables)
     if settings.redis_url:
-        return _production(settings, env, keys, mapper, audit, admin, sync, common)
+        services = _production(settings, env, keys, mapper, audit, admin, sync, common)
+        services.compaction = compaction
+        return services
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
@@ -324,6 +348,7 @@ def build_services(
         on_exposure=projector.on_exposure,
         new_admin_token=admin.first_start(),
         committer=committer,
+        compaction=compaction,
         _closers=[committer.close],
     )
 

@@ -50,6 +50,11 @@ def combine_keys(keys: list[bytes], info: bytes) -> bytes:
     )
 
 
+def derive_key(key: bytes, info: bytes) -> bytes:
+    """A key of its own for one purpose (`info`), from another key (HKDF)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(key)
+
+
 def keyed_hash(key: bytes, message: bytes) -> bytes:
     """HMAC-SHA256."""
     return hmac.new(key, message, hashlib.sha256).digest()

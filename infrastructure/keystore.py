@@ -5,26 +5,38 @@ Keys have scopes: `visitor:<id>` (personal data and visits of one visitor), `day
 keyed hash of its scope, so the store never shows which visitor or day a key belongs to.
 A destroyed key leaves a tombstone so that nothing can be encrypted under its scope again, and
 so that data naming it reads as erased; an id the store never had, tombstone or key, means the
-data naming it was altered, and is an error.
+data naming it was altered, and is an error. The backends keep nothing of a destroyed key's
+wrapping in their files (SQLite overwrites it, PostgreSQL rewrites the part of the table that
+held it); copies made before (a WAL, a backup) die with the master key version that wrapped
+it (`rotate_master`, then the version is retired).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import os
 import secrets
-import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
 from domain.errors import GoneError
 from infrastructure.crypto import KEY_BYTES, keyed_hash, seal, unseal
+from infrastructure.masterkeys import MasterKeys
+from infrastructure.sqlitekeys import SQLiteKeyBackend
+
+# Importable from here as before the backends and the master key had modules of their own.
+__all__ = [
+    "KEY_ID_BYTES",
+    "KeyBackend",
+    "KeyDestroyedError",
+    "KeyStore",
+    "MasterKeys",
+    "SQLiteKeyBackend",
+    "UnknownKeyError",
+]
 
 KEY_ID_BYTES = 16
 RETENTION_LOOKBACK_DAYS = 3660
@@ -38,66 +50,6 @@ class KeyDestroyedError(GoneError):
 
 class UnknownKeyError(LookupError):
     """A key id the key store never had: what names it was altered (erasure leaves a tombstone)."""
-
-
-class MasterKeys:
-    """The master key versions; the first is current, older ones unwrap older data keys."""
-
-    def __init__(self, keys: dict[int, bytes], current: int) -> None:
-        if current not in keys or any(len(k) != KEY_BYTES for k in keys.values()):
-            raise ValueError("master keys must be 32 bytes, and the current one among them")
-        self.keys = keys
-        self.current = current
-
-    @classmethod
-    def parse(cls, text: str) -> MasterKeys:
-        """`BASE64` (version 1) or `VERSION:BASE64,VERSION:BASE64,...` (first is current)."""
-        keys: dict[int, bytes] = {}
-        order: list[int] = []
-        for raw in text.replace("\n", ",").split(","):
-            part = raw.strip()
-            if not part:
-                continue
-            version_text, _, key_text = part.rpartition(":")
-            version = int(version_text) if version_text else 1
-            try:
-                keys[version] = base64.b64decode(key_text, validate=True)
-            except binascii.Error:
-                raise ValueError("a master key is not valid base64") from None
-            order.append(version)
-        if not order:
-            raise ValueError("no master key given")
-        return cls(keys, order[0])
-
-    def render(self) -> str:
-        """The text form `parse` reads."""
-        versions = [
-            self.current,
-            *sorted((v for v in self.keys if v != self.current), reverse=True),
-        ]
-        return ",".join(f"{v}:{base64.b64encode(self.keys[v]).decode()}" for v in versions)
-
-    @staticmethod
-    def load_or_create(configured: str, data_dir: Path) -> MasterKeys:
-        """The configured master key, or the data folder's own (made at first start, mode 0600)."""
-        if configured:
-            return MasterKeys.parse(configured)
-        path = data_dir / "master.key"
-        if path.exists():
-            return MasterKeys.parse(path.read_text())
-        data_dir.mkdir(parents=True, exist_ok=True)
-        keys = MasterKeys({1: secrets.token_bytes(KEY_BYTES)}, 1)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(keys.render() + "\n")
-        return keys
-
-
-class KeyRow(Protocol):
-    """What a backend stores of one key."""
-
-    wrapped: bytes | None
-    master_version: int
 
 
 class KeyBackend(Protocol):
@@ -119,12 +71,24 @@ class KeyBackend(Protocol):
         """Replace keys by tombstones (also for ids never used); returns how many held a key."""
         ...
 
-    def rows(self) -> list[tuple[bytes, bytes, int]]:
-        """Every live key: (id, wrapped, master version)."""
+    def compact(self) -> int:
+        """Remove what destroyed keys left in the store's files (off the request path);
+        returns how many parts of the store were rewritten."""
         ...
 
-    def rewrap(self, key_id: bytes, wrapped: bytes, master_version: int) -> None:
-        """Replace the wrapping of a live key."""
+    def stale(self, current: int, after: bytes, limit: int) -> list[tuple[bytes, bytes, int]]:
+        """Up to `limit` live keys not wrapped under version `current`, in id order from
+        after `after`: (id, wrapped, master version)."""
+        ...
+
+    def rewrap_many(self, rows: Sequence[tuple[bytes, bytes, int, int]]) -> int:
+        """(id, wrapped, version, previous version): each live key still wrapped under its
+        previous version takes the new wrapping, in one transaction; a key destroyed
+        meanwhile stays destroyed. Returns how many were rewrapped."""
+        ...
+
+    def versions(self) -> dict[int, int]:
+        """How many live keys each master key version wraps."""
         ...
 
     def get_setting(self, name: str) -> str | None:
@@ -140,127 +104,31 @@ class KeyBackend(Protocol):
         ...
 
 
-class SQLiteKeyBackend:
-    """Keys in their own SQLite file, with secure_delete so shredded keys are overwritten."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # A key must be on disk before any event encrypted with it is acknowledged; a
-        # destroyed key must not linger in a journal or in free pages.
-        self._db.execute("PRAGMA journal_mode=DELETE")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS fangxin_keys ("
-            " key_id BLOB PRIMARY KEY, wrapped BLOB, master_version INTEGER NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS fangxin_key_settings (name TEXT PRIMARY KEY, value TEXT)"
-        )
-        os.chmod(path, 0o600)
-
-    def insert_if_absent(self, key_id: bytes, wrapped: bytes, master_version: int) -> None:
-        """Store a new wrapped key unless the id exists."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO fangxin_keys VALUES (?, ?, ?)",
-                (key_id, wrapped, master_version),
-            )
-
-    def get(self, key_id: bytes) -> tuple[bytes | None, int] | None:
-        """One key."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT wrapped, master_version FROM fangxin_keys WHERE key_id = ?", (key_id,)
-            ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def get_many(self, key_ids: Sequence[bytes]) -> dict[bytes, tuple[bytes | None, int]]:
-        """Several keys; unknown ids are left out (in-process: one indexed read each)."""
-        found: dict[bytes, tuple[bytes | None, int]] = {}
-        for key_id in key_ids:
-            row = self.get(key_id)
-            if row is not None:
-                found[key_id] = row
-        return found
-
-    def destroy(self, key_ids: Iterable[bytes]) -> int:
-        """Tombstone keys."""
-        ids = list(key_ids)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                live = 0
-                for key_id in ids:
-                    live += self._db.execute(
-                        "UPDATE fangxin_keys SET wrapped = NULL"
-                        " WHERE key_id = ? AND wrapped IS NOT NULL",
-                        (key_id,),
-                    ).rowcount
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO fangxin_keys VALUES (?, NULL, 0)", (key_id,)
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return live
-
-    def rows(self) -> list[tuple[bytes, bytes, int]]:
-        """Live keys."""
-        with self._lock:
-            return [
-                (r[0], r[1], r[2])
-                for r in self._db.execute(
-                    "SELECT key_id, wrapped, master_version FROM fangxin_keys"
-                    " WHERE wrapped IS NOT NULL"
-                )
-            ]
-
-    def rewrap(self, key_id: bytes, wrapped: bytes, master_version: int) -> None:
-        """Replace a key's wrapping."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE fangxin_keys SET wrapped = ?, master_version = ?"
-                " WHERE key_id = ? AND wrapped IS NOT NULL",
-                (wrapped, master_version, key_id),
-            )
-
-    def get_setting(self, name: str) -> str | None:
-        """A named value."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value FROM fangxin_key_settings WHERE name = ?", (name,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_setting(self, name: str, value: str) -> None:
-        """Keep a named value."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO fangxin_key_settings VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
-
-    def close(self) -> None:
-        """Close the file."""
-        with self._lock:
-            self._db.close()
-
-
 ID_CACHE_LIMIT = 100_000
+# How long a key store that follows a master key file wraps under the version it last read.
+FOLLOW_SECONDS = 1.0
+ROTATION_BATCH = 500
 
 
 class KeyStore:
-    """Scoped data keys: made on first use, cached unwrapped in memory, destroyable."""
+    """Scoped data keys: made on first use, cached unwrapped in memory, destroyable.
 
-    def __init__(self, backend: KeyBackend, master: MasterKeys) -> None:
+    `follow`, when given, reads the master key versions again (the embedded deployment's
+    `master.key`): new keys are wrapped under its current version within `FOLLOW_SECONDS` of a
+    change, and a key under a version this store does not know yet is unwrapped after reading.
+    """
+
+    def __init__(
+        self,
+        backend: KeyBackend,
+        master: MasterKeys,
+        follow: Callable[[], MasterKeys] | None = None,
+    ) -> None:
         self.backend = backend
         self._backend = backend
         self._master = master
+        self._follow = follow
+        self._followed_at = time.monotonic()
         self._lock = threading.Lock()
         self._cache: dict[bytes, bytes | None] = {}
         self._ids: dict[str, bytes] = {}
@@ -338,22 +206,34 @@ class KeyStore:
         with self._lock:
             row = self._backend.get(key_id)
             if row is None:
-                key = secrets.token_bytes(KEY_BYTES)
-                self._backend.insert_if_absent(
-                    key_id, self._wrap(key_id, key), self._master.current
-                )
+                wrapped, version = self._wrap(key_id, secrets.token_bytes(KEY_BYTES))
+                self._backend.insert_if_absent(key_id, wrapped, version)
                 row = self._backend.get(key_id)
                 assert row is not None
             key_or_none = self._key_of(key_id, row)
             self._cache[key_id] = key_or_none
             return key_or_none
 
-    def _wrap(self, key_id: bytes, key: bytes) -> bytes:
-        version = self._master.current
-        return seal(self._master.keys[version], key, _wrap_context(key_id, version))
+    def _current_master(self) -> MasterKeys:
+        if self._follow is not None and time.monotonic() - self._followed_at >= FOLLOW_SECONDS:
+            self._read_master()
+        return self._master
+
+    def _read_master(self) -> None:
+        assert self._follow is not None
+        self._master = self._follow()
+        self._followed_at = time.monotonic()
+
+    def _wrap(self, key_id: bytes, key: bytes) -> tuple[bytes, int]:
+        master = self._current_master()
+        version = master.current
+        return seal(master.keys[version], key, _wrap_context(key_id, version)), version
 
     def _unwrap(self, key_id: bytes, wrapped: bytes, version: int) -> bytes:
         master = self._master.keys.get(version)
+        if master is None and self._follow is not None:
+            self._read_master()
+            master = self._master.keys.get(version)
         if master is None:
             raise RuntimeError(f"master key version {version} is not configured")
         return unseal(master, wrapped, _wrap_context(key_id, version))
@@ -396,18 +276,40 @@ class KeyStore:
             self._backend.set_setting("retention_watermark", day.isoformat())
         return destroyed
 
-    def rotate_master(self, master: MasterKeys) -> int:
-        """Rewrap every live key under the new current master key; the log is untouched."""
-        old = self._master
-        self._master = MasterKeys({**old.keys, **master.keys}, master.current)
-        rewrapped = 0
-        for key_id, wrapped, version in self._backend.rows():
-            if version == master.current:
-                continue
-            key = self._unwrap(key_id, wrapped, version)
-            self._backend.rewrap(key_id, self._wrap(key_id, key), master.current)
-            rewrapped += 1
-        return rewrapped
+    @property
+    def master(self) -> MasterKeys:
+        """The master key versions in force (the current one wraps new keys)."""
+        return self._current_master()
+
+    def versions(self) -> dict[int, int]:
+        """How many live keys each master key version wraps."""
+        return self._backend.versions()
+
+    def rotate_master(
+        self, progress: Callable[[int, int], None] | None = None, batch: int = ROTATION_BATCH
+    ) -> int:
+        """Rewrap every live key under the current master key version; the log is untouched.
+
+        One transaction per batch, in key id order: stopped halfway, a rerun continues, as it
+        looks only at keys still under older versions. A key destroyed meanwhile stays
+        destroyed (a rewrap applies only to a live key still under the version it was read
+        under). `progress(done, total)` follows it. Returns how many keys were rewrapped.
+        """
+        current = self._current_master().current
+        total = sum(n for version, n in self._backend.versions().items() if version != current)
+        done, after = 0, b""
+        while rows := self._backend.stale(current, after, batch):
+            rewrapped = []
+            for key_id, wrapped, version in rows:
+                new, new_version = self._wrap(key_id, self._unwrap(key_id, wrapped, version))
+                if new_version != current:
+                    raise RuntimeError("the current master key version changed; rotate again")
+                rewrapped.append((key_id, new, current, version))
+            done += self._backend.rewrap_many(rewrapped)
+            after = rows[-1][0]
+            if progress is not None:
+                progress(done, max(total, done))
+        return done
 
     def close(self) -> None:
         """Release the backend."""

@@ -1,4 +1,4 @@
-"""The `fangxin` command: serve, and admin chores."""
+"""The `fangxin` command: serve, and admin chores (`fangxin keys ...`: keys_cli.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import sys
 
 from infrastructure.settings import load_settings
+from interface.keys_cli import add_commands as add_key_commands
 
 
 def serve(_: argparse.Namespace) -> int:
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     admin = commands.add_parser("admin", help="platform admin chores")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("token", help="make a new admin token").set_defaults(func=admin_token)
+    add_key_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

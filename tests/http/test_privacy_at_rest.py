@@ -27,7 +27,8 @@ def every_byte(folder: Path, settings: Settings) -> bytes:
             (settings.database_schema,),
         ).fetchall()
         for (table,) in tables:
-            with db.cursor().copy(f'COPY "{table}" TO STDOUT (FORMAT binary)') as copy:
+            query = f'COPY (SELECT * FROM "{table}") TO STDOUT (FORMAT binary)'
+            with db.cursor().copy(query) as copy:
                 rows.extend(bytes(chunk) for chunk in copy)
     return files + b"".join(rows)
 

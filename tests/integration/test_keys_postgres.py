@@ -7,12 +7,17 @@ the server is unreachable; with CI set they fail.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import os
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -32,9 +37,9 @@ from infrastructure.keystore import (
     UnknownKeyError,
 )
 from infrastructure.mapper import ScopedCipherMapper
-from infrastructure.pgkeys import PostgresKeyBackend, ensure_schema
+from infrastructure.pgkeys import PARTS, PostgresKeyBackend, ensure_schema
 from tests.conftest import CountingBackend
-from tests.unit.test_mapper import AT, visit_events, visitor_events
+from tests.unit.test_mapper import AT, key_id_links, visit_events, visitor_events
 
 pytestmark = pytest.mark.integration
 
@@ -151,34 +156,53 @@ def test_destroying_nothing_counts_nothing(backend: KeyBackend) -> None:
     assert backend.destroy([]) == 0
 
 
-def test_rows_lists_only_live_keys(backend: KeyBackend) -> None:
-    kept, shredded = new_id(), new_id()
-    backend.insert_if_absent(kept, b"kept", 3)
-    backend.insert_if_absent(shredded, b"shredded", 3)
+def test_stale_lists_live_keys_under_older_versions_in_id_order_from_a_point(
+    backend: KeyBackend,
+) -> None:
+    older = sorted(new_id() for _ in range(3))
+    for key_id in older:
+        backend.insert_if_absent(key_id, b"old", 1)
+    current, shredded = new_id(), new_id()
+    backend.insert_if_absent(current, b"current", 2)
+    backend.insert_if_absent(shredded, b"shredded", 1)
     backend.destroy([shredded, new_id()])
 
-    assert backend.rows() == [(kept, b"kept", 3)]
+    first = backend.stale(2, b"", 2)
+    rest = backend.stale(2, first[-1][0], 10)
+
+    assert first + rest == [(key_id, b"old", 1) for key_id in older]
+    assert backend.versions() == {1: 3, 2: 1}
 
 
-def test_rewrap_replaces_a_live_keys_wrapping(backend: KeyBackend) -> None:
-    key_id = new_id()
+def test_rewrap_many_replaces_live_keys_still_under_their_previous_version(
+    backend: KeyBackend,
+) -> None:
+    key_id, moved_on = new_id(), new_id()
     backend.insert_if_absent(key_id, b"old", 1)
+    backend.insert_if_absent(moved_on, b"already", 3)
 
-    backend.rewrap(key_id, b"new", 2)
+    done = backend.rewrap_many([(key_id, b"new", 2, 1), (moved_on, b"stale", 2, 1)])
 
+    assert done == 1
     assert backend.get(key_id) == (b"new", 2)
+    assert backend.get(moved_on) == (b"already", 3)
 
 
-def test_rewrap_does_not_revive_a_tombstone(backend: KeyBackend) -> None:
+def test_rewrap_many_does_not_revive_a_key_destroyed_after_it_was_read(
+    backend: KeyBackend,
+) -> None:
     key_id = new_id()
     backend.insert_if_absent(key_id, b"old", 1)
+    [read] = backend.stale(2, b"", 10)
     backend.destroy([key_id])
 
-    backend.rewrap(key_id, b"new", 2)
+    done = backend.rewrap_many([(read[0], b"new", 2, read[2])])
 
+    assert done == 0
     row = backend.get(key_id)
     assert row is not None
     assert row[0] is None
+    assert backend.stale(2, b"", 10) == []
 
 
 def test_settings_round_trip_and_can_be_replaced(backend: KeyBackend) -> None:
@@ -351,6 +375,140 @@ def test_events_of_a_visitor_destroyed_by_another_worker_read_as_forgotten(
     assert all(isinstance(reader.to_domain_event(s), Forgotten) for s in stored)
 
 
+def test_a_visitors_rows_of_different_days_share_no_key_id_and_all_are_forgotten_after_erasure(
+    open_backend: Opener,
+) -> None:
+    master = MasterKeys({1: secrets.token_bytes(32)}, 1)
+    writer_keys, writer = worker_mapper(open_backend, master)
+    visitor, [registered] = visitor_events()
+    groups = {"registration": [writer.to_stored_event(registered)]}  # type: ignore[arg-type]
+    for days in range(3):
+        at = AT + timedelta(days=days)
+        events = visit_events(visitor.id, at) + visit_events(visitor.id, at)
+        groups[at.date().isoformat()] = [writer.to_stored_event(e) for e in events]  # type: ignore[arg-type]
+
+    for firsts, seconds in itertools.combinations(groups.values(), 2):
+        for first, second in itertools.product(firsts, seconds):
+            assert key_id_links(first.state, second.state) == set()
+    for day, rows in groups.items():
+        shared = {writer_keys.key_id(f"day:{day}")}
+        for first, second in itertools.combinations(rows, 2):
+            assert day == "registration" or key_id_links(first.state, second.state) == shared
+    writer_keys.destroy_visitor(visitor.id)
+    _, reader = worker_mapper(open_backend, master)
+    rows = [row for group in groups.values() for row in group]
+    assert all(isinstance(reader.to_domain_event(row), Forgotten) for row in rows)
+
+
+def test_a_rotation_stopped_halfway_continues_where_it_stopped_and_a_rerun_finds_nothing(
+    open_backend: Opener,
+) -> None:
+    old, new = secrets.token_bytes(32), secrets.token_bytes(32)
+    writer = KeyStore(open_backend(), MasterKeys({1: old}, 1))
+    made = {
+        scope: writer.key_for(scope)[1] for scope in (f"visitor:{uuid.uuid4()}" for _ in range(7))
+    }
+    rotating = KeyStore(open_backend(), MasterKeys({2: new, 1: old}, 2))
+    total = sum(rotating.versions().values())
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_two_batches(done: int, of: int) -> None:
+        seen.append((done, of))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rotating.rotate_master(stop_after_two_batches, batch=3)
+    assert rotating.versions() == {1: total - 6, 2: 6}
+    rest = rotating.rotate_master(batch=3)
+
+    assert seen == [(3, total), (6, total)]
+    assert rest == total - 6
+    assert rotating.rotate_master() == 0
+    retired = KeyStore(open_backend(), MasterKeys({2: new}, 2))
+    assert {scope: retired.key_for(scope)[1] for scope in made} == made
+
+
+def test_a_rewrap_waiting_on_a_destruction_in_progress_leaves_the_key_destroyed(
+    schema_dsn: str,
+) -> None:
+    backend = PostgresKeyBackend(schema_dsn, pool_size=2)
+    key_id = new_id()
+    backend.insert_if_absent(key_id, b"old", 1)
+    [read] = backend.stale(2, b"", 10)
+    done: list[int] = []
+    try:
+        with psycopg.connect(schema_dsn) as destroying:
+            destroying.execute(  # what `destroy` does, held open
+                "UPDATE fangxin_keys SET wrapped = NULL, master_version = 0 WHERE key_id = %s",
+                (key_id,),
+            )
+            rewrap = threading.Thread(
+                target=lambda: done.append(backend.rewrap_many([(key_id, b"new", 2, read[2])]))
+            )
+            rewrap.start()
+            rewrap.join(timeout=0.5)
+            assert rewrap.is_alive()  # it waits for the row
+            destroying.commit()
+        rewrap.join(timeout=10)
+
+        assert done == [0]
+        assert backend.get(key_id) == (None, 0)
+    finally:
+        backend.close()
+
+
+def test_a_destroyed_key_leaves_no_copy_of_its_wrapping_in_the_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    backend = SQLiteKeyBackend(tmp_path / "keys.db")
+    keys = KeyStore(backend, MasterKeys({1: secrets.token_bytes(32)}, 1))
+    scope = f"visitor:{uuid.uuid4()}"
+    keys.key_for(scope)
+    wrapped = backend.get(keys.key_id(scope))
+    assert wrapped is not None
+    assert wrapped[0] is not None
+    assert wrapped[0] in (tmp_path / "keys.db").read_bytes()
+
+    keys.destroy([scope])
+
+    leftovers = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert wrapped[0] not in leftovers
+    keys.close()
+
+
+def test_keys_kept_before_the_table_was_partitioned_are_moved_with_their_tombstones(
+    schema_dsn: str,
+) -> None:
+    live, destroyed = new_id(), new_id()
+    with psycopg.connect(schema_dsn, autocommit=True) as db:
+        db.execute(
+            "CREATE TABLE fangxin_keys ("
+            " key_id bytea PRIMARY KEY, wrapped bytea NULL, master_version int NOT NULL)"
+        )
+        db.execute("CREATE TABLE fangxin_key_settings (name text PRIMARY KEY, value text)")
+        db.execute(
+            "INSERT INTO fangxin_keys VALUES (%s, %s, 1), (%s, NULL, 1)",
+            (live, b"kept", destroyed),
+        )
+
+    backend = PostgresKeyBackend(schema_dsn, pool_size=1)
+    try:
+        assert backend.get(live) == (b"kept", 1)
+        assert backend.get(destroyed) == (None, 0)
+        assert backend.versions() == {1: 1}
+    finally:
+        backend.close()
+    with psycopg.connect(schema_dsn) as db:
+        kinds = db.execute(
+            "SELECT relname, relkind FROM pg_class"
+            " WHERE relnamespace = current_schema()::regnamespace"
+            " AND relname LIKE 'fangxin_keys%%' AND relkind IN ('r', 'p') ORDER BY relname"
+        ).fetchall()
+    assert ("fangxin_keys", "p") in kinds
+    assert len(kinds) == PARTS + 1
+
+
 def test_visits_of_days_destroyed_by_retention_read_as_forgotten(open_backend: Opener) -> None:
     master = MasterKeys({1: secrets.token_bytes(32)}, 1)
     writer_keys, writer = worker_mapper(open_backend, master)
@@ -382,7 +540,10 @@ def test_ensure_schema_makes_the_tables_in_the_schema_of_the_dsn(schema_dsn: str
             " WHERE table_schema = current_schema() AND table_schema LIKE 'keys_test_%'"
             " ORDER BY table_name"
         ).fetchall()
-    assert tables == [("fangxin_key_settings",), ("fangxin_keys",)]
+    assert sorted(name for (name,) in tables) == sorted(
+        ["fangxin_key_compaction", "fangxin_key_settings", "fangxin_keys"]
+        + [f"fangxin_keys_{part}" for part in range(PARTS)]
+    )
 
 
 def test_the_backend_keeps_synchronous_commit_on_whatever_the_dsn_says(schema_dsn: str) -> None:
@@ -398,7 +559,9 @@ def test_the_backend_keeps_synchronous_commit_on_whatever_the_dsn_says(schema_ds
     assert row == ("on",)
 
 
-def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: str) -> None:
+@contextlib.contextmanager
+def worker_role(schema_dsn: str) -> Iterator[str]:
+    """A DSN of a role that may read and write the key tables, and own none of them."""
     ensure_schema(schema_dsn)
     schema = psycopg.conninfo.conninfo_to_dict(schema_dsn)["options"].partition("=")[2]
     role = f"keys_test_worker_{uuid.uuid4().hex[:12]}"
@@ -415,16 +578,46 @@ def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: s
                     sql.Identifier(schema), sql.Identifier(role)
                 )
             )
-            backend = PostgresKeyBackend(make_conninfo(schema_dsn, user=role), pool_size=1)
-            try:
-                key_id = new_id()
-                backend.insert_if_absent(key_id, b"w", 1)
-                assert backend.get(key_id) == (b"w", 1)
-            finally:
-                backend.close()
+            yield make_conninfo(schema_dsn, user=role)
         finally:
             admin.execute(
                 sql.SQL("DROP OWNED BY {}; DROP ROLE {}").format(
                     sql.Identifier(role), sql.Identifier(role)
                 )
             )
+
+
+def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: str) -> None:
+    with worker_role(schema_dsn) as worker_dsn:
+        backend = PostgresKeyBackend(worker_dsn, pool_size=1)
+        try:
+            key_id = new_id()
+            backend.insert_if_absent(key_id, b"w", 1)
+            assert backend.get(key_id) == (b"w", 1)
+        finally:
+            backend.close()
+
+
+def test_a_worker_that_cannot_rewrite_the_key_table_says_so_and_leaves_the_mark_for_the_owner(
+    schema_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with worker_role(schema_dsn) as worker_dsn:
+        worker = PostgresKeyBackend(worker_dsn, pool_size=1)
+        try:
+            key_id = new_id()
+            worker.insert_if_absent(key_id, b"w", 1)
+            worker.destroy([key_id])
+
+            with caplog.at_level(logging.WARNING, logger="fangxin.keys"):
+                assert worker.compact() == 0
+        finally:
+            worker.close()
+    assert "fangxin keys compact" in caplog.text
+    owner = PostgresKeyBackend(schema_dsn, pool_size=1)
+    try:
+        deadline = time.monotonic() + 30
+        while not owner.compact():  # other tests' transactions may be older than the mark
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        owner.close()

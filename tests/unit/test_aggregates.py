@@ -75,7 +75,7 @@ def test_visit_events_are_scoped_to_the_guardian_and_the_check_in_day() -> None:
     visit = new_visit(at=datetime(2026, 3, 4, 23, 50, tzinfo=UTC))
     visit.check_out(datetime(2026, 3, 5, 0, 20, tzinfo=UTC), CheckoutReason.SCAN)
     scopes = {e.privacy_scopes for e in visit.collect_events()}  # type: ignore[attr-defined]
-    assert scopes == {(f"visitor:{visit.guardian_id}", "day:2026-03-04")}
+    assert scopes == {("day:2026-03-04", f"visitor:{visit.guardian_id}")}
 
 
 def make_visitor(dependents: list[str]) -> Visitor:

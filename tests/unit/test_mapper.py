@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, StoredEvent
 
 from domain.commands import transcodings
 from domain.forgetting import Forgotten
 from domain.people import Visitor
 from domain.visits import CheckoutReason, Visit
+from infrastructure.crypto import seal
 from infrastructure.keystore import (
     KEY_ID_BYTES,
     KeyDestroyedError,
@@ -22,7 +24,7 @@ from infrastructure.keystore import (
     SQLiteKeyBackend,
     UnknownKeyError,
 )
-from infrastructure.mapper import ScopedCipherMapper
+from infrastructure.mapper import FORMAT_CLEAR_IDS, ScopedCipherMapper, _context
 
 AT = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
 
@@ -56,17 +58,51 @@ def visitor_events() -> tuple[Visitor, list[object]]:
     return visitor, list(visitor.collect_events())
 
 
-def visit_events(guardian: uuid.UUID) -> list[object]:
+def visit_events(guardian: uuid.UUID, at: datetime = AT) -> list[object]:
     visit = Visit(
         id=uuid.uuid4(),
         visitor_id=guardian,
         guardian_id=guardian,
         venue_id=uuid.uuid4(),
-        at=AT,
+        at=at,
         via="scan",
     )
-    visit.check_out(AT.replace(hour=10), CheckoutReason.PAYMENT)
+    visit.check_out(at + timedelta(minutes=30), CheckoutReason.PAYMENT)
     return list(visit.collect_events())
+
+
+def shared_runs(first: bytes, second: bytes) -> set[bytes]:
+    """Every run of 16 bytes (the length of a key id) found in both."""
+    runs = {first[i : i + KEY_ID_BYTES] for i in range(len(first) - KEY_ID_BYTES + 1)}
+    return {second[i : i + KEY_ID_BYTES] for i in range(len(second) - KEY_ID_BYTES + 1)} & runs
+
+
+def key_id_links(first: bytes, second: bytes) -> set[bytes]:
+    """What could link two stored states: their first key id (after the format byte and the
+    key count) when it is the same, and any 16 bytes found in both elsewhere."""
+    visible = {first[2:18]} & {second[2:18]}
+    return (
+        visible
+        | shared_runs(first[18:], second[18:])
+        | shared_runs(first[2:18], second[18:])
+        | shared_runs(first[18:], second[2:18])
+    )
+
+
+def stored_with_every_key_id_in_clear(
+    mapper: ScopedCipherMapper, keys: KeyStore, event: object, scopes: list[str]
+) -> StoredEvent:
+    """An event as stores kept it before key ids were sealed (format 2)."""
+    stored = mapper.to_stored_event(event)  # type: ignore[arg-type]
+    pairs = [keys.key_for(scope) for scope in scopes]
+    key_ids = b"".join(key_id for key_id, _ in pairs)
+    header = bytes([FORMAT_CLEAR_IDS, len(pairs)]) + key_ids
+    aead = mapper._aead(key_ids, [key for _, key in pairs])
+    plain = mapper._codec.encode(
+        {k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version")}
+    )
+    context = _context(stored.originator_id, stored.originator_version, stored.topic, header)
+    return replace(stored, state=header + seal(aead, plain, context))
 
 
 def test_an_event_round_trips_with_its_types(mapper: ScopedCipherMapper) -> None:
@@ -146,7 +182,7 @@ def test_a_flipped_ciphertext_bit_is_refused(mapper: ScopedCipherMapper) -> None
 
 @pytest.mark.parametrize(
     ("which", "offset"),
-    [("visitor", 0), ("visitor", KEY_ID_BYTES - 1), ("visit", KEY_ID_BYTES), ("visit", 31)],
+    [("visitor", 0), ("visitor", KEY_ID_BYTES - 1), ("visit", 0), ("visit", KEY_ID_BYTES - 1)],
 )
 def test_a_key_id_with_one_flipped_byte_is_refused_not_forgotten(
     mapper: ScopedCipherMapper, which: str, offset: int
@@ -161,6 +197,85 @@ def test_a_key_id_with_one_flipped_byte_is_refused_not_forgotten(
         mapper.to_domain_event(replace(stored, state=bytes(state)))
 
     assert isinstance(refused.value.__cause__, UnknownKeyError)
+
+
+@pytest.mark.parametrize("offset", [0, 20, 43])
+def test_a_visits_sealed_key_id_with_one_flipped_byte_is_refused_not_forgotten(
+    mapper: ScopedCipherMapper, keys: KeyStore, offset: int
+) -> None:
+    visitor, _ = visitor_events()
+    stored = mapper.to_stored_event(visit_events(visitor.id)[0])  # type: ignore[arg-type]
+    keys.destroy_visitor(visitor.id)  # what the sealed id names reads as erased when intact
+    state = bytearray(stored.state)
+    state[2 + KEY_ID_BYTES + offset] ^= 0x01
+
+    assert isinstance(mapper.to_domain_event(stored), Forgotten)
+    with pytest.raises(MapperDeserialisationError, match="sealed key id"):
+        mapper.to_domain_event(replace(stored, state=bytes(state)))
+
+
+def test_a_sealed_key_id_moved_to_another_visit_is_refused(mapper: ScopedCipherMapper) -> None:
+    visitor, _ = visitor_events()
+    first = mapper.to_stored_event(visit_events(visitor.id)[0])  # type: ignore[arg-type]
+    second = mapper.to_stored_event(visit_events(visitor.id)[0])  # type: ignore[arg-type]
+    sealed = slice(2 + KEY_ID_BYTES, 2 + KEY_ID_BYTES + 44)
+    state = bytearray(second.state)
+    state[sealed] = first.state[sealed]
+
+    with pytest.raises(MapperDeserialisationError, match="sealed key id"):
+        mapper.to_domain_event(replace(second, state=bytes(state)))
+
+
+def test_no_key_id_links_a_registration_to_its_visits_or_visits_of_other_days(
+    mapper: ScopedCipherMapper,
+) -> None:
+    visitor, [registered] = visitor_events()
+    other, _ = visitor_events()
+    monday = [mapper.to_stored_event(e).state for e in visit_events(visitor.id)]  # type: ignore[arg-type]
+    monday += [mapper.to_stored_event(e).state for e in visit_events(visitor.id)]  # type: ignore[arg-type]
+    tuesday = [
+        mapper.to_stored_event(e).state  # type: ignore[arg-type]
+        for e in visit_events(visitor.id, AT + timedelta(days=1))
+    ]
+    registration = mapper.to_stored_event(registered).state  # type: ignore[arg-type]
+    others_monday = mapper.to_stored_event(visit_events(other.id)[0]).state  # type: ignore[arg-type]
+
+    for visit in monday + tuesday:
+        assert key_id_links(registration, visit) == set()
+    for visit in monday:
+        assert all(key_id_links(visit, later) == set() for later in tuesday)
+    # What one person's visits of a day share is what everyone's visits that day share.
+    day_key_id = others_monday[2:18]
+    for first, second in itertools.combinations(monday, 2):
+        assert key_id_links(first, second) == {day_key_id}
+
+
+def test_erasure_forgets_the_visits_of_every_day_though_no_key_id_names_the_visitor(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, [registered] = visitor_events()
+    events = [registered]
+    for days in range(3):
+        events += visit_events(visitor.id, AT + timedelta(days=days))
+    stored = [mapper.to_stored_event(e) for e in events]  # type: ignore[arg-type]
+
+    keys.destroy_visitor(visitor.id)
+
+    assert all(isinstance(mapper.to_domain_event(s), Forgotten) for s in stored)
+
+
+def test_visits_stored_with_every_key_id_in_clear_are_still_read_and_erased(
+    mapper: ScopedCipherMapper, keys: KeyStore
+) -> None:
+    visitor, _ = visitor_events()
+    checked_in = visit_events(visitor.id)[0]
+    scopes = [f"visitor:{visitor.id}", f"day:{AT.date().isoformat()}"]  # the order they had
+    old = stored_with_every_key_id_in_clear(mapper, keys, checked_in, scopes)
+
+    assert old.state[2:18] == keys.key_id(scopes[0])  # the visitor's key id, in clear
+    assert vars(mapper.to_domain_event(old)) == vars(checked_in)
+    keys.destroy_visitor(visitor.id)
+    assert isinstance(mapper.to_domain_event(old), Forgotten)
 
 
 def test_a_flipped_key_id_of_an_erased_visitors_event_is_refused_too(
@@ -205,8 +320,10 @@ def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
         transcoder.register(transcoding)
     _, [registered] = visitor_events()
     stored = ScopedCipherMapper(transcoder, old).to_stored_event(registered)  # type: ignore[arg-type]
-    rewrapped = old.rotate_master(MasterKeys({2: b"b" * 32}, 2))
+    both = KeyStore(backend, MasterKeys({2: b"b" * 32, 1: b"a" * 32}, 2))
+    rewrapped = both.rotate_master()
     assert rewrapped >= 1
+    assert both.versions() == {2: rewrapped}
     # Only the new master key from now on: the log was not rewritten, the keys were.
     fresh = KeyStore(backend, MasterKeys({2: b"b" * 32}, 2))
     back = ScopedCipherMapper(transcoder, fresh).to_domain_event(stored)
