@@ -10,10 +10,18 @@ from pathlib import Path
 import pytest
 import redis
 
+from infrastructure.readmodels.records import Pseudonyms, Seals
+from infrastructure.readmodels.redis_records import RedisRecords
+
 REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get(
     "FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def records_of(prefix: str) -> RedisRecords:
+    """How a test deployment under this prefix names and seals its records (fixed test keys)."""
+    return RedisRecords(prefix, Pseudonyms(b"n" * 32), Seals(b"s" * 32))
 
 
 def unavailable(reason: str) -> None:
