@@ -162,12 +162,25 @@ def migrate(production: dict[str, str]) -> None:
     assert "schema ready (PostgreSQL)" in done.stdout
 
 
+@pytest.fixture(params=["open", "password"])
+def deployed(request: pytest.FixtureRequest, production: dict[str, str]) -> dict[str, str]:
+    """The production settings on the machine's Redis, and on one that requires a password."""
+    if request.param == "open":
+        return production
+    url: str = request.getfixturevalue("password_redis_url")
+    without_password = redis.Redis.from_url(re.sub(r"//:[^@]*@", "//", url))
+    with pytest.raises(redis.AuthenticationError):
+        without_password.ping()
+    without_password.close()
+    return {**production, "redis_url": url}
+
+
 def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
-    production: dict[str, str],
+    deployed: dict[str, str],
 ) -> None:
-    env = {f"FANGXIN_{k.upper()}": v for k, v in production.items() if k != "data_dir"}
-    data = Path(production["data_dir"])
-    migrate(production)
+    env = {f"FANGXIN_{k.upper()}": v for k, v in deployed.items() if k != "data_dir"}
+    data = Path(deployed["data_dir"])
+    migrate(deployed)
     with (
         running_server(data, **env) as first,
         running_server(data, **env) as second,
