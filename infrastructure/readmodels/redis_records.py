@@ -23,6 +23,9 @@ from infrastructure.readmodels.records import Pseudonyms, Seals, refused
 T = TypeVar("T")
 
 _pack = msgspec.msgpack.Encoder(uuid_format="bytes")
+# The longest maximum dwell a venue may set: a planned dwell read from Redis (which the scripts
+# need in clear) is never believed past it.
+LONGEST_DWELL_S = 24 * 3600.0
 
 
 class VisitIn(msgspec.Struct, frozen=True, array_like=True):
@@ -151,7 +154,7 @@ class RedisRecords:
             checked_out_at=None if out is None else out.at,
             checkout_reason=None if out is None else out.reason,
         )
-        return FoundVisit(view=view, max_dwell_s=stored.d)
+        return FoundVisit(view=view, max_dwell_s=min(stored.d, LONGEST_DWELL_S))
 
 
 def texts(items: Any) -> list[str]:

@@ -296,3 +296,23 @@ def test_records_and_index_entries_moved_to_other_keys_are_refused(
     assert found.region == "110105"
     assert directory.guardian_of(child) == parent.id
     assert [s.visit_id for s in contacts.stays_of(parent.id, *window)] == [visit.id]
+
+
+def test_a_planned_dwell_raised_in_redis_stretches_no_visit_past_a_day(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    # Given an open visit at a venue whose maximum dwell is an hour
+    records = records_of(redis_prefix)
+    projector = RedisProjector(redis_client, records, 180)
+    contacts = RedisContactIndex(redis_client, records, projector)
+    visitor, venue = new_visitor(), new_venue(uuid.uuid4(), max_dwell=60)
+    visit = new_visit(visitor.id, visitor.id, venue.id, T0)
+    projector.apply_batch(list(enumerate(events(visitor, venue, visit), start=1)))
+    # When its planned dwell, which the scripts keep in clear, is raised to years
+    name = records.name("visit", visit.id)
+    stored = msgspec.json.decode(redis_client.get(name) or b"{}")
+    redis_client.set(name, msgspec.json.encode({**stored, "d": 10**9}))
+    # Then the visit is read as ending at most a day after it began
+    now = T0 + timedelta(days=3)
+    (stay,) = contacts.stays_of(visitor.id, T0, now, now)
+    assert stay.end == T0 + timedelta(days=1)
