@@ -76,6 +76,15 @@ class Fangxin(VisitCommands):
             self.commit(visitor)
             self.ports.keys.destroy_visitor(visitor_id)
 
+    def dependent_names(self, visitor_id: UUID) -> dict[UUID, str]:
+        """The visitor's dependents' names by id, read from their encrypted registration (the
+        read side keeps no names); empty for a visitor without dependents."""
+        visitor = self.ports.directory.visitor(visitor_id)
+        if visitor is None or not visitor.dependents:
+            return {}
+        registered = self._visitor(visitor_id)
+        return dict(zip(registered.dependent_ids, registered.dependent_names, strict=True))
+
     def _visitor(self, visitor_id: UUID) -> Visitor:
         try:
             visitor: Visitor = self.repository.get(visitor_id)

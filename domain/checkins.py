@@ -92,9 +92,10 @@ class VisitCommands(Runtime):
             raise VisitorErasedError("this visitor's data was erased")
         for name in dict.fromkeys(party):
             assert visitor is not None
-            if name not in visitor.dependents:
+            dependent_id = self.ports.directory.dependent(visitor, name)
+            if dependent_id is None:
                 raise InvalidInputError("the party names someone who is not a registered dependent")
-            members.append((visitor.dependents[name], CheckInVia.PARTY))
+            members.append((dependent_id, CheckInVia.PARTY))
         visit_id = self._new_id(f"visit|{visitor_id}", idempotency_key)
         people = tuple(member for member, _ in members)
         for attempt in range(CONFLICT_RETRIES):

@@ -109,7 +109,8 @@ class VenueView(msgspec.Struct, frozen=True):
 
 
 class VisitorView(msgspec.Struct, frozen=True):
-    """A visitor as the read side knows it (no name or phone)."""
+    """A visitor as the read side knows it: no name or phone, and dependents by a keyed
+    pseudonym of their name (names live only in the encrypted registration)."""
 
     visitor_id: UUID
     dependents: dict[str, UUID]
@@ -161,6 +162,10 @@ class Directory(Protocol):
 
     def visitor(self, visitor_id: UUID) -> VisitorView | None:
         """One visitor (None once erased)."""
+        ...
+
+    def dependent(self, visitor: VisitorView, name: str) -> UUID | None:
+        """The visitor's dependent registered under this name (matched by its pseudonym)."""
         ...
 
     def visitors_by_phone(self, phone_index: str) -> list[UUID]:

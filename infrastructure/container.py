@@ -49,14 +49,12 @@ from infrastructure.readmodels.memory import (
     MemoryExposureLog,
     MemoryVisitLog,
 )
-from infrastructure.readmodels.redis import (
-    RedisContactIndex,
-    RedisDirectory,
-    RedisExposureLog,
-    RedisVisitLog,
-)
+from infrastructure.readmodels.records import Pseudonyms, Seals
+from infrastructure.readmodels.redis import RedisDirectory, RedisVisitLog
 from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
 from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.readmodels.redis_records import RedisRecords
+from infrastructure.readmodels.redis_tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.redis_loop import LoopClients
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.regions import national_regions
@@ -369,24 +367,30 @@ def _production(
 ) -> Services:
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
-    projector = RedisProjector(client, prefix, settings.default_max_dwell_minutes)
+    # Keys Redis never holds: key names are pseudonyms under one, records sealed under another.
+    records = RedisRecords(
+        prefix,
+        Pseudonyms(keys.service_key("redis-names")),
+        Seals(keys.service_key("redis-records")),
+    )
+    projector = RedisProjector(client, records, settings.default_max_dwell_minutes)
     loop_clients = LoopClients(settings.redis_url)
     directory = RedisDirectory(
-        client, prefix, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
+        client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
-    visits = RedisVisitLog(client, prefix, projector, loop_clients)
+    visits = RedisVisitLog(client, records, projector, loop_clients)
     ports = Ports(
         directory=directory,
         visits=visits,
-        contacts=RedisContactIndex(client, prefix, projector),
-        exposures=RedisExposureLog(client, prefix),
+        contacts=RedisContactIndex(client, records, projector),
+        exposures=RedisExposureLog(client, records),
         **common,  # type: ignore[arg-type]
     )
     app = Fangxin(ports, env=env, mapper=mapper)
     runner = RedisProjectionRunner(app.recorder, mapper, projector, client, also=[])
     committer = group_commit(settings, app, on_saved=runner.send_own, settle=runner.own_applied)
     sync.runner = runner
-    feed = RedisFeed(client, prefix)
+    feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
     feed.on_shredded(keys.forget)

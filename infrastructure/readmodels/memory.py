@@ -20,12 +20,16 @@ from domain.ports import (
     VisitorView,
     VisitView,
 )
+from infrastructure.readmodels.records import Pseudonyms
+from infrastructure.readmodels.views import NewVisitor
 
 
 class MemoryDirectory:
-    """Tokens, visitors and venues in dictionaries."""
+    """Tokens, visitors and venues in dictionaries; dependents' names only as pseudonyms."""
 
-    def __init__(self) -> None:
+    def __init__(self, pseudonyms: Pseudonyms | None = None) -> None:
+        # Rebuilt at every start: pseudonyms under a key of this process's own will do.
+        self._pseudonyms = pseudonyms or Pseudonyms.fresh()
         self._lock = threading.Lock()
         self._tokens: dict[str, Principal] = {}
         self._tokens_of: dict[UUID, set[str]] = defaultdict(set)
@@ -56,6 +60,10 @@ class MemoryDirectory:
     def visitor(self, visitor_id: UUID) -> VisitorView | None:
         """One visitor."""
         return self._visitors.get(visitor_id)
+
+    def dependent(self, visitor: VisitorView, name: str) -> UUID | None:
+        """The visitor's dependent registered under this name."""
+        return visitor.dependents.get(self._pseudonyms.name(visitor.visitor_id, name))
 
     def visitors_by_phone(self, phone_index: str) -> list[UUID]:
         """Visitors registered with a phone."""
@@ -93,8 +101,9 @@ class MemoryDirectory:
                 self._venues_of[venue.merchant_id].append(venue.venue_id)
             self._venues[venue.venue_id] = venue
 
-    def put_visitor(self, visitor: VisitorView) -> None:
+    def put_visitor(self, registered: NewVisitor) -> None:
         """Add a visitor."""
+        visitor = registered.view(self._pseudonyms)
         with self._lock:
             self._visitors[visitor.visitor_id] = visitor
             self._by_phone[visitor.phone_index].append(visitor.visitor_id)

@@ -1,13 +1,15 @@
 """Redis read models (the production deployment): the read side of the ports.
 
-The projection (`redis_projection.py`) writes these keys; every worker reads them.
+The projection (`redis_projection.py`) writes these keys; every worker reads them. Keys are
+named by keyed pseudonyms and records are sealed (`redis_records.py`): what fails its seal is
+refused as if absent. Contact tracing's stays and exposures are in `redis_tracing.py`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,75 +20,40 @@ from eventsourcing.domain import DomainEventProtocol
 from domain.people import Visitor
 from domain.ports import (
     AgencyView,
-    ExposureView,
     Principal,
     Seen,
     VenueView,
     VisitorView,
     VisitView,
 )
-from domain.tracing import Stay, effective_end
 from domain.venues import Venue
-from infrastructure.readmodels.redis_projection import (
-    LOOK_SCRIPT,
-    LOOK_SHA,
-    RedisProjector,
-    StoredVisit,
-    epoch,
-)
+from infrastructure.readmodels.records import refused
+from infrastructure.readmodels.redis_args import epoch
+from infrastructure.readmodels.redis_projection import LOOK_SCRIPT, LOOK_SHA, RedisProjector
+from infrastructure.readmodels.redis_records import RedisRecords, read_visits, texts
 from infrastructure.redis_loop import Gathered, LoopClients
 
-DAY_SECONDS = 86_400
-# A stay is looked up by its start; none lasts longer than this (maximum dwell is at most a day,
-# and check-outs after it are closed automatically at in + max dwell).
-LONGEST_STAY = timedelta(days=3)
-
-_principal = msgspec.json.Decoder(Principal)
-_venue = msgspec.json.Decoder(VenueView)
-_visitor = msgspec.json.Decoder(VisitorView)
-_agency = msgspec.json.Decoder(AgencyView)
-_visit = msgspec.json.Decoder(StoredVisit)
-_exposure = msgspec.json.Decoder(ExposureView)
+_principal = msgspec.msgpack.Decoder(Principal)
+_venue = msgspec.msgpack.Decoder(VenueView)
+_version = msgspec.msgpack.Decoder(int)
+_visitor = msgspec.msgpack.Decoder(VisitorView)
+_agency = msgspec.msgpack.Decoder(AgencyView)
+_id = msgspec.msgpack.Decoder(UUID)
 
 
-def _texts(items: Any) -> list[str]:
-    """Redis replies (bytes) as text."""
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in items]
+class _StoredVisitor(msgspec.Struct, frozen=True):
+    """A visitor's record: what erasure must find (pseudonyms), and the sealed view."""
+
+    phone: str
+    people: list[str]
+    view: str
 
 
-def as_view(v: StoredVisit) -> VisitView:
-    """The port's view of a stored visit."""
-    return VisitView(
-        visit_id=v.visit_id,
-        visitor_id=v.visitor_id,
-        guardian_id=v.guardian_id,
-        venue_id=v.venue_id,
-        checked_in_at=v.checked_in_at,
-        via=v.via,
-        checked_out_at=v.checked_out_at,
-        checkout_reason=v.checkout_reason,
-    )
+_stored_visitor = msgspec.json.Decoder(_StoredVisitor)
 
 
 # One check-in's look: the people whose open visits it needs, and a visit by id (or None).
 _Look = tuple[Sequence[UUID], UUID | None]
-
-
-def _seen(looks: list[_Look], replies: list[Any]) -> list[Seen]:
-    """Split the LOOK script's replies into what each look asked for."""
-    at = len(looks)
-    answers: list[Seen] = []
-    for i, (people, _) in enumerate(looks):
-        visit = None if replies[i] is None else as_view(_visit.decode(replies[i]))
-        found: dict[UUID, list[VisitView]] = {}
-        for person in people:
-            count = int(replies[at])
-            raws = replies[at + 1 : at + 1 + count]
-            at += 1 + count
-            visits = (_visit.decode(raw) for raw in raws if raw is not None)
-            found[person] = [as_view(v) for v in visits if v.checked_out_at is None]
-        answers.append(Seen(open_visits=found, visit=visit))
-    return answers
 
 
 class _Cache:
@@ -117,22 +84,27 @@ class _Cache:
 
 
 class RedisDirectory:
-    """Tokens, visitors, venues and agencies in Redis.
+    """Tokens, visitors, venues and agencies in Redis, each record sealed under its key name.
 
-    Tokens and venues are read on every check-in and change rarely: each worker keeps them a
-    few seconds, and drops them at once when the runner announces an erasure or a code
-    rotation (`changed` below, fed by Redis pub/sub).
+    A record that fails its seal (forged, altered, or moved from another key) is refused as if
+    absent: an unknown token (401), agency or venue (404). Tokens and venues are read on every
+    check-in and change rarely: each worker keeps them, checked, a few seconds, and drops them
+    at once when the runner announces an erasure or a code rotation (`changed` below, fed by
+    Redis pub/sub, which names them by pseudonym).
     """
 
     def __init__(
         self,
         client: redis.Redis,
-        prefix: str,
+        records: RedisRecords,
         cache_seconds: float = 0.0,
         loop_clients: LoopClients | None = None,
     ) -> None:
         self._r = client
-        self._p = prefix
+        self._records = records
+        self._p = records.prefix
+        self._pseudonyms = records.pseudonyms
+        # Entries are (what was read, its pseudonym), so that a change names what to drop.
         self._tokens = _Cache(cache_seconds)
         self._venues = _Cache(cache_seconds)
         self._cache = cache_seconds > 0
@@ -140,12 +112,12 @@ class RedisDirectory:
         self._token_reads: Gathered[str, bytes | str | None] = Gathered(self._read_tokens)
 
     def changed(self, what: str) -> None:
-        """Forget cached entries of a principal or venue that changed (`principal:ID`)."""
-        kind, _, ident = what.partition(":")
+        """Forget cached entries of a principal or venue that changed (`principal:PSEUDONYM`)."""
+        kind, _, pseudonym = what.partition(":")
         if kind == "principal":
-            self._tokens.drop_where(lambda p: p is not None and str(p.id) == ident)
+            self._tokens.drop_where(lambda entry: entry[1] == pseudonym)
         elif kind == "venue":
-            self._venues.drop_where(lambda v: v is not None and str(v.venue_id) == ident)
+            self._venues.drop_where(lambda entry: entry[1] == pseudonym)
 
     def forget_all(self) -> None:
         """Drop every cached token and venue (after missed change messages)."""
@@ -156,125 +128,174 @@ class RedisDirectory:
         """This process's own changes: refresh its cache before it answers (read-your-writes)."""
         for event in events:
             if isinstance(event, Venue.CodeRotated):
-                self.changed(f"venue:{event.originator_id}")
+                self.changed(f"venue:{self._pseudonyms.of(event.originator_id)}")
             elif isinstance(event, Visitor.Erased):
-                self.changed(f"principal:{event.originator_id}")
+                self.changed(f"principal:{self._pseudonyms.of(event.originator_id)}")
+
+    def _token_name(self, token_hash: str) -> str:
+        return f"{self._p}tok:{self._pseudonyms.token(token_hash)}"
 
     def principal(self, token_hash: str) -> Principal | None:
         """Whose token this is."""
         if self._cache and (cached := self._tokens.get(token_hash)) is not None:
-            found: Principal = cached
+            found: Principal = cached[0]
             return found
-        return self._remember(token_hash, self._r.get(f"{self._p}tok:{token_hash}"))
+        name = self._token_name(token_hash)
+        return self._remember(token_hash, name, self._r.get(name))
 
     async def principal_async(self, token_hash: str) -> Principal | None:
         """`principal` on the event loop: a token not cached (most of them, in a city where
         each visitor checks in a few times a day) is an awaited read, and concurrent ones of
         this worker share one round trip."""
         if self._cache and (cached := self._tokens.get(token_hash)) is not None:
-            found: Principal = cached
+            found: Principal = cached[0]
             return found
         if self._loop_clients is None:
             return self.principal(token_hash)
-        return self._remember(token_hash, await self._token_reads.ask(token_hash))
+        name = self._token_name(token_hash)
+        return self._remember(token_hash, name, await self._token_reads.ask(name))
 
-    async def _read_tokens(self, hashes: list[str]) -> list[bytes | str | None]:
+    async def _read_tokens(self, names: list[str]) -> list[bytes | str | None]:
         assert self._loop_clients is not None
         client = self._loop_clients.client()
-        raws: list[bytes | str | None] = await client.mget([f"{self._p}tok:{h}" for h in hashes])
+        raws: list[bytes | str | None] = await client.mget(names)
         return raws
 
-    def _remember(self, token_hash: str, raw: bytes | str | None) -> Principal | None:
-        principal = None if raw is None else _principal.decode(raw)
+    def _remember(self, token_hash: str, name: str, raw: bytes | str | None) -> Principal | None:
+        if raw is None:
+            return None
+        principal = self._records.open(name, raw, _principal, "token")
         if self._cache and principal is not None:
-            self._tokens.put(token_hash, principal)
+            self._tokens.put(token_hash, (principal, self._pseudonyms.of(principal.id)))
         return principal
 
     def venue(self, venue_id: UUID) -> VenueView | None:
         """One venue."""
         key = str(venue_id)
         if self._cache and (cached := self._venues.get(key)) is not None:
-            found: VenueView = cached
+            found: VenueView = cached[0]
             return found
-        raw = self._r.get(f"{self._p}venue:{venue_id}")
-        venue = None if raw is None else _venue.decode(raw)
+        pseudonym = self._pseudonyms.of(venue_id)
+        raw, version = self._r.mget([f"{self._p}venue:{pseudonym}", f"{self._p}vcode:{pseudonym}"])
+        venue = self._venue(pseudonym, raw, version)
         if self._cache and venue is not None:
-            self._venues.put(key, venue)
+            self._venues.put(key, (venue, pseudonym))
         return venue
+
+    def _venue(self, pseudonym: str, raw: Any, version: Any) -> VenueView | None:
+        """A venue's record with its current code version, both authentic, or None."""
+        if raw is None:
+            return None
+        venue = self._records.open(f"{self._p}venue:{pseudonym}", raw, _venue, "venue")
+        if venue is None or version is None:
+            return venue
+        code_version = self._records.open(f"{self._p}vcode:{pseudonym}", version, _version, "venue")
+        if code_version is None:
+            return None
+        return msgspec.structs.replace(venue, code_version=code_version)
 
     def venues_of(self, merchant_id: UUID) -> list[VenueView]:
         """A merchant's venues, oldest first."""
-        ids = _texts(self._r.zrange(f"{self._p}mvenues:{merchant_id}", 0, -1))
-        if not ids:
+        venues = texts(self._r.zrange(self._records.name("mvenues", merchant_id), 0, -1))
+        if not venues:
             return []
-        raws = self._r.mget([f"{self._p}venue:{i}" for i in ids])
-        return [_venue.decode(raw) for raw in raws if raw is not None]
+        names = [f"{self._p}{kind}:{v}" for v in venues for kind in ("venue", "vcode")]
+        raws = self._r.mget(names)
+        found = (self._venue(v, raws[2 * i], raws[2 * i + 1]) for i, v in enumerate(venues))
+        # An entry moved here from another merchant's list names its true owner.
+        return [v for v in found if v is not None and v.merchant_id == merchant_id]
 
     def visitor(self, visitor_id: UUID) -> VisitorView | None:
         """One visitor."""
-        raw = self._r.get(f"{self._p}visitor:{visitor_id}")
-        return None if raw is None else _visitor.decode(raw)
+        name = self._records.name("visitor", visitor_id)
+        raw = self._r.get(name)
+        if raw is None:
+            return None
+        try:
+            stored = _stored_visitor.decode(raw)
+        except msgspec.DecodeError:
+            refused("visitor")
+            return None
+        return self._records.open_text(name, stored.view, _visitor, "visitor")
+
+    def dependent(self, visitor: VisitorView, name: str) -> UUID | None:
+        """The visitor's dependent registered under this name."""
+        return visitor.dependents.get(self._pseudonyms.name(visitor.visitor_id, name))
 
     def visitors_by_phone(self, phone_index: str) -> list[UUID]:
         """Visitors registered with a phone."""
-        return [UUID(i) for i in _texts(self._r.lrange(f"{self._p}phone:{phone_index}", 0, -1))]
+        name = f"{self._p}phone:{self._pseudonyms.phone(phone_index)}"
+        found: list[UUID] = []
+        for field, raw in self._r.hgetall(name).items():
+            entry = f"{name}#{texts([field])[0]}"
+            visitor_id = self._records.open(entry, raw, _id, "phone")
+            if visitor_id is not None:
+                found.append(visitor_id)
+        return sorted(found)
 
     def guardian_of(self, person_id: UUID) -> UUID | None:
         """The registered visitor a person belongs to."""
-        raw = self._r.get(f"{self._p}guardian:{person_id}")
-        return None if raw is None else UUID(_texts([raw])[0])
+        name = self._records.name("guardian", person_id)
+        raw = self._r.get(name)
+        return None if raw is None else self._records.open(name, raw, _id, "guardian")
 
     def agency(self, agency_id: UUID) -> AgencyView | None:
         """One agency."""
-        raw = self._r.get(f"{self._p}agency:{agency_id}")
-        return None if raw is None else _agency.decode(raw)
+        name = self._records.name("agency", agency_id)
+        raw = self._r.get(name)
+        return None if raw is None else self._records.open(name, raw, _agency, "agency")
 
 
 class RedisVisitLog:
-    """Visits by id, guardian and venue, open ones and their deadlines, in Redis."""
+    """Visits by id, guardian and venue, open ones and their deadlines, in Redis.
+
+    Index entries are visit pseudonyms; each visit's own record names (sealed) whose and where
+    it is, so an entry moved to another person's or venue's index is left out.
+    """
 
     def __init__(
         self,
         client: redis.Redis,
-        prefix: str,
+        records: RedisRecords,
         projector: RedisProjector,
         loop_clients: LoopClients | None = None,
     ) -> None:
         self._r = client
-        self._p = prefix
+        self._records = records
+        self._p = records.prefix
         self._projector = projector
         self._loop_clients = loop_clients
         self._look = client.register_script(LOOK_SCRIPT)
         self._looks: Gathered[_Look, Seen] = Gathered(self._look_all)
 
-    def _visits(self, replies: Any) -> list[StoredVisit]:
-        ids = _texts(replies)
-        if not ids:
-            return []
-        raws = self._r.mget([f"{self._p}visit:{i}" for i in ids])
-        return [_visit.decode(raw) for raw in raws if raw is not None]
+    def _visits(self, replies: Any) -> list[VisitView]:
+        return [found.view for found in read_visits(self._r, self._records, replies)]
 
     def get(self, visit_id: UUID) -> VisitView | None:
         """One visit."""
-        raw = self._r.get(f"{self._p}visit:{visit_id}")
-        return None if raw is None else as_view(_visit.decode(raw))
+        pseudonym = self._records.pseudonyms.of(visit_id)
+        raw = self._r.get(f"{self._p}visit:{pseudonym}")
+        found = None if raw is None else self._records.visit(pseudonym, raw)
+        return None if found is None else found.view
 
-    def _range(self, key: str, start: datetime, end: datetime) -> list[VisitView]:
+    def _range(
+        self, key: str, start: datetime, end: datetime, test: Callable[[VisitView], bool]
+    ) -> list[VisitView]:
         ids = self._r.zrangebyscore(key, epoch(start), f"({epoch(end)!r}")
-        visits = [as_view(v) for v in self._visits(ids)]
         return sorted(
-            (v for v in visits if start <= v.checked_in_at < end),
+            (v for v in self._visits(ids) if start <= v.checked_in_at < end and test(v)),
             key=lambda v: (v.checked_in_at, v.visit_id),
         )
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and dependents that began in [start, end), oldest first."""
-        return self._range(f"{self._p}gvisits:{guardian_id}", start, end)
+        key = self._records.name("gvisits", guardian_id)
+        return self._range(key, start, end, lambda v: v.guardian_id == guardian_id)
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person (one round trip)."""
-        replies = self._look(keys=[f"{self._p}open:{visitor_id}"], args=[self._p, ""])
-        return _seen([([visitor_id], None)], replies)[0].open_visits[visitor_id]
+        replies = self._look(keys=[self._records.name("open", visitor_id)], args=[self._p, ""])
+        return self._seen([([visitor_id], None)], replies)[0].open_visits[visitor_id]
 
     async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
         """Open visits of these people and one visit, awaited; concurrent looks of this
@@ -284,98 +305,58 @@ class RedisVisitLog:
     async def _look_all(self, looks: list[_Look]) -> list[Seen]:
         assert self._loop_clients is not None, "built without clients for the event loop"
         client = self._loop_clients.client()
-        keys = [f"{self._p}open:{person}" for people, _ in looks for person in people]
-        args = [self._p, *("" if visit_id is None else str(visit_id) for _, visit_id in looks)]
+        name, of = self._records.name, self._records.pseudonyms.of
+        keys = [name("open", person) for people, _ in looks for person in people]
+        args = [self._p, *("" if visit_id is None else of(visit_id) for _, visit_id in looks)]
         try:
             replies = await client.evalsha(LOOK_SHA, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # a restarted Redis: send it the script itself
             replies = await client.eval(LOOK_SCRIPT, len(keys), *keys, *args)
-        return _seen(looks, replies)
+        return self._seen(looks, replies)
+
+    def _seen(self, looks: list[_Look], replies: list[Any]) -> list[Seen]:
+        """Split the LOOK script's replies into what each look asked for."""
+        of = self._records.pseudonyms.of
+        at = len(looks)
+        answers: list[Seen] = []
+        for i, (people, visit_id) in enumerate(looks):
+            visit = None
+            if visit_id is not None and replies[i] is not None:
+                found = self._records.visit(of(visit_id), replies[i])
+                visit = None if found is None else found.view
+            open_visits: dict[UUID, list[VisitView]] = {}
+            for person in people:
+                count = int(replies[at])
+                pairs = replies[at + 1 : at + 1 + 2 * count]
+                at += 1 + 2 * count
+                views = _found_visits(self._records, pairs[0::2], pairs[1::2])
+                open_visits[person] = [
+                    v for v in views if v.checked_out_at is None and v.visitor_id == person
+                ]
+            answers.append(Seen(open_visits=open_visits, visit=visit))
+        return answers
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""
-        return self._range(f"{self._p}vvisits:{venue_id}", start, end)
+        key = self._records.name("vvisits", venue_id)
+        return self._range(key, start, end, lambda v: v.venue_id == venue_id)
 
     def occupancy(self, venue_id: UUID) -> int:
         """Open visits at a venue."""
-        raw = self._r.get(f"{self._p}occ:{venue_id}")
+        raw = self._r.get(self._records.name("occ", venue_id))
         return int(raw) if raw else 0
 
     def due(self, now: datetime, limit: int) -> list[VisitView]:
         """Open visits past their deadline, earliest first."""
         ids = self._r.zrangebyscore(f"{self._p}due", "-inf", epoch(now), start=0, num=limit)
-        return [as_view(v) for v in self._visits(ids) if v.checked_out_at is None]
+        return [v for v in self._visits(ids) if v.checked_out_at is None]
 
     def drop_before(self, cutoff: datetime) -> int:
         """Retention: drop visits that began before the cutoff."""
         return self._projector.drop_before(cutoff)
 
 
-class RedisContactIndex:
-    """Stays by (venue, UTC day) and by person, for contact tracing, in Redis."""
-
-    def __init__(self, client: redis.Redis, prefix: str, projector: RedisProjector) -> None:
-        self._r = client
-        self._p = prefix
-        self._projector = projector
-
-    def _stays(self, replies: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
-        ids = list(dict.fromkeys(_texts(replies)))
-        if not ids:
-            return []
-        raws = self._r.mget([f"{self._p}visit:{i}" for i in ids])
-        stays: list[Stay] = []
-        for raw in raws:
-            if raw is None:
-                continue
-            v = _visit.decode(raw)
-            end = effective_end(
-                v.checked_in_at, v.checked_out_at, timedelta(seconds=v.max_dwell_s), now
-            )
-            if v.checked_in_at <= t1 and end >= t0:
-                stays.append(
-                    Stay(
-                        visit_id=v.visit_id,
-                        visitor_id=v.visitor_id,
-                        venue_id=v.venue_id,
-                        start=v.checked_in_at,
-                        end=end,
-                    )
-                )
-        stays.sort(key=lambda s: (s.start, s.visit_id))
-        return stays
-
-    def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
-        """Stays at a venue intersecting [t0, t1]."""
-        first, last = int(epoch(t0) // DAY_SECONDS), int(epoch(t1) // DAY_SECONDS)
-        pipe = self._r.pipeline(transaction=False)
-        for day in range(first, last + 1):
-            pipe.zrangebyscore(f"{self._p}ci:{venue_id}:{day}", "-inf", epoch(t1))
-        ids = [i for found in pipe.execute() for i in found]
-        return self._stays(ids, t0, t1, now)
-
-    def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
-        """A person's stays intersecting [t0, t1]."""
-        upper = "+inf" if t1 >= datetime.max.replace(tzinfo=t1.tzinfo) else epoch(t1)
-        ids = self._r.zrangebyscore(
-            f"{self._p}pvisits:{visitor_id}", epoch(t0 - LONGEST_STAY), upper
-        )
-        return self._stays(ids, t0, t1, now)
-
-    def drop_before(self, cutoff: datetime) -> int:
-        """Retention (shared with the visit log: one structure)."""
-        return self._projector.drop_before(cutoff)
-
-
-class RedisExposureLog:
-    """Declared exposures by venue, in Redis."""
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self._r = client
-        self._p = prefix
-
-    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
-        """Exposures at a venue overlapping [start, end]."""
-        raws = self._r.lrange(f"{self._p}exp:{venue_id}", 0, -1)
-        exposures = [_exposure.decode(raw) for raw in raws]
-        return [e for e in exposures if e.start <= end and start <= e.end]
+def _found_visits(records: RedisRecords, pseudonyms: Any, raws: Any) -> list[VisitView]:
+    """The authentic visits among records read under these pseudonyms."""
+    found = (records.visit(p, raw) for p, raw in zip(texts(pseudonyms), raws, strict=True) if raw)
+    return [f.view for f in found if f is not None]

@@ -12,6 +12,7 @@ import redis
 
 from domain.ports import ExposureView
 from infrastructure.crypto import DecryptionError, seal, unseal
+from infrastructure.readmodels.redis_records import RedisRecords
 
 log = logging.getLogger("fangxin.events")
 
@@ -57,8 +58,10 @@ class RedisFeed:
     destroys a key publishes its id so every other worker drops it from its key cache.
     """
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, records: RedisRecords) -> None:
         self._client = client
+        self._records = records
+        prefix = records.prefix
         self._channel = prefix + "exposures"
         self._shredded = prefix + "shredded"
         self._changed = prefix + "changed"
@@ -70,7 +73,7 @@ class RedisFeed:
         self._subscribe_listeners: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._decoder = msgspec.json.Decoder(ExposureView)
+        self._decoder = msgspec.msgpack.Decoder(ExposureView)
 
     def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
         """Call `listener` for every exposure declared from now on."""
@@ -81,7 +84,8 @@ class RedisFeed:
         self._shred_listeners.append(listener)
 
     def on_changed(self, listener: Callable[[str], None]) -> None:
-        """Call `listener` with `principal:ID` or `venue:ID` when the runner changes one."""
+        """Call `listener` with `principal:P` or `venue:P` (P a pseudonym) when the runner
+        changes one."""
         self._change_listeners.append(listener)
 
     def on_position(self, listener: Callable[[int], None]) -> None:
@@ -136,7 +140,10 @@ class RedisFeed:
             for shred_listener in self._shred_listeners:
                 shred_listener(ids)
             return
-        exposure = self._decoder.decode(data)
+        # Sealed by the projection: a message published by anyone else is refused.
+        exposure = self._records.open(self._channel, data, self._decoder, "exposure")
+        if exposure is None:
+            return
         for listener in self._listeners:
             listener(exposure)
 

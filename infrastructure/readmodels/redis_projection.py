@@ -10,6 +10,9 @@ Each worker projects its own batches right after committing them, and batches of
 may reach Redis out of log order. A batch whose predecessor is not applied yet is parked in
 Redis (hash `parked`, keyed by the position it follows) and applied by the very call that
 applies its predecessor: no worker has to wait for another's announcement and send it again.
+
+The scripts see only pseudonyms and sealed records (`redis_args.py` makes them): they maintain
+the indexes without ever learning an id, and cannot make a record a worker would accept.
 """
 
 from __future__ import annotations
@@ -20,16 +23,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import msgspec
 import redis
 from eventsourcing.domain import DomainEventProtocol
 
-from domain.cases import ExposureNotice
-from domain.people import Agency, Auditor, Merchant, Officer, Visitor
-from domain.ports import AgencyView, ExposureView
-from domain.venues import Venue
-from domain.visits import Visit
-from infrastructure.readmodels import views
+from infrastructure.readmodels.redis_args import EventArgs, epoch
+from infrastructure.readmodels.redis_records import RedisRecords
 
 # The Lua side. All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per
 # deployment with a `{tag}` prefix in Redis Cluster). Times are epoch seconds. One call applies
@@ -47,134 +45,125 @@ local function days(first, last)
 end
 
 local function unfile(v)
-  local finish = v.end_s
-  if finish == nil or finish == cjson.null then finish = v.start_s + v.max_dwell_s end
-  local d0, d1 = days(v.start_s, finish)
-  for d = d0, d1 do redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, v.visit_id) end
+  local finish = v.e
+  if finish == nil then finish = v.s + v.d end
+  local d0, d1 = days(v.s, finish)
+  for d = d0, d1 do redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v) end
 end
 
-local function remove_visit(visit_id)
-  local raw = redis.call('GET', P .. 'visit:' .. visit_id)
+-- A visit's record: the pseudonyms of the visit (v), person (p), guardian (g) and venue (u),
+-- start (s), planned dwell (d), end (e, once closed), and the sealed check-in and check-out.
+local function remove_visit(visit)
+  local raw = redis.call('GET', P .. 'visit:' .. visit)
   if not raw then return end
   local v = cjson.decode(raw)
-  if v.end_s == cjson.null then v.end_s = nil end
-  redis.call('ZREM', P .. 'gvisits:' .. v.guardian_id, visit_id)
-  redis.call('ZREM', P .. 'vvisits:' .. v.venue_id, visit_id)
-  redis.call('ZREM', P .. 'pvisits:' .. v.visitor_id, visit_id)
-  redis.call('ZREM', P .. 'allvisits', visit_id)
-  redis.call('ZREM', P .. 'due', visit_id)
-  if v.end_s == nil then
-    redis.call('SREM', P .. 'open:' .. v.visitor_id, visit_id)
-    redis.call('DECR', P .. 'occ:' .. v.venue_id)
+  redis.call('ZREM', P .. 'gvisits:' .. v.g, visit)
+  redis.call('ZREM', P .. 'vvisits:' .. v.u, visit)
+  redis.call('ZREM', P .. 'pvisits:' .. v.p, visit)
+  redis.call('ZREM', P .. 'allvisits', visit)
+  redis.call('ZREM', P .. 'due', visit)
+  if v.e == nil then
+    redis.call('SREM', P .. 'open:' .. v.p, visit)
+    redis.call('DECR', P .. 'occ:' .. v.u)
   end
   unfile(v)
-  redis.call('DEL', P .. 'visit:' .. visit_id)
+  redis.call('DEL', P .. 'visit:' .. visit)
 end
 
-local function add_token(hash, principal_id, principal)
-  if hash ~= '' then
-    redis.call('SET', P .. 'tok:' .. hash, principal)
-    redis.call('SADD', P .. 'toks:' .. principal_id, hash)
+local function add_token(token, principal, sealed)
+  if token ~= '' then
+    redis.call('SET', P .. 'tok:' .. token, sealed)
+    redis.call('SADD', P .. 'toks:' .. principal, token)
   end
 end
 
+-- Everything here arrives as pseudonyms and sealed values; nothing is decrypted here.
 if kind == 'principal' then
   add_token(ARGV[5], ARGV[6], ARGV[7])
 elseif kind == 'visitor' then
-  local vid, idx = ARGV[6], ARGV[9]
-  add_token(ARGV[5], vid, ARGV[7])
-  redis.call('SET', P .. 'visitor:' .. vid, ARGV[8])
-  redis.call('RPUSH', P .. 'phone:' .. idx, vid)
-  redis.call('SET', P .. 'guardian:' .. vid, vid)
-  for i = 10, #ARGV do redis.call('SET', P .. 'guardian:' .. ARGV[i], vid) end
+  local visitor = ARGV[6]
+  add_token(ARGV[5], visitor, ARGV[7])
+  redis.call('SET', P .. 'visitor:' .. visitor, ARGV[8])
+  redis.call('HSET', P .. 'phone:' .. ARGV[9], visitor, ARGV[10])
+  -- Then (person, sealed guardian) for the visitor and each dependent.
+  for i = 11, #ARGV, 2 do redis.call('SET', P .. 'guardian:' .. ARGV[i], ARGV[i + 1]) end
 elseif kind == 'erased' then
-  local vid = ARGV[5]
-  redis.call('PUBLISH', P .. 'changed', 'principal:' .. vid)
-  for _, hash in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. vid)) do
-    redis.call('DEL', P .. 'tok:' .. hash)
+  local visitor = ARGV[5]
+  redis.call('PUBLISH', P .. 'changed', 'principal:' .. visitor)
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. visitor)) do
+    redis.call('DEL', P .. 'tok:' .. token)
   end
-  redis.call('DEL', P .. 'toks:' .. vid)
-  local raw = redis.call('GET', P .. 'visitor:' .. vid)
+  redis.call('DEL', P .. 'toks:' .. visitor)
+  local raw = redis.call('GET', P .. 'visitor:' .. visitor)
   if raw then
-    local visitor = cjson.decode(raw)
-    redis.call('LREM', P .. 'phone:' .. visitor.phone_index, 0, vid)
-    for _, dep in pairs(visitor.dependents) do redis.call('DEL', P .. 'guardian:' .. dep) end
+    local known = cjson.decode(raw)
+    redis.call('HDEL', P .. 'phone:' .. known.phone, visitor)
+    for _, person in ipairs(known.people) do redis.call('DEL', P .. 'guardian:' .. person) end
   end
-  redis.call('DEL', P .. 'guardian:' .. vid, P .. 'visitor:' .. vid)
-  for _, visit_id in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. vid, 0, -1)) do
-    remove_visit(visit_id)
+  redis.call('DEL', P .. 'guardian:' .. visitor, P .. 'visitor:' .. visitor)
+  for _, visit in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. visitor, 0, -1)) do
+    remove_visit(visit)
   end
-  redis.call('DEL', P .. 'gvisits:' .. vid)
+  redis.call('DEL', P .. 'gvisits:' .. visitor)
 elseif kind == 'venue' then
-  local venue = cjson.decode(ARGV[5])
-  redis.call('SET', P .. 'venue:' .. venue.venue_id, ARGV[5])
-  -- What each check-in needs of its venue, without decoding the venue.
-  redis.call('SET', P .. 'dwell:' .. venue.venue_id, venue.max_dwell_minutes * 60)
-  redis.call('ZADD', P .. 'mvenues:' .. venue.merchant_id, id, venue.venue_id)
+  local venue = ARGV[5]
+  redis.call('SET', P .. 'venue:' .. venue, ARGV[7])
+  -- What each check-in needs of its venue, without the sealed record.
+  redis.call('SET', P .. 'dwell:' .. venue, ARGV[8])
+  redis.call('ZADD', P .. 'mvenues:' .. ARGV[6], id, venue)
 elseif kind == 'rotated' then
-  local raw = redis.call('GET', P .. 'venue:' .. ARGV[5])
-  if raw then
-    local venue = cjson.decode(raw)
-    venue.code_version = tonumber(ARGV[6])
-    redis.call('SET', P .. 'venue:' .. ARGV[5], cjson.encode(venue))
-    redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
-  end
+  redis.call('SET', P .. 'vcode:' .. ARGV[5], ARGV[6])
+  redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
 elseif kind == 'agency' then
   redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
 elseif kind == 'checkin' then
-  -- ARGV[5] is the stored visit as JSON but for its last field, max_dwell_s, added here; the
-  -- fields the indexes need come apart, so the visit is never decoded nor encoded here.
-  local v = {visit_id = ARGV[7], visitor_id = ARGV[8], guardian_id = ARGV[9],
-             venue_id = ARGV[10], start_s = tonumber(ARGV[11])}
-  local max_dwell = tonumber(redis.call('GET', P .. 'dwell:' .. v.venue_id))
-  if max_dwell == nil then
-    local venue_raw = redis.call('GET', P .. 'venue:' .. v.venue_id)
-    if venue_raw then max_dwell = cjson.decode(venue_raw).max_dwell_minutes * 60
-    else max_dwell = tonumber(ARGV[6]) end
-  end
-  local stored = string.sub(ARGV[5], 1, -2) .. ',"max_dwell_s":' .. max_dwell .. '}'
-  if redis.call('SET', P .. 'visit:' .. v.visit_id, stored, 'NX') then
-    redis.call('ZADD', P .. 'gvisits:' .. v.guardian_id, v.start_s, v.visit_id)
-    redis.call('ZADD', P .. 'vvisits:' .. v.venue_id, v.start_s, v.visit_id)
-    redis.call('ZADD', P .. 'pvisits:' .. v.visitor_id, v.start_s, v.visit_id)
-    redis.call('ZADD', P .. 'allvisits', v.start_s, v.visit_id)
-    redis.call('SADD', P .. 'open:' .. v.visitor_id, v.visit_id)
-    redis.call('INCR', P .. 'occ:' .. v.venue_id)
-    redis.call('ZADD', P .. 'due', v.start_s + max_dwell, v.visit_id)
-    local d0, d1 = days(v.start_s, v.start_s + max_dwell)
+  -- ARGV[5] is the visit's record as JSON but for its planned dwell, added here (the
+  -- venue's, or the default in ARGV[6]); the pseudonyms the indexes need come apart, so the
+  -- record is never decoded nor encoded here.
+  local visit, person, guardian, venue = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  local start = tonumber(ARGV[11])
+  local max_dwell = tonumber(redis.call('GET', P .. 'dwell:' .. venue) or ARGV[6])
+  local stored = string.sub(ARGV[5], 1, -2) .. ',"d":' .. max_dwell .. '}'
+  if redis.call('SET', P .. 'visit:' .. visit, stored, 'NX') then
+    redis.call('ZADD', P .. 'gvisits:' .. guardian, start, visit)
+    redis.call('ZADD', P .. 'vvisits:' .. venue, start, visit)
+    redis.call('ZADD', P .. 'pvisits:' .. person, start, visit)
+    redis.call('ZADD', P .. 'allvisits', start, visit)
+    redis.call('SADD', P .. 'open:' .. person, visit)
+    redis.call('INCR', P .. 'occ:' .. venue)
+    redis.call('ZADD', P .. 'due', start + max_dwell, visit)
+    local d0, d1 = days(start, start + max_dwell)
     for d = d0, d1 do
-      redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
+      redis.call('ZADD', P .. 'ci:' .. venue .. ':' .. d, start, visit)
     end
   end
 elseif kind == 'checkout' then
   local raw = redis.call('GET', P .. 'visit:' .. ARGV[5])
   if raw then
     local v = cjson.decode(raw)
-    if v.checked_out_at == cjson.null or v.checked_out_at == nil then
-      local end_s = math.max(tonumber(ARGV[7]), v.start_s)
+    if v.e == nil then
+      local end_s = math.max(tonumber(ARGV[7]), v.s)
       -- Filed under each day from its start to its planned end; now under each day to its
       -- end: only the days that differ change.
-      local d0, planned = days(v.start_s, v.start_s + v.max_dwell_s)
-      local _, last = days(v.start_s, end_s)
+      local d0, planned = days(v.s, v.s + v.d)
+      local _, last = days(v.s, end_s)
       for d = last + 1, planned do
-        redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, v.visit_id)
+        redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v)
       end
       for d = math.max(planned + 1, d0), last do
-        redis.call('ZADD', P .. 'ci:' .. v.venue_id .. ':' .. d, v.start_s, v.visit_id)
+        redis.call('ZADD', P .. 'ci:' .. v.u .. ':' .. d, v.s, v.v)
       end
-      v.checked_out_at = ARGV[6]
-      v.checkout_reason = ARGV[8]
-      v.end_s = end_s
-      redis.call('SET', P .. 'visit:' .. v.visit_id, cjson.encode(v))
-      redis.call('SREM', P .. 'open:' .. v.visitor_id, v.visit_id)
-      redis.call('DECR', P .. 'occ:' .. v.venue_id)
-      redis.call('ZREM', P .. 'due', v.visit_id)
+      v.o = ARGV[6]
+      v.e = end_s
+      redis.call('SET', P .. 'visit:' .. v.v, cjson.encode(v))
+      redis.call('SREM', P .. 'open:' .. v.p, v.v)
+      redis.call('DECR', P .. 'occ:' .. v.u)
+      redis.call('ZREM', P .. 'due', v.v)
     end
   end
 elseif kind == 'exposure' then
-  local e = cjson.decode(ARGV[5])
-  redis.call('RPUSH', P .. 'exp:' .. e.venue_id, ARGV[5])
-  redis.call('PUBLISH', P .. 'exposures', ARGV[5])
+  redis.call('RPUSH', P .. 'exp:' .. ARGV[5], ARGV[6])
+  redis.call('PUBLISH', P .. 'exposures', ARGV[7])
 end
 return 1
 end
@@ -248,34 +237,34 @@ DROP_SCRIPT = r"""
 local P = ARGV[1]
 local DAY = 86400
 local ids = redis.call('ZRANGEBYSCORE', P .. 'allvisits', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 500)
-for _, visit_id in ipairs(ids) do
-  local raw = redis.call('GET', P .. 'visit:' .. visit_id)
+for _, visit in ipairs(ids) do
+  local raw = redis.call('GET', P .. 'visit:' .. visit)
   if raw then
     local v = cjson.decode(raw)
-    local finish = v.end_s
-    if finish == cjson.null or finish == nil then
-      finish = v.start_s + v.max_dwell_s
-      redis.call('SREM', P .. 'open:' .. v.visitor_id, visit_id)
-      redis.call('DECR', P .. 'occ:' .. v.venue_id)
+    local finish = v.e
+    if finish == nil then
+      finish = v.s + v.d
+      redis.call('SREM', P .. 'open:' .. v.p, visit)
+      redis.call('DECR', P .. 'occ:' .. v.u)
     end
-    for d = math.floor(v.start_s / DAY), math.floor(finish / DAY) do
-      redis.call('ZREM', P .. 'ci:' .. v.venue_id .. ':' .. d, visit_id)
+    for d = math.floor(v.s / DAY), math.floor(finish / DAY) do
+      redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, visit)
     end
-    redis.call('ZREM', P .. 'gvisits:' .. v.guardian_id, visit_id)
-    redis.call('ZREM', P .. 'vvisits:' .. v.venue_id, visit_id)
-    redis.call('ZREM', P .. 'pvisits:' .. v.visitor_id, visit_id)
-    redis.call('ZREM', P .. 'due', visit_id)
-    redis.call('DEL', P .. 'visit:' .. visit_id)
+    redis.call('ZREM', P .. 'gvisits:' .. v.g, visit)
+    redis.call('ZREM', P .. 'vvisits:' .. v.u, visit)
+    redis.call('ZREM', P .. 'pvisits:' .. v.p, visit)
+    redis.call('ZREM', P .. 'due', visit)
+    redis.call('DEL', P .. 'visit:' .. visit)
   end
-  redis.call('ZREM', P .. 'allvisits', visit_id)
+  redis.call('ZREM', P .. 'allvisits', visit)
 end
 return #ids
 """
 
 
-# What check-ins look at, in one round trip: visits by id (ARGV[2..], '' for none; each comes
-# back, missing ones as nil), then for each person (KEYS: their sets of open visits) how many
-# open visits, then those visits.
+# What check-ins look at, in one round trip: visits by pseudonym (ARGV[2..], '' for none; each
+# comes back, missing ones as nil), then for each person (KEYS: their sets of open visits) how
+# many open visits, then each visit's pseudonym and record.
 LOOK_SCRIPT = r"""
 local P = ARGV[1]
 local out = {}
@@ -286,102 +275,14 @@ end
 for _, key in ipairs(KEYS) do
   local ids = redis.call('SMEMBERS', key)
   out[#out + 1] = #ids
-  for _, visit_id in ipairs(ids) do out[#out + 1] = redis.call('GET', P .. 'visit:' .. visit_id) end
+  for _, visit in ipairs(ids) do
+    out[#out + 1] = visit
+    out[#out + 1] = redis.call('GET', P .. 'visit:' .. visit)
+  end
 end
 return out
 """
 LOOK_SHA = hashlib.sha1(LOOK_SCRIPT.encode(), usedforsecurity=False).hexdigest()
-
-
-class NewVisit(msgspec.Struct, frozen=True):
-    """A visit just checked in, as the apply script receives it: the script appends the
-    venue's `max_dwell_s`, which makes it a `StoredVisit`."""
-
-    visit_id: UUID
-    visitor_id: UUID
-    guardian_id: UUID
-    venue_id: UUID
-    checked_in_at: datetime
-    via: str
-    start_s: float
-
-
-class StoredVisit(NewVisit, frozen=True):
-    """A visit as kept in Redis: the VisitView fields plus epoch seconds for the indexes."""
-
-    max_dwell_s: float = 0.0
-    checked_out_at: datetime | None = None
-    checkout_reason: str | None = None
-    end_s: float | None = None
-
-
-def epoch(at: datetime) -> float:
-    """Seconds since the epoch."""
-    return at.timestamp()
-
-
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
-
-
-def encode_event(event: DomainEventProtocol[UUID]) -> list[str]:
-    """The script arguments after (prefix, id) for one event; ['skip'] for events of no concern."""
-    e: Any = event
-    if isinstance(event, Visit.CheckedIn):
-        start_s = epoch(e.at)
-        visit = NewVisit(
-            visit_id=e.originator_id,
-            visitor_id=e.visitor_id,
-            guardian_id=e.guardian_id,
-            venue_id=e.venue_id,
-            checked_in_at=e.at,
-            via=e.via,
-            start_s=start_s,
-        )
-        ids = (e.originator_id, e.visitor_id, e.guardian_id, e.venue_id)
-        # The script adds the venue's max_dwell_s to the JSON, between these parts.
-        return ["checkin", _json(visit), *(str(i) for i in ids), repr(start_s)]
-    if isinstance(event, Visit.CheckedOut):
-        return [
-            "checkout",
-            str(e.originator_id),
-            _json(e.at).strip('"'),
-            repr(epoch(e.at)),
-            e.reason,
-        ]
-    if isinstance(event, Visitor.Registered):
-        return [
-            "visitor",
-            e.token_hash,
-            str(e.originator_id),
-            _json(views.principal(e)),
-            _json(views.visitor_view(e)),
-            e.phone_index,
-            *(str(d) for d in e.dependent_ids),
-        ]
-    if isinstance(event, Visitor.Erased):
-        return ["erased", str(e.originator_id)]
-    if isinstance(event, Merchant.Registered | Officer.Registered | Auditor.Registered):
-        return ["principal", e.token_hash, str(e.originator_id), _json(views.principal(e))]
-    if isinstance(event, Venue.Registered):
-        return ["venue", _json(views.venue_view(e))]
-    if isinstance(event, Venue.CodeRotated):
-        return ["rotated", str(e.originator_id), str(e.key_version)]
-    if isinstance(event, Agency.Registered):
-        agency = AgencyView(
-            agency_id=e.originator_id, name=e.name, jurisdiction=list(e.jurisdiction)
-        )
-        return ["agency", str(e.originator_id), _json(agency)]
-    if isinstance(event, ExposureNotice.Declared):
-        exposure = ExposureView(
-            exposure_id=e.originator_id,
-            venue_id=e.venue_id,
-            start=e.start,
-            end=e.end,
-            declared_at=e.declared_at,
-        )
-        return ["exposure", _json(exposure)]
-    return ["skip"]
 
 
 class Encoded(NamedTuple):
@@ -389,15 +290,18 @@ class Encoded(NamedTuple):
 
     first: int
     last: int
-    calls: list[list[str | int]]
+    calls: list[list[str | int | bytes]]
 
 
 class RedisProjector:
     """Applies events to the Redis read models, exactly once, in pipelined batches."""
 
-    def __init__(self, client: redis.Redis, prefix: str, default_max_dwell_minutes: int) -> None:
+    def __init__(
+        self, client: redis.Redis, records: RedisRecords, default_max_dwell_minutes: int
+    ) -> None:
         self._client = client
-        self.prefix = prefix
+        self.prefix = records.prefix
+        self._args = EventArgs(records)
         self._default_dwell = str(default_max_dwell_minutes * 60)
         self._drop = client.register_script(DROP_SCRIPT)
 
@@ -427,12 +331,12 @@ class RedisProjector:
 
         A batch that must be sent again (after a gap check) is encoded once.
         """
-        calls: list[list[str | int]] = []
+        calls: list[list[str | int | bytes]] = []
         previous = "any"
         for start in range(0, len(events), EVENTS_PER_CALL):
-            call_args: list[str | int] = []
+            call_args: list[str | int | bytes] = []
             for notification_id, event in events[start : start + EVENTS_PER_CALL]:
-                args = encode_event(event)
+                args = self._args.of(event)
                 if args[0] == "checkin":
                     args.insert(2, self._default_dwell)
                 call_args += [len(args) + 3, self.prefix, notification_id, args[0], previous]
@@ -458,7 +362,7 @@ class RedisProjector:
             return -1
         return sum(results)
 
-    def _run(self, calls: list[list[str | int]]) -> list[Any]:
+    def _run(self, calls: list[list[str | int | bytes]]) -> list[Any]:
         # EVALSHA itself: redis-py's script objects would first ask whether the script
         # exists, one more round trip per batch. Most batches are one call: no pipeline.
         if len(calls) == 1:

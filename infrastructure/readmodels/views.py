@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
+import msgspec
+
 from domain.cases import ExposureNotice
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView
 from domain.venues import Venue
+from infrastructure.readmodels.records import Pseudonyms
 
 Registered = Visitor.Registered | Merchant.Registered | Officer.Registered | Auditor.Registered
 
@@ -22,9 +27,29 @@ def principal(e: Registered) -> Principal:
     return Principal(role=role, id=e.originator_id)
 
 
-def visitor_view(e: Visitor.Registered) -> VisitorView:
-    """A visitor without name or phone."""
-    return VisitorView(
+class NewVisitor(msgspec.Struct, frozen=True):
+    """A registration as the read side receives it: the directory keeps its dependents' names
+    only as keyed pseudonyms (`view`)."""
+
+    visitor_id: UUID
+    dependents: dict[str, UUID]
+    phone_index: str
+
+    def view(self, pseudonyms: Pseudonyms) -> VisitorView:
+        """The visitor without name or phone, dependents by the pseudonym of their name."""
+        return VisitorView(
+            visitor_id=self.visitor_id,
+            dependents={
+                pseudonyms.name(self.visitor_id, name): dependent_id
+                for name, dependent_id in self.dependents.items()
+            },
+            phone_index=self.phone_index,
+        )
+
+
+def visitor_view(e: Visitor.Registered) -> NewVisitor:
+    """A visitor without name or phone (dependents' names still in, for the directory)."""
+    return NewVisitor(
         visitor_id=e.originator_id,
         dependents=dict(zip(e.dependent_names, e.dependent_ids, strict=True)),
         phone_index=e.phone_index,

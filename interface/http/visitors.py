@@ -169,8 +169,7 @@ def my_visits(
     now = services.app.ports.clock.now()
     to = parse_time(end, "to") if end else now + timedelta(minutes=1)
     since = parse_time(start, "from") if start else to - DEFAULT_HISTORY
-    visitor = services.directory.visitor(visitor_id)
-    names = {v: k for k, v in (visitor.dependents.items() if visitor else ())}
+    names = services.app.dependent_names(visitor_id)
     return VisitsOut(
         visits=[
             _visit_out(v, services.directory.venue(v.venue_id), names)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +13,20 @@ from pathlib import Path
 import pytest
 import redis
 
+from infrastructure.readmodels.records import Pseudonyms, Seals
+from infrastructure.readmodels.redis_records import RedisRecords
+
 REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Starts a Redis that requires a password, as production's does.
+PASSWORD_REDIS = Path(__file__).resolve().parents[2] / "scripts" / "redis-with-password.sh"
 DATABASE_URL = os.environ.get(
     "FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def records_of(prefix: str) -> RedisRecords:
+    """How a test deployment under this prefix names and seals its records (fixed test keys)."""
+    return RedisRecords(prefix, Pseudonyms(b"n" * 32), Seals(b"s" * 32))
 
 
 def unavailable(reason: str) -> None:
@@ -32,6 +45,23 @@ def redis_client() -> Iterator[redis.Redis]:
         unavailable(f"Redis is not reachable at {REDIS_URL}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def password_redis_url() -> Iterator[str]:
+    """The URL (password included) of a Redis of this session's own that requires a password."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        unavailable("redis-server is not installed: no Redis with a password to run against")
+    done = subprocess.run(
+        [str(PASSWORD_REDIS)], capture_output=True, text=True, timeout=30, check=False
+    )
+    if done.returncode != 0:
+        unavailable(f"{PASSWORD_REDIS.name} could not start a Redis: {done.stderr.strip()}")
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
+    pidfile = Path(exported["FANGXIN_TEST_REDIS_PIDFILE"])
+    yield exported["FANGXIN_TEST_REDIS_URL"]
+    os.kill(int(pidfile.read_text()), signal.SIGTERM)
+    shutil.rmtree(pidfile.parent, ignore_errors=True)
 
 
 @pytest.fixture

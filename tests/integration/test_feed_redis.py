@@ -13,6 +13,7 @@ import redis
 from domain.people import Agency
 from infrastructure.readmodels.redis_extras import RedisFeed
 from infrastructure.readmodels.redis_projection import RedisProjector
+from tests.integration.conftest import records_of
 
 
 def wait_until(test: object, seconds: float = 10.0) -> bool:
@@ -27,7 +28,7 @@ def wait_until(test: object, seconds: float = 10.0) -> bool:
 def test_the_feed_tells_its_listeners_each_time_it_subscribes_again(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    feed = RedisFeed(redis_client, redis_prefix)
+    feed = RedisFeed(redis_client, records_of(redis_prefix))
     subscribed = threading.Semaphore(0)
     count = [0]
 
@@ -51,13 +52,13 @@ def test_the_feed_tells_its_listeners_each_time_it_subscribes_again(
 def test_each_projection_call_that_moves_the_position_announces_it(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    feed = RedisFeed(redis_client, redis_prefix)
+    feed = RedisFeed(redis_client, records_of(redis_prefix))
     subscribed = threading.Event()
     positions: list[int] = []
     feed.on_subscribed(subscribed.set)
     feed.on_position(positions.append)
     feed.start()
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     (registered,) = Agency(id=uuid.uuid4(), name="CDC", jurisdiction=["110105"]).collect_events()
     try:
         assert subscribed.wait(timeout=10)
@@ -78,7 +79,7 @@ def agency_registered() -> Any:
 def test_a_chained_batch_is_parked_until_its_predecessor_comes_then_applied_with_it_once(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     assert projector.apply_batch([(9, agency_registered())]) == 1
     batch = projector.encode([(n, agency_registered()) for n in (11, 12, 13)], chained=True)
 
@@ -96,7 +97,7 @@ def test_a_chained_batch_is_parked_until_its_predecessor_comes_then_applied_with
 def test_a_parked_batch_sent_again_past_a_gap_is_applied_once_and_unparked(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     assert projector.apply_batch([(9, agency_registered())]) == 1
     batch = projector.encode([(n, agency_registered()) for n in (11, 12)], chained=True)
     assert projector.apply_encoded(batch, after=10) == -1
@@ -114,7 +115,7 @@ def test_batches_of_several_calls_park_and_drain_in_log_order(
     from infrastructure.readmodels import redis_projection
 
     monkeypatch.setattr(redis_projection, "EVENTS_PER_CALL", 2)
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     positions: list[int] = []
     pubsub = redis_client.pubsub()
     pubsub.subscribe(redis_prefix + "pos")
@@ -140,7 +141,7 @@ def test_batches_of_several_calls_park_and_drain_in_log_order(
 def test_the_apply_script_is_loaded_again_when_redis_forgot_it(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     redis_client.script_flush()
 
     assert projector.apply_batch([(1, agency_registered())]) == 1

@@ -20,6 +20,7 @@ from infrastructure.container import Services, build_services
 from infrastructure.readmodels.redis_projection import RedisProjector
 from infrastructure.redis_runner import RedisProjectionRunner
 from infrastructure.settings import load_settings
+from tests.integration.conftest import records_of
 from tests.live import REPO, running_server
 
 
@@ -104,7 +105,7 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         # A second deployment's worth of read models under a fresh prefix, built by a runner
         # that dies half-way through its first batch.
         crash_prefix = settings.redis_prefix + "crash:"
-        crashing = CrashingProjector(redis_client, crash_prefix, 180)
+        crashing = CrashingProjector(redis_client, records_of(crash_prefix), 180)
         crashing.survive = total // 2
         runner = RedisProjectionRunner(
             writer.app.recorder, writer.app.mapper, crashing, redis_client, also=[]
@@ -118,7 +119,7 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         restarted = RedisProjectionRunner(
             writer.app.recorder,
             writer.app.mapper,
-            RedisProjector(redis_client, crash_prefix, 180),
+            RedisProjector(redis_client, records_of(crash_prefix), 180),
             redis_client,
             also=[],
         )
@@ -127,7 +128,7 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         restarted.stop()
         # A fresh rebuild from zero under a third prefix gives exactly the same state.
         fresh_prefix = settings.redis_prefix + "fresh:"
-        fresh = RedisProjector(redis_client, fresh_prefix, 180)
+        fresh = RedisProjector(redis_client, records_of(fresh_prefix), 180)
         events = [
             (n.id, writer.app.mapper.to_domain_event(n))
             for n in writer.app.recorder.select_notifications(start=None, limit=10_000)
@@ -161,12 +162,25 @@ def migrate(production: dict[str, str]) -> None:
     assert "schema ready (PostgreSQL)" in done.stdout
 
 
+@pytest.fixture(params=["open", "password"])
+def deployed(request: pytest.FixtureRequest, production: dict[str, str]) -> dict[str, str]:
+    """The production settings on the machine's Redis, and on one that requires a password."""
+    if request.param == "open":
+        return production
+    url: str = request.getfixturevalue("password_redis_url")
+    without_password = redis.Redis.from_url(re.sub(r"//:[^@]*@", "//", url))
+    with pytest.raises(redis.AuthenticationError):
+        without_password.ping()
+    without_password.close()
+    return {**production, "redis_url": url}
+
+
 def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
-    production: dict[str, str],
+    deployed: dict[str, str],
 ) -> None:
-    env = {f"FANGXIN_{k.upper()}": v for k, v in production.items() if k != "data_dir"}
-    data = Path(production["data_dir"])
-    migrate(production)
+    env = {f"FANGXIN_{k.upper()}": v for k, v in deployed.items() if k != "data_dir"}
+    data = Path(deployed["data_dir"])
+    migrate(deployed)
     with (
         running_server(data, **env) as first,
         running_server(data, **env) as second,

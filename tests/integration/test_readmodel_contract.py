@@ -21,15 +21,11 @@ from domain.visits import CheckoutReason, Visit
 from infrastructure.projections import ReadModelProjector
 from infrastructure.readmodels.contact_index import MemoryContactIndex
 from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
-from infrastructure.readmodels.redis import (
-    RedisContactIndex,
-    RedisDirectory,
-    RedisExposureLog,
-    RedisVisitLog,
-)
+from infrastructure.readmodels.redis import RedisDirectory, RedisVisitLog
 from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.readmodels.redis_tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.redis_loop import LoopClients
-from tests.integration.conftest import REDIS_URL
+from tests.integration.conftest import REDIS_URL, records_of
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days
 
@@ -58,7 +54,8 @@ def memory_models() -> Models:
 
 
 def redis_models(client: redis.Redis, prefix: str) -> Models:
-    projector = RedisProjector(client, prefix, 180)
+    records = records_of(prefix)
+    projector = RedisProjector(client, records, 180)
     counter = iter(range(1, 1_000_000))
     loop_clients = LoopClients(REDIS_URL)
 
@@ -66,10 +63,10 @@ def redis_models(client: redis.Redis, prefix: str) -> Models:
         projector.apply_batch([(next(counter), event) for event in events])
 
     return Models(
-        RedisDirectory(client, prefix, loop_clients=loop_clients),
-        RedisVisitLog(client, prefix, projector, loop_clients),
-        RedisContactIndex(client, prefix, projector),
-        RedisExposureLog(client, prefix),
+        RedisDirectory(client, records, loop_clients=loop_clients),
+        RedisVisitLog(client, records, projector, loop_clients),
+        RedisContactIndex(client, records, projector),
+        RedisExposureLog(client, records),
         project,
         loop_clients.close,
     )
@@ -169,7 +166,23 @@ def test_visitors_dependents_and_phones_are_found(models: Models) -> None:
     assert models.directory.guardian_of(parent.id) == parent.id
     view = models.directory.visitor(parent.id)
     assert view is not None
-    assert view.dependents == {"小明": child}
+    assert list(view.dependents.values()) == [child]
+    assert models.directory.dependent(view, "小明") == child
+    assert models.directory.dependent(view, "小红") is None
+
+
+def test_the_directory_keeps_no_dependents_name_only_a_pseudonym_of_it(models: Models) -> None:
+    # Given two visitors who both registered a child named 小明
+    parent, neighbour = new_visitor(["小明"]), new_visitor(["小明"])
+    # When they are projected
+    models.project(events(parent, neighbour))
+    # Then neither view holds the name, and the name's pseudonym differs between the two
+    views = [models.directory.visitor(parent.id), models.directory.visitor(neighbour.id)]
+    assert views[0] is not None
+    assert views[1] is not None
+    assert all("小明" not in str(v) for v in views)
+    assert set(views[0].dependents).isdisjoint(views[1].dependents)
+    assert models.directory.dependent(views[1], "小明") == neighbour.dependent_ids[0]
 
 
 def test_a_visit_is_open_then_closed(models: Models) -> None:
@@ -382,11 +395,12 @@ def test_retention_drops_visits_that_began_before_the_cutoff(models: Models) -> 
 def test_the_redis_projection_applies_each_event_once(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    projector = RedisProjector(redis_client, redis_prefix, 180)
+    projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     visitor, venue = new_visitor(), new_venue(uuid.uuid4())
     visit = new_visit(visitor.id, visitor.id, venue.id, T0)
     batch = list(enumerate(events(visitor, venue, visit), start=1))
     assert projector.apply_batch(batch) == 3
     assert projector.apply_batch(batch) == 0  # replayed: the position says it was applied
     assert projector.position() == 3
-    assert RedisVisitLog(redis_client, redis_prefix, projector).occupancy(venue.id) == 1
+    records = records_of(redis_prefix)
+    assert RedisVisitLog(redis_client, records, projector).occupancy(venue.id) == 1

@@ -44,3 +44,15 @@ def test_compose_and_make_run_prod_migrate_once_then_serve_on_postgres_and_redis
     assert steps.index("fangxin migrate") < steps.index("fangxin serve")
     for variable in ("FANGXIN_DATABASE_URL", "FANGXIN_REDIS_URL", "FANGXIN_WORKERS"):
         assert variable in makefile
+
+
+def test_compose_runs_redis_with_a_password_that_the_app_connects_with() -> None:
+    services = compose()
+    command = services["redis"]["command"]
+    assert isinstance(command, list)
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?")
+    for name in ("migrate", "app"):
+        environment = services[name]["environment"]
+        assert isinstance(environment, dict)
+        assert str(environment["FANGXIN_REDIS_URL"]).startswith("redis://:${REDIS_PASSWORD}@redis:")
