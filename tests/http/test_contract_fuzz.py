@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.live import Server, deployed_server
 
 ADMIN = "contract-admin-token-0123456789abcdef"
-EXAMPLES = int(os.environ.get("FANGXIN_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("FANGXIN_FUZZ_EXAMPLES", "20"))
 # Set to draw new inputs on every run (to look harder; a failure then may not repeat).
 RANDOM = bool(os.environ.get("FANGXIN_FUZZ_RANDOM"))
 CHECKS = [
