@@ -141,11 +141,6 @@ def provide_officer(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
-    """The client's `Idempotency-Key`, if any (at most 200 characters)."""
-    return checked_idempotency_key(request.headers.get("idempotency-key"))
-
-
 def checked_idempotency_key(key: str | None) -> str | None:
     """An `Idempotency-Key` header's value; 400 unless it has 1 to 200 characters."""
     if key is not None and not 1 <= len(key) <= MAX_TOKEN_LENGTH:
