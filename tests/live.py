@@ -66,19 +66,41 @@ def stop(process: subprocess.Popen[bytes], server: Server) -> None:
     assert process.returncode == 0, server.log_path.read_text()
 
 
+def fangxin_env(data_dir: Path, **env_overrides: str) -> dict[str, str]:
+    """This process's environment without its FANGXIN_ settings, with the data folder and
+    `env_overrides` instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
+    env.update(FANGXIN_DATA_DIR=str(data_dir), FANGXIN_LOG_LEVEL="warning", **env_overrides)
+    return env
+
+
+def migrate(data_dir: Path, **env_overrides: str) -> None:
+    """`fangxin migrate` (PostgreSQL workers never create their tables themselves)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "interface.cli", "migrate"],
+        cwd=REPO,
+        env=fangxin_env(data_dir, **env_overrides),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=True,
+        timeout=START_TIMEOUT_SECONDS,
+    )
+
+
 @contextmanager
 def running_server(data_dir: Path, **env_overrides: str) -> Iterator[Server]:
     """`fangxin serve` on a free port with its own data folder; stopped by SIGINT at the end."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
-    env.update(
-        FANGXIN_DATA_DIR=str(data_dir),
-        FANGXIN_HOST="127.0.0.1",
-        FANGXIN_PORT=str(port),
-        FANGXIN_PUBLIC_BASE_URL=base_url,
-        FANGXIN_LOG_LEVEL="warning",
-        **env_overrides,
+    env = fangxin_env(
+        data_dir,
+        **{
+            "FANGXIN_HOST": "127.0.0.1",
+            "FANGXIN_PORT": str(port),
+            "FANGXIN_PUBLIC_BASE_URL": base_url,
+            **env_overrides,
+        },
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -97,3 +119,18 @@ def running_server(data_dir: Path, **env_overrides: str) -> Iterator[Server]:
             yield running
         finally:
             stop(process, running)
+
+
+@contextmanager
+def deployed_server(data_dir: Path, **env_overrides: str) -> Iterator[Server]:
+    """`running_server` on this run's deployment: embedded, or (with
+    FANGXIN_TEST_DEPLOYMENT=production) its own PostgreSQL schema and Redis prefix, migrated."""
+    from tests.conftest import placed_deployment
+
+    with placed_deployment() as placed:
+        env = {f"FANGXIN_{name.upper()}": value for name, value in placed.items()}
+        env.update(env_overrides)
+        if placed:
+            migrate(data_dir, **env)
+        with running_server(data_dir, **env) as running:
+            yield running

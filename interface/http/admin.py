@@ -15,7 +15,8 @@ from domain.people import OfficerRole
 from infrastructure.audit import AuditChainError
 from infrastructure.audit_checkpoint import checkpoint_signer
 from interface.http.auth import (
-    idempotency_key,
+    IdempotencyKey,
+    checked_idempotency_key,
     parse_time,
     provide_admin,
     provide_auditor,
@@ -36,14 +37,30 @@ from interface.http.case_schemas import (
     RegionOut,
     VerificationOut,
 )
+from interface.http.contract import answer, operation
 from interface.http.idempotency import ResponseCache
 from interface.http.visitors import created
 
 ADMIN = {"admin_id": Provide(provide_admin, sync_to_thread=False)}
 AUDITOR = {"auditor_id": Provide(provide_auditor, sync_to_thread=False)}
-From = Annotated[str | None, QueryParameter(name="from", required=False)]
-To = Annotated[str | None, QueryParameter(name="to", required=False)]
-CheckpointParam = Annotated[str | None, QueryParameter(name="checkpoint", required=False)]
+From = Annotated[
+    str | None,
+    QueryParameter(name="from", required=False, description="RFC 3339 time with an offset."),
+]
+To = Annotated[
+    str | None,
+    QueryParameter(name="to", required=False, description="RFC 3339 time with an offset."),
+]
+CheckpointParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="checkpoint",
+        required=False,
+        description="The compact `checkpoint` of an earlier GET /v1/audit/checkpoint.",
+    ),
+]
+ADMIN_TAG = "accounts"
+AUDIT_TAG = "audit"
 
 
 class AuditChainBrokenError(ConflictError):
@@ -52,15 +69,27 @@ class AuditChainBrokenError(ConflictError):
     kind = "audit-chain-broken"
 
 
-@post("/v1/agencies", status_code=201, dependencies=ADMIN, sync_to_thread=True)
+@post(
+    "/v1/agencies",
+    status_code=201,
+    dependencies=ADMIN,
+    sync_to_thread=True,
+    **operation(
+        "create_agency", "Create an agency", tag=ADMIN_TAG, body=NewAgency, problems=(409,)
+    ),
+)
 def create_agency(
-    request: Request[Any, Any, Any], admin_id: NamedDependency[UUID], body: RawBody
+    request: Request[Any, Any, Any],
+    admin_id: NamedDependency[UUID],
+    body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> AgencyCreated:
-    """Create an agency with its jurisdiction (province, city or county codes that exist)."""
+    """The admin creates a health agency with its jurisdiction: province, city or county
+    codes that exist (`000000` and unknown codes answer 400). Audited."""
     req = decode_body(body, NewAgency)
     services = services_of(request)
     agency_id = services.casework.create_agency(
-        req.name, list(req.jurisdiction), idempotency_key(request)
+        req.name, list(req.jurisdiction), checked_idempotency_key(idempotency)
     )
     # The recorded jurisdiction: a retry with the same key answers the agency it made first.
     agency = services.directory.agency(agency_id)
@@ -73,14 +102,14 @@ def create_agency(
 
 
 def _replayable(
-    request: Request[Any, Any, Any], scope: str, body: bytes, make: Any
+    request: Request[Any, Any, Any], scope: str, key: str | None, body: bytes, make: Any
 ) -> Response[bytes]:
     cache: ResponseCache = request.app.state.responses
 
-    def answer(key: str | None) -> bytes:
+    def encoded(key: str | None) -> bytes:
         return msgspec.json.encode(make(key))
 
-    return created(cache.answer_once(scope, idempotency_key(request), body, answer))
+    return created(cache.answer_once(scope, checked_idempotency_key(key), body, encoded))
 
 
 @post(
@@ -88,14 +117,24 @@ def _replayable(
     status_code=201,
     dependencies=ADMIN,
     sync_to_thread=True,
+    **operation(
+        "create_officer",
+        "Create an officer",
+        tag=ADMIN_TAG,
+        body=NewOfficer,
+        problems=(404, 409, 422),
+        answers={201: answer(OfficerCreated, "The new officer and their bearer token.")},
+    ),
 )
 def create_officer(
     request: Request[Any, Any, Any],
     admin_id: NamedDependency[UUID],
     agency_id: FromPath[UUID],
     body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> Response[bytes]:
-    """Create a tracer or supervisor; the answer holds the only copy of their token."""
+    """The admin creates a tracer or a supervisor of an agency; the answer holds the only copy
+    of their token. Audited."""
     req = decode_body(body, NewOfficer)
     casework = services_of(request).casework
 
@@ -103,14 +142,31 @@ def create_officer(
         made = casework.create_officer(agency_id, req.name, OfficerRole(req.role), key)
         return OfficerCreated(officer_id=made.id, token=made.token)
 
-    return _replayable(request, f"officers|{agency_id}", body, make)
+    return _replayable(request, f"officers|{agency_id}", idempotency, body, make)
 
 
-@post("/v1/auditors", status_code=201, dependencies=ADMIN, sync_to_thread=True)
+@post(
+    "/v1/auditors",
+    status_code=201,
+    dependencies=ADMIN,
+    sync_to_thread=True,
+    **operation(
+        "create_auditor",
+        "Create an auditor",
+        tag=ADMIN_TAG,
+        body=NewAuditor,
+        problems=(409, 422),
+        answers={201: answer(AuditorCreated, "The new auditor and their bearer token.")},
+    ),
+)
 def create_auditor(
-    request: Request[Any, Any, Any], admin_id: NamedDependency[UUID], body: RawBody
+    request: Request[Any, Any, Any],
+    admin_id: NamedDependency[UUID],
+    body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> Response[bytes]:
-    """Create an auditor; the answer holds the only copy of their token."""
+    """The admin creates an auditor, who reads the audit trail and nothing else; the answer
+    holds the only copy of their token. Audited."""
     req = decode_body(body, NewAuditor)
     casework = services_of(request).casework
 
@@ -118,17 +174,23 @@ def create_auditor(
         made = casework.create_auditor(req.name, key)
         return AuditorCreated(auditor_id=made.id, token=made.token)
 
-    return _replayable(request, "auditors", body, make)
+    return _replayable(request, "auditors", idempotency, body, make)
 
 
-@get("/v1/audit", dependencies=AUDITOR, sync_to_thread=True)
+@get(
+    "/v1/audit",
+    dependencies=AUDITOR,
+    sync_to_thread=True,
+    **operation("audit_entries", "Read the audit trail", tag=AUDIT_TAG, problems=(400,)),
+)
 def audit_entries(
     request: Request[Any, Any, Any],
     auditor_id: NamedDependency[UUID],
     start: From = None,
     end: To = None,
 ) -> AuditOut:
-    """The audit trail, oldest first."""
+    """An auditor reads the audit trail, oldest first: who did what, when, on which case.
+    Reads only."""
     since = parse_time(start, "from") if start else None
     until = parse_time(end, "to") if end else None
     entries = services_of(request).audit.entries(since, until)
@@ -147,11 +209,17 @@ def audit_entries(
     )
 
 
-@get("/v1/audit/checkpoint", dependencies=AUDITOR, sync_to_thread=True)
+@get(
+    "/v1/audit/checkpoint",
+    dependencies=AUDITOR,
+    sync_to_thread=True,
+    **operation("audit_checkpoint", "Sign the audit trail's head", tag=AUDIT_TAG, problems=(409,)),
+)
 def audit_checkpoint(
     request: Request[Any, Any, Any], auditor_id: NamedDependency[UUID]
 ) -> CheckpointOut:
-    """The chain's head, signed by this deployment, for the auditor to keep outside it."""
+    """An auditor gets the hash chain's head, signed by this deployment, to keep outside it
+    and check later with `/v1/audit/verification`. A broken chain answers 409."""
     services = services_of(request)
     try:
         head = services.audit.head()
@@ -171,14 +239,19 @@ def audit_checkpoint(
     )
 
 
-@get("/v1/audit/verification", dependencies=AUDITOR, sync_to_thread=True)
+@get(
+    "/v1/audit/verification",
+    dependencies=AUDITOR,
+    sync_to_thread=True,
+    **operation("audit_verification", "Verify the audit trail", tag=AUDIT_TAG, problems=(400,)),
+)
 def audit_verification(
     request: Request[Any, Any, Any],
     auditor_id: NamedDependency[UUID],
     checkpoint: CheckpointParam = None,
 ) -> VerificationOut:
-    """Recompute the hash chain; `valid: false` names the first bad position. With a
-    checkpoint (its compact form), also whether every entry up to it is still unchanged."""
+    """An auditor has the hash chain recomputed; `valid: false` names the first bad position.
+    With a checkpoint (its compact form), also whether every entry up to it is unchanged."""
     services = services_of(request)
     signer = checkpoint_signer(services.keys)
     # A checkpoint not signed here is refused before the chain is read.

@@ -15,9 +15,8 @@ from uuid import UUID
 import msgspec
 import redis
 from litestar import Litestar, Request, Response, get
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from infrastructure.container import Services, build_services
 from infrastructure.duties import Duties
@@ -28,6 +27,7 @@ from interface.http.admin import admin_handlers
 from interface.http.auth import services_of
 from interface.http.cases import case_handlers
 from interface.http.checkin_route import CheckInRoute
+from interface.http.contract import ContractDocument, operation
 from interface.http.events import ExposureHub, event_handlers
 from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
@@ -35,6 +35,7 @@ from interface.http.observability import ObservabilityMiddleware, observability_
 from interface.http.pages import page_handlers
 from interface.http.problems import exception_handlers, problem_type
 from interface.http.ratelimit import rate_limit_state
+from interface.http.reference import ReferencePage, reference_handlers, schema_router
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
@@ -65,10 +66,26 @@ class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
     projection: ProjectionHealth
 
 
-@get("/health", sync_to_thread=True)
+@get(
+    "/health",
+    sync_to_thread=True,
+    **operation(
+        "health",
+        "Check the service's health",
+        tag="service",
+        signed_in=False,
+        answers={
+            503: ResponseSpec(
+                data_container=Health,
+                description="Degraded: also a problem's type, title and detail.",
+                generate_examples=False,
+            )
+        },
+    ),
+)
 def health(request: Request[Any, Any, Any]) -> Response[Health]:
-    """The state of the event store, Redis and the projection; 503 when one is down or the
-    projection fails, has stopped, or stays too far behind."""
+    """Anyone may ask: the state of the event store, Redis and the projection; 503 when one
+    is down, or the projection fails, has stopped, or stays too far behind."""
     services = services_of(request)
     store, cache = "ok", None
     down: list[str] = []
@@ -122,6 +139,24 @@ def _second(at: datetime | None) -> datetime | None:
 def _venue_name(services: Services, venue_id: UUID) -> str:
     venue = services.directory.venue(venue_id)
     return venue.name if venue else ""
+
+
+API_DESCRIPTION = """Venue check-in and contact tracing; personal data only ever encrypted.
+
+Send JSON bodies; they are decoded strictly (`"9"` is not a number, unknown fields are
+refused). Times are RFC 3339 with a UTC offset. Sign in with `Authorization: Bearer <token>`.
+Every refusal is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`,
+`detail`, and for invalid input `errors: [{field, message}]`); no answer repeats personal data.
+Creating POSTs take an `Idempotency-Key` header: a retry with the same key and body answers
+the first result and creates nothing new."""
+TAGS = [
+    Tag(name="visitors", description="Shoppers: register, check in and out, their own data."),
+    Tag(name="merchants", description="Merchants and their venues: codes, posters, the till."),
+    Tag(name="cases", description="Agencies' tracers and supervisors: cases and exposures."),
+    Tag(name="accounts", description="The platform admin: agencies, officers, auditors."),
+    Tag(name="audit", description="Auditors: the audit trail and its signed checkpoints."),
+    Tag(name="service", description="The service itself."),
+]
 
 
 # Young-generation collections every this many new container objects instead of CPython's 700.
@@ -214,6 +249,7 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
             *event_handlers,
             *observability_handlers,
             *page_handlers,
+            *reference_handlers,
         ],
         middleware=[ObservabilityMiddleware()],
         lifespan=[lifespan],
@@ -222,11 +258,19 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         openapi_config=OpenAPIConfig(
             title="Fangxin",
             version="1",
-            description="Venue check-in and contact tracing; personal data only ever encrypted.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            description=API_DESCRIPTION,
+            render_plugins=[ReferencePage(), ContractDocument()],
+            openapi_router=schema_router(),
+            use_handler_docstrings=True,
+            tags=TAGS,
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="The token a registration or the admin handed out.",
+                    )
+                }
             ),
         ),
         debug=False,

@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import HeaderParameter
 
-from domain.errors import InvalidInputError
 from domain.ports import Principal
 from infrastructure.container import Services
+from interface.http.field_errors import RFC3339_WORDS
+from interface.http.problems import InvalidFieldError
 
 MAX_TOKEN_LENGTH = 200
+# Documented here, checked by `checked_idempotency_key` after the token, as every body is.
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="1 to 200 characters, such as a random UUID: a retry with the same key "
+        "and body answers the first result and creates nothing new.",
+    ),
+]
+AnonymousIdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="16 to 200 characters, such as a random UUID: a retry with the same key "
+        "and body within ten minutes answers the first result (with its token) again.",
+    ),
+]
 # Every accepted time lies in this range, so date arithmetic on it (a default window of days
 # before it, a bucket after it, a conversion to any zone) stays far from year 1 and year 9999.
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-class TimeWithoutOffsetError(InvalidInputError):
+class TimeWithoutOffsetError(InvalidFieldError):
     """A time was given without its UTC offset."""
 
     kind = "time-without-offset"
 
 
-class TimeOutOfRangeError(InvalidInputError):
+class TimeOutOfRangeError(InvalidFieldError):
     """A time lies outside the years that Fangxin accepts."""
 
     kind = "time-out-of-range"
@@ -120,15 +141,10 @@ def provide_officer(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
-    """The client's `Idempotency-Key`, if any (at most 200 characters)."""
-    return checked_idempotency_key(request.headers.get("idempotency-key"))
-
-
 def checked_idempotency_key(key: str | None) -> str | None:
     """An `Idempotency-Key` header's value; 400 unless it has 1 to 200 characters."""
     if key is not None and not 1 <= len(key) <= MAX_TOKEN_LENGTH:
-        raise InvalidInputError("Idempotency-Key must have 1 to 200 characters")
+        raise InvalidFieldError("Idempotency-Key must have 1 to 200 characters", "Idempotency-Key")
     return key
 
 
@@ -137,9 +153,9 @@ def parse_time(value: str, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInputError(f"`{name}` is not an RFC 3339 time") from None
+        raise InvalidFieldError(f"{name} must be {RFC3339_WORDS}", name) from None
     if "T" not in value.upper():
-        raise TimeWithoutOffsetError(f"`{name}` needs a UTC offset, e.g. 2026-03-04T09:30:00Z")
+        raise TimeWithoutOffsetError(f"{name} needs a UTC offset, e.g. 2026-03-04T09:30:00Z", name)
     return checked_time(parsed, name)
 
 
@@ -150,10 +166,11 @@ def checked_time(value: datetime, name: str) -> datetime:
     (`time-out-of-range`) naming `name`, instead of overflowing later in date arithmetic.
     """
     if value.tzinfo is None or value.utcoffset() is None:
-        raise TimeWithoutOffsetError(f"`{name}` needs a UTC offset, e.g. 2026-03-04T09:30:00Z")
+        raise TimeWithoutOffsetError(f"{name} needs a UTC offset, e.g. 2026-03-04T09:30:00Z", name)
     # Compared as aware times, which never converts (and so never overflows) at year 1 or 9999.
     if not EARLIEST_TIME <= value <= LATEST_TIME:
         raise TimeOutOfRangeError(
-            f"`{name}` must lie between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)"
+            f"{name} must lie between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)",
+            name,
         )
     return value

@@ -1,7 +1,8 @@
 """Strict JSON request bodies: the wrong type is refused, never coerced (`"9"` is not `9`).
 
 Litestar converts bodies leniently, so handlers take the raw bytes and decode them here,
-once, with msgspec in strict mode.
+once, with msgspec in strict mode. A route declares the Struct it decodes for the API
+document with `interface.http.contract.operation(body=...)`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import TypeVar
 
 import msgspec
 from litestar.exceptions import ValidationException
+
+from interface.http.field_errors import field_error, malformed_json
 
 T = TypeVar("T")
 
@@ -20,11 +23,9 @@ def decode_body(data: bytes, schema: type[T]) -> T:
         return msgspec.json.decode(data, type=schema, strict=True)
     except msgspec.ValidationError as exc:
         raise ValidationException(
-            "the request does not match the schema",
-            extra=[{"message": str(exc), "source": "body"}],
+            "the request does not match the schema", extra=[field_error(str(exc))]
         ) from None
     except msgspec.DecodeError:
         raise ValidationException(
-            "the request body is not valid JSON",
-            extra=[{"message": "malformed JSON", "source": "body"}],
+            "the request body is not valid JSON", extra=[malformed_json()]
         ) from None

@@ -7,19 +7,26 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from msgspec import Meta
 
-from interface.http.schemas import Name, Phone, Region, VenueRef
+from interface.http.schemas import OFFICER_ROLE_PATTERN, Name, Phone, Region, Time, VenueRef
 
-Reason = Annotated[str, msgspec.Meta(max_length=500)]
-LegalBasis = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
-Jurisdiction = Annotated[list[Region], msgspec.Meta(min_length=1, max_length=50)]
+Reason = Annotated[str, Meta(max_length=500)]
+LegalBasis = Annotated[str, Meta(min_length=3, max_length=500)]
+Jurisdiction = Annotated[list[Region], Meta(min_length=1, max_length=50)]
 
 
 class NewAgency(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/agencies."""
+    """A health agency and the regions it may trace in."""
 
-    name: Name
-    jurisdiction: Jurisdiction
+    name: Annotated[Name, Meta(description="The agency's name.")]
+    jurisdiction: Annotated[
+        Jurisdiction,
+        Meta(
+            description="Province, city or county codes (GB/T 2260) that exist; each covers "
+            "the codes below it. 1 to 50 codes."
+        ),
+    ]
 
 
 class RegionOut(msgspec.Struct):
@@ -37,10 +44,12 @@ class AgencyCreated(msgspec.Struct):
 
 
 class NewOfficer(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/agencies/{agency_id}/officers."""
+    """An officer of the agency: a tracer opens cases, a supervisor approves them."""
 
-    name: Name
-    role: Annotated[str, msgspec.Meta(pattern=r"^(tracer|supervisor)$")]
+    name: Annotated[Name, Meta(description="The officer's name.")]
+    role: Annotated[
+        str, Meta(pattern=OFFICER_ROLE_PATTERN, description="`tracer` or `supervisor`.")
+    ]
 
 
 class OfficerCreated(msgspec.Struct):
@@ -51,9 +60,9 @@ class OfficerCreated(msgspec.Struct):
 
 
 class NewAuditor(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/auditors."""
+    """An auditor, who reads the audit trail and nothing else."""
 
-    name: Name
+    name: Annotated[Name, Meta(description="The auditor's name.")]
 
 
 class AuditorCreated(msgspec.Struct):
@@ -66,30 +75,42 @@ class AuditorCreated(msgspec.Struct):
 class IndexPerson(msgspec.Struct, forbid_unknown_fields=True):
     """The confirmed person: by phone (every visitor registered with it) or visitor id."""
 
-    phone: Phone | None = None
-    visitor_id: UUID | None = None
+    phone: Annotated[
+        Phone | None, Meta(description="Every visitor registered with this phone number.")
+    ] = None
+    visitor_id: Annotated[UUID | None, Meta(description="One visitor, by id.")] = None
 
 
 class NewCase(msgspec.Struct, forbid_unknown_fields=True, rename={"start": "from", "end": "to"}):
-    """POST /v1/cases."""
+    """A case for a confirmed person, over a window of at most 28 days that has begun."""
 
-    index: IndexPerson
-    start: datetime
-    end: datetime
-    legal_basis: LegalBasis
+    index: Annotated[
+        IndexPerson, Meta(description="The confirmed person: exactly one of phone and visitor_id.")
+    ]
+    start: Annotated[Time, Meta(description="Start of the window, RFC 3339 with an offset.")]
+    end: Annotated[
+        Time,
+        Meta(description="End of the window: after `from`, at most 28 days later, not future."),
+    ]
+    legal_basis: Annotated[
+        LegalBasis, Meta(description="Why the agency may trace this person (3 to 500 characters).")
+    ]
 
 
 class Approval(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/cases/{case_id}/approval."""
+    """A supervisor's decision on a pending case."""
 
-    approve: bool
-    reason: Reason = ""
+    approve: Annotated[bool, Meta(description="`true` approves the case, `false` rejects it.")]
+    reason: Annotated[Reason, Meta(description="Why, for the audit trail (at most 500).")] = ""
 
 
 class Closure(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/cases/{case_id}/closure."""
+    """The closing of a case."""
 
-    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+    reason: Annotated[
+        str,
+        Meta(min_length=3, max_length=500, description="Why, for the audit trail (3 to 500)."),
+    ]
 
 
 class CaseOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
@@ -166,12 +187,16 @@ class DetailsOut(msgspec.Struct):
 class NewExposure(
     msgspec.Struct, forbid_unknown_fields=True, rename={"start": "from", "end": "to"}
 ):
-    """POST /v1/exposures."""
+    """An exposure at a venue: everyone whose visit overlaps the window is alerted."""
 
-    case_id: UUID
-    venue_id: UUID
-    start: datetime
-    end: datetime
+    case_id: Annotated[UUID, Meta(description="An approved case of the tracer's agency.")]
+    venue_id: Annotated[
+        UUID, Meta(description="A venue the index person visited, in the agency's jurisdiction.")
+    ]
+    start: Annotated[Time, Meta(description="Start of the exposure window, with an offset.")]
+    end: Annotated[
+        Time, Meta(description="End of the exposure window: after `from`, at most 28 days later.")
+    ]
 
 
 class ExposureCreated(msgspec.Struct):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from domain.cases import Case, CaseStatus
@@ -16,7 +17,13 @@ from domain.errors import InvalidInputError
 from domain.ports import Principal
 from domain.tracing import Contact, ContactRule
 from infrastructure.regions import national_regions
-from interface.http.auth import checked_time, idempotency_key, provide_officer, services_of
+from interface.http.auth import (
+    IdempotencyKey,
+    checked_idempotency_key,
+    checked_time,
+    provide_officer,
+    services_of,
+)
 from interface.http.bodies import decode_body
 from interface.http.case_schemas import (
     Approval,
@@ -33,12 +40,23 @@ from interface.http.case_schemas import (
     TrajectoryVenue,
     TrajectoryVisitOut,
 )
-from interface.http.exports import to_csv, to_json
+from interface.http.contract import operation
+from interface.http.exports import CSV_MEDIA_TYPE, CaseExport, to_csv, to_json
 
 OFFICER = {"officer": Provide(provide_officer, sync_to_thread=False)}
-Minutes = Annotated[int, QueryParameter(ge=0, le=24 * 60)]
-Depth = Annotated[int, QueryParameter(ge=1, le=2)]
-Format = Annotated[str, QueryParameter(name="format", pattern="^(csv|json)$")]
+Minutes = Annotated[int, QueryParameter(ge=0, le=24 * 60, description="Minutes, 0 to 1440.")]
+Depth = Annotated[
+    int,
+    QueryParameter(
+        ge=1, le=2, description="1: contacts of the index person; 2: their contacts too."
+    ),
+]
+Format = Annotated[
+    Literal["csv", "json"],
+    QueryParameter(name="format", description="`csv` (a spreadsheet) or `json`."),
+]
+TAG = "cases"
+CASE_READ_PROBLEMS = (400, 404, 409)
 
 
 def case_out(case: Case, status: CaseStatus) -> CaseOut:
@@ -100,11 +118,21 @@ def contact_out(contact: Contact) -> ContactOut:
     )
 
 
-@post("/v1/cases", status_code=201, dependencies=OFFICER, sync_to_thread=True)
+@post(
+    "/v1/cases",
+    status_code=201,
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("open_case", "Open a case", tag=TAG, body=NewCase, problems=(404, 409)),
+)
 def open_case(
-    request: Request[Any, Any, Any], officer: NamedDependency[Principal], body: RawBody
+    request: Request[Any, Any, Any],
+    officer: NamedDependency[Principal],
+    body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> CaseOut:
-    """A tracer opens a case for a confirmed person (pending until a supervisor approves)."""
+    """A tracer opens a case for a confirmed person, by phone or visitor id, over a window of
+    at most 28 days; it stays `pending` until a supervisor approves it. Audited."""
     req = decode_body(body, NewCase)
     if (req.index.phone is None) == (req.index.visitor_id is None):
         raise InvalidInputError("`index` names exactly one of `phone` and `visitor_id`")
@@ -117,13 +145,19 @@ def open_case(
         req.start,
         req.end,
         req.legal_basis,
-        idempotency_key(request),
+        checked_idempotency_key(idempotency),
     )
     return _answer(request, case)
 
 
 @post(
-    "/v1/cases/{case_id:uuid}/approval", status_code=200, dependencies=OFFICER, sync_to_thread=True
+    "/v1/cases/{case_id:uuid}/approval",
+    status_code=200,
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation(
+        "decide_case", "Approve or reject a case", tag=TAG, body=Approval, problems=(404, 409)
+    ),
 )
 def decide_case(
     request: Request[Any, Any, Any],
@@ -131,7 +165,8 @@ def decide_case(
     case_id: FromPath[UUID],
     body: RawBody,
 ) -> CaseOut:
-    """A supervisor of the agency, never the opener, approves or rejects the case."""
+    """A supervisor of the case's agency, never its opener, approves or rejects a pending
+    case; an approved case expires 14 days later. Audited."""
     req = decode_body(body, Approval)
     return _answer(
         request, services_of(request).casework.decide(officer, case_id, req.approve, req.reason)
@@ -139,7 +174,11 @@ def decide_case(
 
 
 @post(
-    "/v1/cases/{case_id:uuid}/closure", status_code=200, dependencies=OFFICER, sync_to_thread=True
+    "/v1/cases/{case_id:uuid}/closure",
+    status_code=200,
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("close_case", "Close a case", tag=TAG, body=Closure, problems=(404, 409)),
 )
 def close_case(
     request: Request[Any, Any, Any],
@@ -147,24 +186,37 @@ def close_case(
     case_id: FromPath[UUID],
     body: RawBody,
 ) -> CaseOut:
-    """An officer of the agency closes the case: every later read of its data answers 409."""
+    """An officer of the case's agency closes it: every later read of its data answers 409.
+    Audited."""
     req = decode_body(body, Closure)
     return _answer(request, services_of(request).casework.close(officer, case_id, req.reason))
 
 
-@get("/v1/cases/{case_id:uuid}", dependencies=OFFICER, sync_to_thread=True)
+@get(
+    "/v1/cases/{case_id:uuid}",
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("show_case", "Show a case", tag=TAG, problems=CASE_READ_PROBLEMS),
+)
 def show_case(
     request: Request[Any, Any, Any], officer: NamedDependency[Principal], case_id: FromPath[UUID]
 ) -> CaseOut:
-    """The case's state, for officers of its agency."""
+    """An officer of the case's agency reads its state (another agency's case answers 404)."""
     return _answer(request, services_of(request).casework.case(officer, case_id))
 
 
-@get("/v1/cases/{case_id:uuid}/trajectory", dependencies=OFFICER, sync_to_thread=True)
+@get(
+    "/v1/cases/{case_id:uuid}/trajectory",
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("trajectory", "Read a case's trajectory", tag=TAG, problems=CASE_READ_PROBLEMS),
+)
 def trajectory(
     request: Request[Any, Any, Any], officer: NamedDependency[Principal], case_id: FromPath[UUID]
 ) -> TrajectoryOut:
-    """The index person's visits inside the jurisdiction, oldest first (audited)."""
+    """An officer of the agency reads the index person's visits in the case window inside the
+    jurisdiction, oldest first; a pending, rejected, closed or expired case answers 409.
+    Audited."""
     return trajectory_out(services_of(request).casework.trajectory(officer, case_id))
 
 
@@ -177,7 +229,12 @@ def rule_of(before: int, after: int, min_overlap: int) -> ContactRule:
     )
 
 
-@get("/v1/cases/{case_id:uuid}/contacts", dependencies=OFFICER, sync_to_thread=True)
+@get(
+    "/v1/cases/{case_id:uuid}/contacts",
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("contacts", "List a case's close contacts", tag=TAG, problems=CASE_READ_PROBLEMS),
+)
 def contacts(
     request: Request[Any, Any, Any],
     officer: NamedDependency[Principal],
@@ -187,7 +244,9 @@ def contacts(
     before_minutes: Minutes = 0,
     depth: Depth = 1,
 ) -> ContactsOut:
-    """Close contacts by the rule of DESIGN.md, with its parameters (audited)."""
+    """An officer of the agency lists the close contacts of an approved case: visitors whose
+    visit overlapped the index person's at a venue by `min_overlap_minutes`, counting from
+    `before_minutes` before to `after_minutes` after. Pseudonymous ids only. Audited."""
     found = services_of(request).casework.contacts(
         officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
     )
@@ -199,6 +258,12 @@ def contacts(
     status_code=200,
     dependencies=OFFICER,
     sync_to_thread=True,
+    **operation(
+        "contact_details",
+        "Reveal a contact's name and phone",
+        tag=TAG,
+        problems=(400, 404, 409, 410),
+    ),
 )
 def contact_details(
     request: Request[Any, Any, Any],
@@ -206,12 +271,32 @@ def contact_details(
     case_id: FromPath[UUID],
     visitor_id: FromPath[UUID],
 ) -> DetailsOut:
-    """Name and phone of a listed contact (audited); an erased contact answers 410."""
+    """An officer of the agency reads the name and phone of a visitor that a contacts answer
+    of this case listed; anyone else answers 404, an erased visitor 410. Audited."""
     details = services_of(request).casework.details(officer, case_id, visitor_id)
     return DetailsOut(name=details.name, phone=details.phone)
 
 
-@get("/v1/cases/{case_id:uuid}/export", dependencies=OFFICER, sync_to_thread=True)
+@get(
+    "/v1/cases/{case_id:uuid}/export",
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation(
+        "export_case",
+        "Export a case",
+        tag=TAG,
+        problems=CASE_READ_PROBLEMS,
+        answers={
+            200: ResponseSpec(
+                data_container=CaseExport,
+                description="`format=json`: the trajectory and contacts. `format=csv` answers "
+                "text/csv instead: one table, trajectory rows then contact rows.",
+                generate_examples=False,
+            )
+        },
+        other_media={200: {CSV_MEDIA_TYPE: {"type": "string"}}},
+    ),
+)
 def export_case(
     request: Request[Any, Any, Any],
     officer: NamedDependency[Principal],
@@ -222,7 +307,8 @@ def export_case(
     before_minutes: Minutes = 0,
     depth: Depth = 1,
 ) -> Response[bytes]:
-    """Trajectory and contacts as a CSV or JSON file (audited)."""
+    """An officer of the agency downloads an approved case's trajectory and contacts as a CSV
+    or JSON file; no CSV cell can start a spreadsheet formula. Audited."""
     found_trajectory, found_contacts = services_of(request).casework.export(
         officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
     )
@@ -237,14 +323,24 @@ def export_case(
         return Response(
             to_json(str(case_id), t_out, c_out), media_type="application/json", headers=headers
         )
-    return Response(to_csv(t_out, c_out), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(to_csv(t_out, c_out), media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
-@post("/v1/exposures", status_code=201, dependencies=OFFICER, sync_to_thread=True)
+@post(
+    "/v1/exposures",
+    status_code=201,
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation(
+        "declare_exposure", "Declare an exposure", tag=TAG, body=NewExposure, problems=(404, 409)
+    ),
+)
 def declare_exposure(
     request: Request[Any, Any, Any], officer: NamedDependency[Principal], body: RawBody
 ) -> ExposureCreated:
-    """A tracer with an approved case alerts everyone whose visit overlaps (audited)."""
+    """A tracer with an approved case declares an exposure at a venue the index person
+    visited: every other visitor whose visit overlaps the window is alerted (the index person
+    is not). The window must overlap a visit of the index person, else 409. Audited."""
     req = decode_body(body, NewExposure)
     checked_time(req.start, "from")
     checked_time(req.end, "to")

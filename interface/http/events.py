@@ -18,6 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from domain.ports import ExposureView, VisitLog
 from interface.http.auth import services_of
 from interface.http.case_schemas import MyExposure, MyExposures
+from interface.http.contract import operation
 from interface.http.schemas import VenueRef
 from interface.http.visitors import VISITOR
 
@@ -83,9 +84,15 @@ def _offer(queue: asyncio.Queue[bytes], payload: bytes) -> None:
         queue.put_nowait(payload)
 
 
-@get("/v1/me/exposures", dependencies=VISITOR, sync_to_thread=True)
+@get(
+    "/v1/me/exposures",
+    dependencies=VISITOR,
+    sync_to_thread=True,
+    **operation("my_exposures", "List exposures at my visits", tag="visitors"),
+)
 def my_exposures(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]) -> MyExposures:
-    """Declared exposures that overlap the visitor's own visits."""
+    """A visitor lists the declared exposures that overlap their own visits (or their
+    dependents'). Reads only."""
     found = services_of(request).casework.exposures_of(visitor_id)
     return MyExposures(
         exposures=[
@@ -100,11 +107,17 @@ def my_exposures(request: Request[Any, Any, Any], visitor_id: NamedDependency[UU
     )
 
 
-@get("/v1/me/events", dependencies=VISITOR)
+@get(
+    "/v1/me/events",
+    dependencies=VISITOR,
+    media_type="text/event-stream",
+    **operation("my_events", "Hear of new exposures (server-sent events)", tag="visitors"),
+)
 async def my_events(
     request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]
 ) -> ServerSentEvent:
-    """Server-sent events: `exposure` whenever a new exposure matches the visitor's visits."""
+    """A visitor's open stream of server-sent events: an `exposure` event (a MyExposure as
+    JSON) whenever a newly declared exposure overlaps their visits; a comment every 15 s."""
     hub: ExposureHub = request.app.state.hub
 
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:

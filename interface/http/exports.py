@@ -14,6 +14,8 @@ from interface.http.case_schemas import ContactOut, TrajectoryOut
 # prefixed with a quote. Spreadsheets skip leading blanks and line breaks and read full-width
 # signs as their ASCII forms, so a cell is judged by its first visible character after NFKC.
 FORMULA_STARTS = ("=", "+", "-", "@")
+# litestar adds `; charset=utf-8` to every text/* type itself.
+CSV_MEDIA_TYPE = "text/csv"
 COLUMNS = [
     "section",
     "visit_id",

@@ -19,8 +19,16 @@ from domain.ports import VenueView
 from domain.stats import Bucket, BucketStats
 from domain.venues import CodeKind
 from infrastructure import qr
-from interface.http.auth import idempotency_key, parse_time, provide_merchant, services_of
+from interface.http.auth import (
+    AnonymousIdempotencyKey,
+    IdempotencyKey,
+    checked_idempotency_key,
+    parse_time,
+    provide_merchant,
+    services_of,
+)
 from interface.http.bodies import decode_body
+from interface.http.contract import answer, operation
 from interface.http.idempotency import ResponseCache, anonymous_key
 from interface.http.ratelimit import rate_limited
 from interface.http.schemas import (
@@ -41,11 +49,44 @@ from interface.http.schemas import (
 from interface.http.visitors import checked_out, created
 
 MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
-From = Annotated[str | None, QueryParameter(name="from", required=False)]
-To = Annotated[str | None, QueryParameter(name="to", required=False)]
-BucketParam = Annotated[Bucket, QueryParameter(name="bucket", required=False)]
-TzParam = Annotated[str, QueryParameter(name="tz", required=False, max_length=64)]
-KindParam = Annotated[CodeKind, QueryParameter(name="kind", required=False)]
+From = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        required=False,
+        description="RFC 3339 time with an offset, rounded down to a whole bucket; "
+        "default one day before `to`.",
+    ),
+]
+To = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        required=False,
+        description="RFC 3339 time with an offset, rounded up to a whole bucket; default now.",
+    ),
+]
+BucketParam = Annotated[
+    Bucket, QueryParameter(name="bucket", required=False, description="`hour` or `day`.")
+]
+TzParam = Annotated[
+    str,
+    QueryParameter(
+        name="tz",
+        required=False,
+        max_length=64,
+        description="An IANA time zone whose offset is whole hours, such as Asia/Shanghai.",
+    ),
+]
+KindParam = Annotated[
+    CodeKind,
+    QueryParameter(
+        name="kind",
+        required=False,
+        description="`entry` (the check-in poster) or `checkout` (the till poster).",
+    ),
+]
+TAG = "merchants"
 
 
 def urls(request: Request[Any, Any, Any], codes: VenueCodes) -> CodesOut:
@@ -78,9 +119,27 @@ def venue_out(request: Request[Any, Any, Any], venue: VenueView) -> VenueOut:
     )
 
 
-@post("/v1/merchants", status_code=201, guards=[rate_limited("register")], sync_to_thread=True)
-def register_merchant(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
-    """Register a merchant; the answer holds the only copy of their token."""
+@post(
+    "/v1/merchants",
+    status_code=201,
+    guards=[rate_limited("register")],
+    sync_to_thread=True,
+    **operation(
+        "register_merchant",
+        "Register a merchant",
+        tag=TAG,
+        signed_in=False,
+        body=NewMerchant,
+        problems=(409, 422, 429),
+        answers={201: answer(MerchantCreated, "The new merchant and their bearer token.")},
+    ),
+)
+def register_merchant(
+    request: Request[Any, Any, Any], body: RawBody, idempotency: AnonymousIdempotencyKey = None
+) -> Response[bytes]:
+    """Anyone may register a merchant. The answer holds the only copy of the merchant's token.
+    A retry with the same `Idempotency-Key` (16 characters or more) and body within ten
+    minutes answers the first registration again."""
     req = decode_body(body, NewMerchant)
     services = services_of(request)
     cache: ResponseCache = request.app.state.responses
@@ -89,15 +148,25 @@ def register_merchant(request: Request[Any, Any, Any], body: RawBody) -> Respons
         made = services.app.register_merchant(req.name, req.contact_phone, key)
         return msgspec.json.encode(MerchantCreated(merchant_id=made.id, token=made.token))
 
-    key = anonymous_key(idempotency_key(request))
+    key = anonymous_key(checked_idempotency_key(idempotency))
     return created(cache.answer_once("merchants", key, msgspec.json.encode(req), make))
 
 
-@post("/v1/venues", status_code=201, dependencies=MERCHANT, sync_to_thread=True)
+@post(
+    "/v1/venues",
+    status_code=201,
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("register_venue", "Register a venue", tag=TAG, body=NewVenue, problems=(409,)),
+)
 def register_venue(
-    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], body: RawBody
+    request: Request[Any, Any, Any],
+    merchant_id: NamedDependency[UUID],
+    body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> VenueOut:
-    """Register a venue; the answer holds its entry and checkout codes and their URLs."""
+    """A merchant registers a venue in a county-level region that exists. The answer holds its
+    entry code and checkout code and the URLs their posters carry."""
     req = decode_body(body, NewVenue)
     services = services_of(request)
     venue_id = services.app.register_venue(
@@ -108,23 +177,33 @@ def register_venue(
         req.category,
         req.capacity,
         req.max_dwell_minutes or services.settings.default_max_dwell_minutes,
-        idempotency_key(request),
+        checked_idempotency_key(idempotency),
     )
     return venue_out(request, services.app.owned_venue(merchant_id, venue_id))
 
 
-@get("/v1/venues", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("list_venues", "List my venues", tag=TAG),
+)
 def list_venues(request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID]) -> VenueList:
-    """The merchant's own venues."""
+    """A merchant's own venues, with their current codes. Reads only."""
     venues = services_of(request).app.venues_of(merchant_id)
     return VenueList(venues=[venue_out(request, v) for v in venues])
 
 
-@get("/v1/venues/{venue_id:uuid}", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues/{venue_id:uuid}",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("show_venue", "Show a venue", tag=TAG, problems=(400, 404)),
+)
 def show_venue(
     request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> VenueOut:
-    """One own venue with its current codes."""
+    """One of the merchant's own venues with its current codes (another's answers 404)."""
     return venue_out(request, services_of(request).app.owned_venue(merchant_id, venue_id))
 
 
@@ -150,25 +229,38 @@ def _poster(
     )
 
 
-@get("/v1/venues/{venue_id:uuid}/poster.svg", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues/{venue_id:uuid}/poster.svg",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    media_type="image/svg+xml",
+    **operation("poster_svg", "Print a poster (SVG)", tag=TAG, problems=(400, 404)),
+)
 def poster_svg(
     request: Request[Any, Any, Any],
     merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
-    """The printable poster; its QR holds the check-in (or, `kind=checkout`, checkout) URL."""
+    """The owner's printable poster: its QR code holds the venue's `checkin_url`, or with
+    `kind=checkout` its `checkout_url` (the till poster)."""
     return _poster(request, merchant_id, venue_id, kind, qr.poster_svg, "image/svg+xml")
 
 
-@get("/v1/venues/{venue_id:uuid}/poster.png", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues/{venue_id:uuid}/poster.png",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    media_type="image/png",
+    **operation("poster_png", "Print a poster (PNG)", tag=TAG, problems=(400, 404)),
+)
 def poster_png(
     request: Request[Any, Any, Any],
     merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
-    """The printable poster as PNG."""
+    """The owner's printable poster as PNG, like `poster.svg`."""
     return _poster(request, merchant_id, venue_id, kind, qr.poster_png, "image/png")
 
 
@@ -177,11 +269,13 @@ def poster_png(
     status_code=201,
     dependencies=MERCHANT,
     sync_to_thread=True,
+    **operation("rotate_codes", "Replace a venue's codes", tag=TAG, problems=(400, 404, 409)),
 )
 def rotate_codes(
     request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> CodesOut:
-    """Replace the venue's codes (a poster leaked); the old codes are refused from now on."""
+    """The owner replaces the venue's entry and checkout codes (a poster leaked): the old codes
+    are refused from now on, and new posters must be printed."""
     app = services_of(request).app
     return urls(request, app.codes_of(app.rotate_codes(merchant_id, venue_id)))
 
@@ -191,17 +285,26 @@ def rotate_codes(
     status_code=201,
     dependencies=MERCHANT,
     sync_to_thread=True,
+    **operation(
+        "assisted_check_in",
+        "Check in a person without a phone",
+        tag=TAG,
+        body=AssistedCheckIn,
+        problems=(404, 409),
+    ),
 )
 def assisted_check_in(
     request: Request[Any, Any, Any],
     merchant_id: NamedDependency[UUID],
     venue_id: FromPath[UUID],
     body: RawBody,
+    idempotency: IdempotencyKey = None,
 ) -> AssistedOut:
-    """Check in a person without a phone at the counter."""
+    """The owner checks in, at the counter, a person who has no phone; name and phone are
+    stored encrypted, like a shopper's."""
     req = decode_body(body, AssistedCheckIn)
     result = services_of(request).app.assisted_check_in(
-        merchant_id, venue_id, req.name, req.phone, idempotency_key(request)
+        merchant_id, venue_id, req.name, req.phone, checked_idempotency_key(idempotency)
     )
     return AssistedOut(visit_id=result.visit_id, checked_in_at=result.checked_in_at)
 
@@ -211,6 +314,13 @@ def assisted_check_in(
     status_code=200,
     dependencies=MERCHANT,
     sync_to_thread=True,
+    **operation(
+        "till_check_out",
+        "Check a visit out at the till",
+        tag=TAG,
+        body=TillCheckOut,
+        problems=(404, 409),
+    ),
 )
 def till_check_out(
     request: Request[Any, Any, Any],
@@ -218,13 +328,19 @@ def till_check_out(
     venue_id: FromPath[UUID],
     body: RawBody,
 ) -> CheckOutOut:
-    """The till closes a visit it was shown (reason `payment`)."""
+    """The owner's till closes a visit at this venue that the shopper showed (reason
+    `payment`); one already closed answers 409."""
     req = decode_body(body, TillCheckOut)
     result = services_of(request).app.till_check_out(merchant_id, venue_id, req.visit_id)
     return checked_out(result)
 
 
-@get("/v1/venues/{venue_id:uuid}/stats", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues/{venue_id:uuid}/stats",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("venue_stats", "Show a venue's statistics", tag=TAG, problems=(400, 404)),
+)
 def venue_stats(
     request: Request[Any, Any, Any],
     merchant_id: NamedDependency[UUID],
@@ -234,11 +350,10 @@ def venue_stats(
     bucket: BucketParam = Bucket.HOUR,
     tz: TzParam = "UTC",
 ) -> StatsOut:
-    """Check-ins, unique visitors and dwell per hour or day, k-anonymous; never a visitor id.
-
-    `from` and `to` are rounded outward to whole buckets of `tz`; the answer says the window
-    it covers. A bucket of fewer than `K` unique visitors is `suppressed`, with no figures.
-    """
+    """The owner's check-ins, unique visitors and dwell (whole seconds) per hour or day,
+    k-anonymous and never a visitor id. `from` and `to` are rounded outward to whole buckets
+    of `tz` (at most 92 days); the answer says the window it covers. A bucket of fewer than 5
+    unique visitors is `suppressed`, with no figures."""
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -267,11 +382,16 @@ def _bucket_out(b: BucketStats) -> StatsBucketOut:
     )
 
 
-@get("/v1/venues/{venue_id:uuid}/occupancy", dependencies=MERCHANT, sync_to_thread=True)
+@get(
+    "/v1/venues/{venue_id:uuid}/occupancy",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("occupancy", "Show a venue's occupancy", tag=TAG, problems=(400, 404)),
+)
 def occupancy(
     request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
 ) -> OccupancyOut:
-    """How many people are in the venue now."""
+    """How many people are in the owner's venue now (open visits), and its capacity."""
     current, capacity = services_of(request).app.occupancy(merchant_id, venue_id)
     return OccupancyOut(current=current, capacity=capacity)
 

@@ -34,7 +34,8 @@ from infrastructure.metrics import Metrics
 from interface.http.auth import principal_by, token_in
 from interface.http.problems import problem_response
 
-METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# litestar adds `; charset=utf-8` to every text/* type.
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"
 UNMATCHED_ROUTE = "unmatched"
 
 ProjectionLag = Callable[[], dict[str, tuple[int, int]]]

@@ -19,7 +19,11 @@ from domain.errors import InvalidInputError
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TEMPLATE = "shopper.html"
-ASSETS = {"shopper.js": "text/javascript", "shopper.css": "text/css"}
+ASSETS = {
+    "shopper.js": "text/javascript",
+    "shopper.css": "text/css",
+    "api-reference.js": "text/javascript",
+}
 
 # The script and the stylesheet are the only sources the page may load: no inline code, so an
 # injected tag does nothing. The URL holds the venue code: no referrer carries it elsewhere.
@@ -53,6 +57,11 @@ def _static(name: str) -> bytes:
     return (resources.files("interface.http") / "static" / name).read_bytes()
 
 
+def static_text(name: str) -> str:
+    """A file of the static folder, as text."""
+    return _static(name).decode()
+
+
 def asset_url(name: str) -> str:
     """The cache-busting URL of a static asset."""
     version = hashlib.sha256(_static(name)).hexdigest()[:12]
@@ -64,12 +73,12 @@ def render_page(mode: str, code: str) -> Response[str]:
     if not CODE_PATTERN.fullmatch(code):
         raise InvalidInputError("this is not a venue code; scan the poster again")
     data = msgspec.json.encode(PageData(mode=mode, code=code)).decode()
-    body = Template(_static(TEMPLATE).decode()).substitute(
+    body = Template(static_text(TEMPLATE)).substitute(
         page_data=html.escape(data, quote=True),
         css_url=html.escape(asset_url("shopper.css"), quote=True),
         js_url=html.escape(asset_url("shopper.js"), quote=True),
     )
-    return Response(content=body, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return Response(content=body, media_type="text/html", headers=PAGE_HEADERS)
 
 
 @get("/c/{code:str}", sync_to_thread=False, include_in_schema=False)
@@ -90,9 +99,7 @@ def static_asset(name: FromPath[str]) -> Response[bytes]:
     media_type = ASSETS.get(name)
     if media_type is None:
         raise NotFoundException("no such file")
-    return Response(
-        content=_static(name), media_type=f"{media_type}; charset=utf-8", headers=ASSET_HEADERS
-    )
+    return Response(content=_static(name), media_type=media_type, headers=ASSET_HEADERS)
 
 
 page_handlers: list[Any] = [check_in_page, check_out_page, static_asset]

@@ -1,4 +1,10 @@
-"""Request and response bodies of the HTTP API (API.md), as msgspec Structs."""
+"""Request and response bodies of the HTTP API (API.md), as msgspec Structs.
+
+Request bodies are documented in the OpenAPI document from these very Structs (msgspec's own
+JSON Schema of them), so what the document says is what `decode_body` accepts. Descriptions
+of fields are written for client developers; `PATTERN_WORDS` says in words what each pattern
+means, for error messages.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,43 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from msgspec import Meta
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9][0-9 \-]{4,22}[0-9]$")]
-Region = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Capacity = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
-DwellMinutes = Annotated[int, msgspec.Meta(ge=5, le=24 * 60)]
-Party = Annotated[list[Name], msgspec.Meta(max_length=10)]
+PHONE_PATTERN = r"^\+?[0-9][0-9 \-]{4,22}[0-9]$"
+REGION_PATTERN = r"^[0-9]{6}$"
+OFFICER_ROLE_PATTERN = r"^(tracer|supervisor)$"
+# What a value matching each pattern is, as the end of "FIELD must be ...".
+PATTERN_WORDS = {
+    PHONE_PATTERN: "a phone number: 6 to 24 digits, spaces or dashes, with an optional leading +",
+    REGION_PATTERN: "a six-digit administrative division code (GB/T 2260), such as 110105",
+    OFFICER_ROLE_PATTERN: "tracer or supervisor",
+}
+
+Name = Annotated[str, Meta(min_length=1, max_length=80)]
+Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, examples=["+86 138 0013 8000"])]
+Region = Annotated[str, Meta(pattern=REGION_PATTERN, examples=["110105"])]
+Code = Annotated[str, Meta(min_length=1, max_length=64)]
+Address = Annotated[str, Meta(min_length=1, max_length=200)]
+Capacity = Annotated[int, Meta(ge=1, le=100_000)]
+DwellMinutes = Annotated[int, Meta(ge=5, le=24 * 60)]
+Party = Annotated[list[Name], Meta(max_length=10)]
+# msgspec accepts a time without an offset (the handler then answers `time-without-offset`);
+# the document asks for RFC 3339 with one, as API.md does.
+Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
 
 
 class NewVisitor(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/visitors."""
+    """A shopper to register: name and phone stay encrypted, read only by a tracer for a case."""
 
-    name: Name
-    phone: Phone
-    dependents: Party = []
+    name: Annotated[Name, Meta(description="The shopper's name, as a tracer would call them.")]
+    phone: Annotated[Phone, Meta(description="The shopper's phone number, for a tracer's call.")]
+    dependents: Annotated[
+        Party,
+        Meta(
+            description="Names of people without a phone of their own (children, elderly "
+            "relatives) who check in with this shopper; at most 10, each name unique."
+        ),
+    ] = []
 
 
 class VisitorCreated(msgspec.Struct):
@@ -34,10 +60,10 @@ class VisitorCreated(msgspec.Struct):
 
 
 class NewMerchant(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/merchants."""
+    """A merchant to register (a shop, a restaurant, a chain)."""
 
-    name: Name
-    contact_phone: Phone
+    name: Annotated[Name, Meta(description="The merchant's name.")]
+    contact_phone: Annotated[Phone, Meta(description="A phone number to reach the merchant.")]
 
 
 class MerchantCreated(msgspec.Struct):
@@ -48,14 +74,30 @@ class MerchantCreated(msgspec.Struct):
 
 
 class NewVenue(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/venues."""
+    """A venue to register: it gets an entry code and a checkout code, each on a poster."""
 
-    name: Name
-    address: Address
-    region: Region
-    category: Name
-    capacity: Capacity | None = None
-    max_dwell_minutes: DwellMinutes | None = None
+    name: Annotated[Name, Meta(description="The venue's name, as shoppers see it on check-in.")]
+    address: Annotated[Address, Meta(description="The street address, 1 to 200 characters.")]
+    region: Annotated[
+        Region,
+        Meta(
+            description="The county-level division the venue lies in: a six-digit GB/T 2260 "
+            "code that exists (110105 is Chaoyang District, Beijing)."
+        ),
+    ]
+    category: Annotated[
+        Name, Meta(description="What kind of venue this is, such as restaurant or market.")
+    ]
+    capacity: Annotated[
+        Capacity | None, Meta(description="How many people fit at once (for occupancy).")
+    ] = None
+    max_dwell_minutes: Annotated[
+        DwellMinutes | None,
+        Meta(
+            description="A visit still open this long after check-in is closed (reason "
+            "`auto`); 5 to 1440 minutes, the service's default when absent."
+        ),
+    ] = None
 
 
 class VenueOut(msgspec.Struct):
@@ -93,10 +135,19 @@ class CodesOut(msgspec.Struct):
 
 
 class CheckInBody(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/check-ins."""
+    """A check-in at the venue whose entry code was scanned."""
 
-    code: Code
-    party: Party = []
+    code: Annotated[
+        Code,
+        Meta(description="The entry code from the venue's poster (the end of its checkin_url)."),
+    ]
+    party: Annotated[
+        Party,
+        Meta(
+            description="Registered dependents who come along, by name; each gets a visit of "
+            "their own."
+        ),
+    ] = []
 
 
 class VenueRef(msgspec.Struct):
@@ -116,10 +167,18 @@ class CheckInOut(msgspec.Struct):
 
 
 class CheckOutBody(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/check-outs: exactly one of `visit_id` and `code`."""
+    """A check-out: exactly one of `visit_id` and `code`."""
 
-    visit_id: UUID | None = None
-    code: Code | None = None
+    visit_id: Annotated[
+        UUID | None, Meta(description="The open visit to close (reason `manual`).")
+    ] = None
+    code: Annotated[
+        Code | None,
+        Meta(
+            description="A code of the venue: its checkout code (reason `payment`) or its entry "
+            "code (reason `scan`); closes the visitor's whole party there."
+        ),
+    ] = None
 
 
 class CheckOutOut(msgspec.Struct):
@@ -148,10 +207,10 @@ class VisitsOut(msgspec.Struct):
 
 
 class AssistedCheckIn(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/venues/{venue_id}/assisted-check-ins."""
+    """A person without a phone, checked in at the counter by the venue's staff."""
 
-    name: Name
-    phone: Phone
+    name: Annotated[Name, Meta(description="The person's name, as a tracer would call them.")]
+    phone: Annotated[Phone, Meta(description="A phone number to reach them.")]
 
 
 class AssistedOut(msgspec.Struct):
@@ -162,9 +221,9 @@ class AssistedOut(msgspec.Struct):
 
 
 class TillCheckOut(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/venues/{venue_id}/check-outs."""
+    """A check-out at the till, of a visit the shopper showed."""
 
-    visit_id: UUID
+    visit_id: Annotated[UUID, Meta(description="The open visit at this venue to close.")]
 
 
 class StatsBucketOut(msgspec.Struct):

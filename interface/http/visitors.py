@@ -10,7 +10,6 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter, RawBody
 
 from domain.commands import CheckedOut
@@ -18,14 +17,16 @@ from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
 from infrastructure.container import Services
 from interface.http.auth import (
+    AnonymousIdempotencyKey,
+    IdempotencyKey,
     checked_idempotency_key,
-    idempotency_key,
     parse_time,
     provide_visitor,
     services_of,
     visitor_by,
 )
 from interface.http.bodies import decode_body
+from interface.http.contract import answer, operation
 from interface.http.idempotency import ResponseCache, anonymous_key
 from interface.http.ratelimit import enforce_on, rate_limited
 from interface.http.schemas import (
@@ -43,8 +44,21 @@ from interface.http.schemas import (
 # Token lookups are a cached dict hit (memory, or Redis behind a per-worker cache): run inline.
 VISITOR = {"visitor_id": Provide(provide_visitor, sync_to_thread=False)}
 DEFAULT_HISTORY = timedelta(days=28)
-OptionalFrom = Annotated[str | None, QueryParameter(name="from", required=False)]
-OptionalTo = Annotated[str | None, QueryParameter(name="to", required=False)]
+OptionalFrom = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        required=False,
+        description="RFC 3339 time with an offset; default 28 days before `to`.",
+    ),
+]
+OptionalTo = Annotated[
+    str | None,
+    QueryParameter(
+        name="to", required=False, description="RFC 3339 time with an offset; default now."
+    ),
+]
+TAG = "visitors"
 
 
 def created(body: bytes) -> Response[bytes]:
@@ -66,9 +80,28 @@ def venue_ref(venue: VenueView | None, venue_id: UUID) -> VenueRef:
     return VenueRef(venue_id=venue_id, name=venue.name if venue else "")
 
 
-@post("/v1/visitors", status_code=201, guards=[rate_limited("register")], sync_to_thread=True)
-def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
-    """Register a shopper; the answer holds the only copy of their token."""
+@post(
+    "/v1/visitors",
+    status_code=201,
+    guards=[rate_limited("register")],
+    sync_to_thread=True,
+    **operation(
+        "register_visitor",
+        "Register a shopper",
+        tag=TAG,
+        signed_in=False,
+        body=NewVisitor,
+        problems=(409, 422, 429),
+        answers={201: answer(VisitorCreated, "The new visitor and their bearer token.")},
+    ),
+)
+def register_visitor(
+    request: Request[Any, Any, Any], body: RawBody, idempotency: AnonymousIdempotencyKey = None
+) -> Response[bytes]:
+    """Anyone may register. Every registration makes a new pseudonymous visitor (a family may
+    share a phone); name and phone are stored encrypted. The answer holds the only copy of the
+    visitor's token. A retry with the same `Idempotency-Key` (16 characters or more) and body
+    within ten minutes answers the first registration again."""
     req = decode_body(body, NewVisitor)
     services = services_of(request)
     cache: ResponseCache = request.app.state.responses
@@ -77,7 +110,7 @@ def register_visitor(request: Request[Any, Any, Any], body: RawBody) -> Response
         made = services.app.register_visitor(req.name, req.phone, req.dependents, key)
         return msgspec.json.encode(VisitorCreated(visitor_id=made.id, token=made.token))
 
-    key = anonymous_key(idempotency_key(request))
+    key = anonymous_key(checked_idempotency_key(idempotency))
     return created(cache.answer_once("visitors", key, msgspec.json.encode(req), make))
 
 
@@ -88,24 +121,34 @@ _encoder = msgspec.json.Encoder()
 @post(
     CHECK_IN_PATH,
     status_code=201,
-    responses={201: ResponseSpec(data_container=CheckInOut, description="The visit.")},
+    **operation(
+        "check_in",
+        "Check in at a venue",
+        tag=TAG,
+        body=CheckInBody,
+        problems=(404, 409, 410, 429),
+        answers={201: answer(CheckInOut, "The new visit, with the venue's name.")},
+    ),
 )
-async def check_in(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
-    """Check in at the venue of a scanned entry code.
-
-    In the service, `interface.http.checkin_route` answers this route before litestar sees
-    it; this handler documents it and answers it wherever that route is not in front.
-    """
+async def check_in(
+    request: Request[Any, Any, Any], body: RawBody, idempotency: IdempotencyKey = None
+) -> Response[bytes]:
+    """A visitor checks in at the venue whose entry code they scanned, with any registered
+    dependents in `party`. An open visit elsewhere (or here) is closed first, reason
+    `superseded`. An unknown, forged or replaced code answers 400; a checkout code answers
+    400 too. The same `Idempotency-Key` again answers the same visit."""
+    # The bare route of `interface.http.checkin_route` answers this path in the service, from
+    # the same `answer_check_in`; this handler documents it and answers where that is absent.
     headers = request.headers
-    answer = await answer_check_in(
+    found = await answer_check_in(
         request.app.state,
         peer=request.client.host if request.client else "",
         forwarded=",".join(headers.getall("x-forwarded-for", [])) or None,
         authorization=headers.get("authorization"),
-        idempotency=headers.get("idempotency-key"),
+        idempotency=idempotency,
         body=body,
     )
-    return created(answer)
+    return created(found)
 
 
 async def answer_check_in(
@@ -140,11 +183,21 @@ async def answer_check_in(
     )
 
 
-@post("/v1/check-outs", status_code=200, dependencies=VISITOR, sync_to_thread=True)
+@post(
+    "/v1/check-outs",
+    status_code=200,
+    dependencies=VISITOR,
+    sync_to_thread=True,
+    **operation(
+        "check_out", "Check out of a visit", tag=TAG, body=CheckOutBody, problems=(404, 409, 410)
+    ),
+)
 def check_out(
     request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID], body: RawBody
 ) -> CheckOutOut:
-    """Close a visit by its id (`manual`) or by a scanned code of the venue (`payment`/`scan`)."""
+    """A visitor closes a visit: by its id (reason `manual`), or by a code of the venue, its
+    checkout code (`payment`) or its entry code (`scan`), which closes their whole party there.
+    Nothing open there, or a visit already closed, answers 409."""
     req = decode_body(body, CheckOutBody)
     app = services_of(request).app
     if (req.visit_id is None) == (req.code is None):
@@ -157,14 +210,20 @@ def check_out(
     return checked_out(result)
 
 
-@get("/v1/me/visits", dependencies=VISITOR, sync_to_thread=True)
+@get(
+    "/v1/me/visits",
+    dependencies=VISITOR,
+    sync_to_thread=True,
+    **operation("my_visits", "List my visits", tag=TAG, problems=(400, 410)),
+)
 def my_visits(
     request: Request[Any, Any, Any],
     visitor_id: NamedDependency[UUID],
     start: OptionalFrom = None,
     end: OptionalTo = None,
 ) -> VisitsOut:
-    """The visitor's own visits (and their dependents'), oldest first."""
+    """A visitor's own visits and their dependents' (`person`), oldest first; an open visit
+    has `checked_out_at: null`. The window is at most 93 days. Reads only."""
     services = services_of(request)
     now = services.app.ports.clock.now()
     to = parse_time(end, "to") if end else now + timedelta(minutes=1)
@@ -189,9 +248,16 @@ def _visit_out(visit: VisitView, venue: VenueView | None, names: dict[UUID, str]
     )
 
 
-@delete("/v1/me", status_code=204, dependencies=VISITOR, sync_to_thread=True)
+@delete(
+    "/v1/me",
+    status_code=204,
+    dependencies=VISITOR,
+    sync_to_thread=True,
+    **operation("erase_me", "Erase my data", tag=TAG, problems=(410,)),
+)
 def erase_me(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]) -> None:
-    """Erase the visitor: their key is destroyed, their token stops working."""
+    """A visitor erases themselves: their key is destroyed, so their name, phone and visits
+    become unreadable for good, and their token stops working at once."""
     services_of(request).app.erase_visitor(visitor_id)
 
 

@@ -203,7 +203,9 @@ def test_a_time_outside_the_accepted_years_is_refused_naming_its_parameter(
     path, headers = time_route(world, route)
     response = world.client.get(path, params={name: value}, headers=headers)
     assert_problem(response, 400, "time-out-of-range")
-    assert f"`{name}`" in response.json()["detail"]
+    problem = response.json()
+    assert problem["detail"].startswith(f"{name} must lie between")
+    assert problem["errors"] == [{"field": name, "message": problem["detail"]}]
 
 
 @pytest.mark.parametrize(
