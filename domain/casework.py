@@ -214,7 +214,8 @@ class Casework:
             legal_basis=legal_basis,
         )
         self._save(case)
-        self._record_event(case, officer.id, "open case", subject=legal_basis)
+        # Free text (legal basis, reasons) stays in the encrypted case: the trail is plain text.
+        self._record_event(case, officer.id, "open case")
         return case
 
     def case(self, officer: Principal, case_id: UUID) -> Case:
@@ -238,7 +239,7 @@ class Casework:
         case.decide(officer.id, approve, reason, self.ports.clock.now(), self.policy.lifetime)
         self._save(case)
         action = "approve case" if approve else "reject case"
-        self._record_event(case, officer.id, action, subject=reason or None)
+        self._record_event(case, officer.id, action)
         return case
 
     def close(self, officer: Principal, case_id: UUID, reason: str) -> Case:
@@ -246,7 +247,7 @@ class Casework:
         case = self.case(officer, case_id)
         case.close(officer.id, reason, self.ports.clock.now())
         self._save(case)
-        self._record_event(case, officer.id, "close case", subject=reason)
+        self._record_event(case, officer.id, "close case")
         return case
 
     def status(self, case: Case) -> CaseStatus:

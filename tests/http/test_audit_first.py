@@ -201,3 +201,37 @@ def test_an_officer_written_into_the_log_without_an_audit_entry_cannot_act(
     )
     assert opened.status_code == 403
     assert "audit record" in opened.json()["detail"]
+
+
+def test_free_text_of_a_case_never_reaches_the_plain_text_audit_trail(
+    world: World, clock: MovableClock
+) -> None:
+    agency = world.agency(["110000"])
+    tracer, supervisor = world.officer(agency, "tracer"), world.officer(agency, "supervisor")
+    world.visitor(phone="+8613966660002")
+    now = clock.now()
+    opened = world.client.post(
+        "/v1/cases",
+        json={
+            "index": {"phone": "+8613966660002"},
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": now.isoformat(),
+            "legal_basis": "Wang Xiaoming tested positive at Chaoyang Hospital",
+        },
+        headers=bearer(tracer["token"]),
+    )
+    case = f"/v1/cases/{opened.json()['case_id']}"
+    world.client.post(
+        f"{case}/approval",
+        json={"approve": True, "reason": "Wang Xiaoming's PCR"},
+        headers=bearer(supervisor["token"]),
+    )
+    world.client.post(
+        f"{case}/closure",
+        json={"reason": "Wang Xiaoming recovered"},
+        headers=bearer(tracer["token"]),
+    )
+    trail = world.client.get("/v1/audit", headers=bearer(world.auditor()["token"])).text
+    assert "open case" in trail
+    assert "close case" in trail
+    assert "Wang Xiaoming" not in trail
