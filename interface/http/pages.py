@@ -23,6 +23,7 @@ ASSETS = {
     "shopper.js": "text/javascript",
     "shopper.css": "text/css",
     "api-reference.js": "text/javascript",
+    "api-reference.css": "text/css",
 }
 
 # The script and the stylesheet are the only sources the page may load: no inline code, so an

@@ -97,6 +97,7 @@ class ReferencePage(OpenAPIRenderPlugin):
                 "css_url": swagger_ui_url("swagger-ui.css"),
                 "bundle_url": swagger_ui_url("swagger-ui-bundle.js"),
                 "init_url": asset_url("api-reference.js"),
+                "theme_url": asset_url("api-reference.css"),
                 "document_url": f"{SCHEMA_PATH}/openapi.json",
             }
             page = Template(static_text("api-reference.html")).substitute(

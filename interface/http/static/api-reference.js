@@ -13,5 +13,10 @@ window.addEventListener("DOMContentLoaded", () => {
     validatorUrl: null,
     displayOperationId: true,
     defaultModelsExpandDepth: 0,
+    // Swagger UI's server picker has no label of its own (axe select-name).
+    onComplete: () => {
+      const servers = document.getElementById("servers");
+      if (servers) servers.setAttribute("aria-label", "Server");
+    },
   });
 });
