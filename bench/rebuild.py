@@ -25,7 +25,7 @@ from pathlib import Path
 from domain.people import Merchant, Visitor
 from domain.venues import Venue
 from domain.visits import CheckoutReason, Visit
-from infrastructure.container import build_services
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,9 +31,10 @@ from eventsourcing.utils import get_topic
 
 from domain.tracing import Contact, ContactRule, Stay, close_contacts
 from domain.visits import Visit
-from infrastructure.projections import ReadModelProjector
-from infrastructure.readmodels.contact_index import MemoryContactIndex
-from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
+from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.projection import ReadModelProjector
+from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
+from infrastructure.readmodels.memory.visits import MemoryVisitLog
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 28

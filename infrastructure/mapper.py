@@ -37,9 +37,9 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.forgetting import Forgotten
-from infrastructure.crypto import DecryptionError, combine_keys, derive_key, seal, unseal
 from infrastructure.event_codec import EventCodec
-from infrastructure.keystore import KEY_ID_BYTES, KeyStore, UnknownKeyError
+from infrastructure.keys.crypto import DecryptionError, combine_keys, derive_key, seal, unseal
+from infrastructure.keys.keystore import KEY_ID_BYTES, KeyStore, UnknownKeyError
 
 FORMAT_JSON_ZLIB = 1
 FORMAT_CLEAR_IDS = 2

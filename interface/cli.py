@@ -15,7 +15,7 @@ def serve(_: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
-    from infrastructure.regions import national_regions
+    from infrastructure.ops.regions import national_regions
     from interface.http.observability import configure_logging
 
     settings = load_settings()
@@ -58,7 +58,7 @@ def serve(_: argparse.Namespace) -> int:
 
 def admin_token(_: argparse.Namespace) -> int:
     """Make a new admin token (the previous one stops working), audited, and print it once."""
-    from infrastructure.container import build_services
+    from infrastructure.bootstrap import build_services
 
     settings = load_settings()
     if settings.admin_token:
@@ -74,7 +74,7 @@ def admin_token(_: argparse.Namespace) -> int:
 
 def migrate(_: argparse.Namespace) -> int:
     """Create the schema (event store, keys, audit) once, before the workers start."""
-    from infrastructure.container import build_services
+    from infrastructure.bootstrap import build_services
 
     settings = load_settings()
     services = build_services(settings, replay=False)
@@ -93,7 +93,7 @@ def rebuild(_: argparse.Namespace) -> int:
     """Drop every read model and replay the log into it, with a progress bar and events/s."""
     import time
 
-    from infrastructure.container import build_services
+    from infrastructure.bootstrap import build_services
 
     settings = load_settings()
     services = build_services(settings, replay=False)

@@ -19,10 +19,10 @@ from typing import Any
 from domain.casework import ADMIN_ACTOR
 from domain.errors import AuditUnavailableError
 from domain.ports import AuditRecord
-from infrastructure.audit_trail import DurableAuditTrail
-from infrastructure.container import open_audit, open_keys
-from infrastructure.keystore import ROTATION_BATCH, KeyStore
-from infrastructure.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
+from infrastructure.audit.trail import DurableAuditTrail
+from infrastructure.bootstrap import open_audit, open_keys
+from infrastructure.keys.keystore import ROTATION_BATCH, KeyStore
+from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
 from infrastructure.settings import Settings, load_settings
 
 # A worker that still wraps new keys under an older version makes a pass find more; after

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from infrastructure.container import Services, build_services
-from infrastructure.keystore import KeyBackend
+from infrastructure.bootstrap import build_services
+from infrastructure.keys.keystore import KeyBackend
+from infrastructure.services import Services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 

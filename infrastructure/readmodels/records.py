@@ -22,7 +22,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
-from infrastructure.crypto import KEY_BYTES, NONCE_BYTES, keyed_hash
+from infrastructure.keys.crypto import KEY_BYTES, NONCE_BYTES, keyed_hash
 
 log = logging.getLogger("fangxin.readmodels")
 

@@ -12,8 +12,8 @@ from litestar.params import FromPath, QueryParameter, RawBody
 
 from domain.errors import ConflictError
 from domain.people import OfficerRole
-from infrastructure.audit import AuditChainError
-from infrastructure.audit_checkpoint import checkpoint_signer
+from infrastructure.audit.chain import AuditChainError
+from infrastructure.audit.checkpoint import checkpoint_signer
 from interface.http.auth import (
     IdempotencyKey,
     checked_idempotency_key,

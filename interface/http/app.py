@@ -18,10 +18,11 @@ from litestar import Litestar, Request, Response, get
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
-from infrastructure.container import Services, build_services
-from infrastructure.duties import Duties
-from infrastructure.metrics import Metrics
-from infrastructure.runner_health import READ_MODELS, LagWatch, RunnerState
+from infrastructure.bootstrap import build_services
+from infrastructure.ops.duties import Duties
+from infrastructure.ops.metrics import Metrics
+from infrastructure.projections.health import READ_MODELS, LagWatch, RunnerState
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.admin import admin_handlers
 from interface.http.auth import services_of

@@ -11,7 +11,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import HeaderParameter
 
 from domain.ports import Principal
-from infrastructure.container import Services
+from infrastructure.services import Services
 from interface.http.field_errors import RFC3339_WORDS
 from interface.http.problems import InvalidFieldError
 

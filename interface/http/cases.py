@@ -16,7 +16,7 @@ from domain.casework import Trajectory
 from domain.errors import InvalidInputError
 from domain.ports import Principal
 from domain.tracing import Contact, ContactRule
-from infrastructure.regions import national_regions
+from infrastructure.ops.regions import national_regions
 from interface.http.auth import (
     IdempotencyKey,
     checked_idempotency_key,

@@ -20,7 +20,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
-from infrastructure.metrics import Metrics
+from infrastructure.ops.metrics import Metrics
 from interface.http.problems import problem_for
 from interface.http.visitors import CHECK_IN_PATH, answer_check_in
 

@@ -18,7 +18,6 @@ from domain.errors import InvalidInputError
 from domain.ports import VenueView
 from domain.stats import Bucket, BucketStats
 from domain.venues import CodeKind
-from infrastructure import qr
 from interface.http.auth import (
     AnonymousIdempotencyKey,
     IdempotencyKey,
@@ -30,6 +29,7 @@ from interface.http.auth import (
 from interface.http.bodies import decode_body
 from interface.http.contract import answer, operation
 from interface.http.idempotency import ResponseCache, anonymous_key
+from interface.http.posters import poster
 from interface.http.ratelimit import rate_limited
 from interface.http.schemas import (
     AssistedCheckIn,
@@ -244,7 +244,7 @@ def poster_svg(
 ) -> Response[bytes]:
     """The owner's printable poster: its QR code holds the venue's `checkin_url`, or with
     `kind=checkout` its `checkout_url` (the till poster)."""
-    return _poster(request, merchant_id, venue_id, kind, qr.poster_svg, "image/svg+xml")
+    return _poster(request, merchant_id, venue_id, kind, poster.poster_svg, "image/svg+xml")
 
 
 @get(
@@ -261,7 +261,7 @@ def poster_png(
     kind: KindParam = CodeKind.ENTRY,
 ) -> Response[bytes]:
     """The owner's printable poster as PNG, like `poster.svg`."""
-    return _poster(request, merchant_id, venue_id, kind, qr.poster_png, "image/png")
+    return _poster(request, merchant_id, venue_id, kind, poster.poster_png, "image/png")
 
 
 @post(

@@ -20,8 +20,8 @@ from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import Guard
 
-from infrastructure.ratelimit import KEY_PREFIX, Limiter, build_limiter
-from infrastructure.redis_loop import LoopClients
+from infrastructure.ops.ratelimit import KEY_PREFIX, Limiter, build_limiter
+from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -15,7 +15,7 @@ from litestar.params import QueryParameter, RawBody
 from domain.commands import CheckedOut
 from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
-from infrastructure.container import Services
+from infrastructure.services import Services
 from interface.http.auth import (
     AnonymousIdempotencyKey,
     IdempotencyKey,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from infrastructure.audit import GENESIS_MAC, AuditEntry
-from infrastructure.container import Services
+from infrastructure.audit.chain import GENESIS_MAC, AuditEntry
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from tests.conftest import ADMIN_TOKEN, World, bearer, tamper_audit
 

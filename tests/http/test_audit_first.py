@@ -14,7 +14,8 @@ from msgspec.structs import replace
 
 from domain.commands import derive_id
 from domain.people import Officer
-from infrastructure.container import Services, build_services
+from infrastructure.bootstrap import build_services
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer, tamper_audit

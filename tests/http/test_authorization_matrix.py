@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from infrastructure.container import build_services
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer

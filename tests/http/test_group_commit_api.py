@@ -19,7 +19,8 @@ from litestar.testing import TestClient
 
 from domain.commands import derive_id
 from domain.visits import Visit
-from infrastructure.container import Services, build_services
+from infrastructure.bootstrap import build_services
+from infrastructure.services import Services
 from infrastructure.settings import Settings, load_settings
 from interface.http.app import create_app
 from tests.conftest import CountingBackend, World, bearer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import World, bearer
 
 

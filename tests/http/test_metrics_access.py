@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from interface.http.examples import EXAMPLES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infrastructure.container import build_services
-from infrastructure.crypto import normalise_phone
+from infrastructure.bootstrap import build_services
+from infrastructure.keys.crypto import normalise_phone
 from infrastructure.settings import Settings
 from tests.conftest import World, bearer
 

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from domain.people import Merchant
 from domain.visits import Visit
-from infrastructure.container import Services
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from tests.conftest import World

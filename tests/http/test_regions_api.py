@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.commands import derive_id
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import ADMIN_TOKEN, World, bearer
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from infrastructure.container import build_services
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from tests.conftest import MovableClock, World, bearer

@@ -8,7 +8,8 @@ from uuid import UUID
 from litestar.testing import TestClient
 
 from domain.forgetting import Forgotten
-from infrastructure.container import Services, build_services
+from infrastructure.bootstrap import build_services
+from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.app import create_app
 from tests.conftest import MovableClock, World, bearer

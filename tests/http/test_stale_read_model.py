@@ -8,7 +8,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from domain.visits import CheckoutReason, Visit
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import MovableClock, World, bearer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import MovableClock, World, bearer
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import World, bearer
 
 

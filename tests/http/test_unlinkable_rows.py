@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.forgetting import Forgotten
-from infrastructure.container import Services
+from infrastructure.services import Services
 from tests.conftest import MovableClock, World, bearer
 from tests.unit.test_mapper import key_id_links
 

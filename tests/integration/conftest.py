@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from infrastructure.readmodels.records import Pseudonyms, Seals
-from infrastructure.readmodels.redis_records import RedisRecords
+from infrastructure.readmodels.redis.records import RedisRecords
 
 REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Starts a Redis that requires a password, as production's does.

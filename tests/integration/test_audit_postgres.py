@@ -16,7 +16,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from infrastructure.audit import AuditLog, PostgresAuditLog
+from infrastructure.audit.chain import AuditLog
+from infrastructure.audit.postgres import PostgresAuditLog
 from tests.unit.test_audit import KEY, AuditLogContract, Opener, Tamper
 
 pytestmark = pytest.mark.integration

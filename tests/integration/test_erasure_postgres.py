@@ -24,11 +24,11 @@ from psycopg.conninfo import make_conninfo
 
 from domain.people import Visitor
 from domain.visits import Visit
-from infrastructure.container import build_services
-from infrastructure.crypto import DecryptionError, unseal
-from infrastructure.keystore import KEY_ID_BYTES, KeyStore, _wrap_context
-from infrastructure.masterkeys import MasterKeys
-from infrastructure.pgkeys import PostgresKeyBackend
+from infrastructure.bootstrap import build_services
+from infrastructure.keys.crypto import DecryptionError, unseal
+from infrastructure.keys.keystore import KEY_ID_BYTES, KeyStore, _wrap_context
+from infrastructure.keys.masterkeys import MasterKeys
+from infrastructure.keys.postgres import PostgresKeyBackend
 from infrastructure.settings import load_settings
 from interface.cli import main
 from tests.conftest import MovableClock

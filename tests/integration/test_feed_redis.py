@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from domain.people import Agency
-from infrastructure.readmodels.redis_extras import RedisFeed
-from infrastructure.readmodels.redis_projection import RedisProjector
+from infrastructure.readmodels.redis.feed import RedisFeed
+from infrastructure.readmodels.redis.projection import RedisProjector
 from tests.integration.conftest import records_of
 
 

@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 
 from domain.commands import transcodings
 from domain.forgetting import Forgotten
-from infrastructure.keystore import (
+from infrastructure.keys.keystore import (
     KeyBackend,
     KeyDestroyedError,
     KeyStore,
@@ -36,8 +36,8 @@ from infrastructure.keystore import (
     SQLiteKeyBackend,
     UnknownKeyError,
 )
+from infrastructure.keys.postgres import PARTS, PostgresKeyBackend, ensure_schema
 from infrastructure.mapper import ScopedCipherMapper
-from infrastructure.pgkeys import PARTS, PostgresKeyBackend, ensure_schema
 from tests.conftest import CountingBackend
 from tests.unit.test_mapper import AT, key_id_links, visit_events, visitor_events
 

@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from infrastructure.metrics import Metrics
+from infrastructure.ops.metrics import Metrics
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,10 @@ import pytest
 import redis
 from eventsourcing.persistence import IntegrityError
 
-from infrastructure.container import Services, build_services
-from infrastructure.readmodels.redis_projection import RedisProjector
-from infrastructure.redis_runner import RedisProjectionRunner
+from infrastructure.bootstrap import build_services
+from infrastructure.projections.redis_runner import RedisProjectionRunner
+from infrastructure.readmodels.redis.projection import RedisProjector
+from infrastructure.services import Services
 from infrastructure.settings import load_settings
 from tests.integration.conftest import records_of
 from tests.live import REPO, running_server

@@ -14,8 +14,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from infrastructure.ratelimit import RateLimiter
-from infrastructure.redis_loop import LoopClients
+from infrastructure.ops.ratelimit import RateLimiter
+from infrastructure.readmodels.redis.loop import LoopClients
 
 pytestmark = pytest.mark.integration
 

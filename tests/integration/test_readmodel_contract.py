@@ -18,13 +18,15 @@ from domain.people import Agency, Merchant, Officer, Visitor
 from domain.ports import ContactIndex, Directory, ExposureLog, VisitLog
 from domain.venues import Venue
 from domain.visits import CheckoutReason, Visit
-from infrastructure.projections import ReadModelProjector
-from infrastructure.readmodels.contact_index import MemoryContactIndex
-from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
-from infrastructure.readmodels.redis import RedisDirectory, RedisVisitLog
-from infrastructure.readmodels.redis_projection import RedisProjector
-from infrastructure.readmodels.redis_tracing import RedisContactIndex, RedisExposureLog
-from infrastructure.redis_loop import LoopClients
+from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.projection import ReadModelProjector
+from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
+from infrastructure.readmodels.memory.visits import MemoryVisitLog
+from infrastructure.readmodels.redis.directory import RedisDirectory
+from infrastructure.readmodels.redis.loop import LoopClients
+from infrastructure.readmodels.redis.projection import RedisProjector
+from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
+from infrastructure.readmodels.redis.visits import RedisVisitLog
 from tests.integration.conftest import REDIS_URL, records_of
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days

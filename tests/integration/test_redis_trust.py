@@ -19,11 +19,11 @@ import redis
 from litestar.testing import TestClient
 
 from domain.ports import AgencyView, Principal
-from infrastructure.container import build_services
-from infrastructure.crypto import normalise_phone
-from infrastructure.readmodels.redis import RedisDirectory
-from infrastructure.readmodels.redis_projection import RedisProjector
-from infrastructure.readmodels.redis_tracing import RedisContactIndex
+from infrastructure.bootstrap import build_services
+from infrastructure.keys.crypto import normalise_phone
+from infrastructure.readmodels.redis.directory import RedisDirectory
+from infrastructure.readmodels.redis.projection import RedisProjector
+from infrastructure.readmodels.redis.tracing import RedisContactIndex
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer

@@ -12,8 +12,8 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.visits import Visit
-from infrastructure.container import build_services
-from infrastructure.redis_runner import RedisProjectionRunner
+from infrastructure.bootstrap import build_services
+from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
 from tests.conftest import World

@@ -22,21 +22,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infrastructure.audit import (
+from infrastructure.audit.chain import (
     GENESIS_MAC,
     AuditChainError,
     AuditEntry,
     AuditLog,
-    SQLiteAuditLog,
     Verification,
 )
-from infrastructure.audit_checkpoint import (
+from infrastructure.audit.checkpoint import (
     CHAIN_BROKEN,
     ENTRIES_MISSING,
     REWRITTEN,
     ChainHead,
     CheckpointCheck,
 )
+from infrastructure.audit.sqlite import SQLiteAuditLog
 
 KEY = b"a" * 32
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)

@@ -12,14 +12,14 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from infrastructure.audit_checkpoint import (
+from infrastructure.audit.checkpoint import (
     SIGNATURE_TAG,
     ChainHead,
     CheckpointSigner,
     InvalidCheckpointError,
     checkpoint_signer,
 )
-from infrastructure.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keys.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
 
 AT = datetime(2026, 3, 4, 9, 30, 0, 123456, tzinfo=UTC)
 HEAD = ChainHead(entries=42, mac=bytes(range(32)))

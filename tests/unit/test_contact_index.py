@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.tracing import Stay
-from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory.tracing import MemoryContactIndex
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 VENUES = [UUID(int=0xA000 + n) for n in range(3)]

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.venues import CodeKind, InvalidVenueCodeError
-from infrastructure.crypto import TokenCredentials, VenueCodeSigner, normalise_phone
-from infrastructure.keystore import MasterKeys
+from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner, normalise_phone
+from infrastructure.keys.keystore import MasterKeys
 
 SIGNER = VenueCodeSigner(b"c" * 32)
 

@@ -22,9 +22,9 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 import domain
 from domain.commands import transcodings
 from domain.visits import Visit
-from infrastructure.crypto import seal
 from infrastructure.event_codec import ENVELOPE, EventCodec
-from infrastructure.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keys.crypto import seal
+from infrastructure.keys.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
 from infrastructure.mapper import FORMAT_JSON_ZLIB, ScopedCipherMapper, _context
 
 AT = datetime(2026, 3, 4, 9, 30, 15, 123456, tzinfo=UTC)

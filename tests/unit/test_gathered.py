@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from infrastructure.redis_loop import Gathered
+from infrastructure.readmodels.redis.loop import Gathered
 
 
 class Echo:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from infrastructure.duties import KeyCompaction
-from infrastructure.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.keys.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
+from infrastructure.ops.duties import KeyCompaction
 
 
 class Compactions:

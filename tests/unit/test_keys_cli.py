@@ -10,9 +10,10 @@ from uuid import UUID
 import pytest
 
 from domain.people import Visitor
-from infrastructure import keystore
-from infrastructure.container import Services, build_services
-from infrastructure.masterkeys import MasterKeys
+from infrastructure.bootstrap import build_services
+from infrastructure.keys import keystore
+from infrastructure.keys.masterkeys import MasterKeys
+from infrastructure.services import Services
 from infrastructure.settings import Settings, load_settings
 from interface.cli import main
 

@@ -15,8 +15,8 @@ from domain.commands import transcodings
 from domain.forgetting import Forgotten
 from domain.people import Visitor
 from domain.visits import CheckoutReason, Visit
-from infrastructure.crypto import seal
-from infrastructure.keystore import (
+from infrastructure.keys.crypto import seal
+from infrastructure.keys.keystore import (
     KEY_ID_BYTES,
     KeyDestroyedError,
     KeyStore,

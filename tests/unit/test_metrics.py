@@ -14,7 +14,7 @@ from litestar.params import FromPath
 from litestar.testing import create_test_client
 
 from infrastructure.group_commit import BatchStats
-from infrastructure.metrics import Metrics, render
+from infrastructure.ops.metrics import Metrics, render
 from interface.http.observability import (
     ObservabilityMiddleware,
     observability_handlers,

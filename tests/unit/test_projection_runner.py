@@ -9,8 +9,8 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from infrastructure.projections import ProjectionRunner
-from infrastructure.runner_health import Failures
+from infrastructure.projections.health import Failures
+from infrastructure.projections.runner import ProjectionRunner
 from tests.projectors import FailingProjector, eventually
 
 

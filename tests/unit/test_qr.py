@@ -13,9 +13,10 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-import infrastructure.qr as qr
+import interface.http.posters.poster as qr
 from domain.venues import CodeKind
-from infrastructure.qr import find_cjk_font, poster_png, poster_svg
+from interface.http.posters.fonts import find_cjk_font
+from interface.http.posters.poster import poster_png, poster_svg
 
 URL = "https://fangxin.example.cn/c/ESjU9TEpikPgjeS2qq8ycUYAAUsZ10JaI4IB"
 CHECKOUT_URL = "https://fangxin.example.cn/c/Xo0aQm4ZbH7vT2kq9LwNcR5sYpEuJd8gKfBt"
@@ -76,7 +77,7 @@ def test_without_a_cjk_font_the_png_prints_english_and_still_decodes(
 ) -> None:
     monkeypatch.setattr(qr, "find_cjk_font", lambda: None)
 
-    with caplog.at_level(logging.WARNING, logger="infrastructure.qr"):
+    with caplog.at_level(logging.WARNING, logger="interface.http.posters"):
         png = poster_png(URL, f"{NAME} Lao Wang Noodles", CodeKind.CHECKOUT)
     keep("poster-checkout-no-cjk-font.png", png)
 

@@ -11,7 +11,7 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.testing import TestClient, create_test_client
 
-from infrastructure.ratelimit import MemoryRateLimiter
+from infrastructure.ops.ratelimit import MemoryRateLimiter
 from infrastructure.settings import load_settings
 from interface.http.problems import exception_handlers
 from interface.http.ratelimit import (

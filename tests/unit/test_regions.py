@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from domain.cases import in_jurisdiction, region_covers
-from infrastructure.regions import (
+from infrastructure.ops.regions import (
     Division,
     NationalRegions,
     candidate_dirs,

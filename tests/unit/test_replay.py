@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from infrastructure.projections import ProjectionRunner
+from infrastructure.projections.runner import ProjectionRunner
 
 
 class Kept:

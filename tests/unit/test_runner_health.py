@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from infrastructure.runner_health import Failures, LagWatch
+from infrastructure.projections.health import Failures, LagWatch
 from interface.http.observability import JsonLinesFormatter, PrivacyFilter
 
 

@@ -20,7 +20,7 @@ from domain.tracing import (
     effective_end,
     exposure_of,
 )
-from infrastructure.readmodels.contact_index import MemoryContactIndex
+from infrastructure.readmodels.memory.tracing import MemoryContactIndex
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 STEP = timedelta(minutes=15)

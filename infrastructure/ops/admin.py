@@ -10,7 +10,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 
-from infrastructure.keystore import KeyBackend
+from infrastructure.keys.keystore import KeyBackend
 
 SETTING = "admin_token_sha256"
 

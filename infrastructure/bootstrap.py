@@ -11,14 +11,10 @@ Two deployments from one code base:
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
 from uuid import UUID
 
 import redis
@@ -28,161 +24,46 @@ from domain.app import Fangxin
 from domain.cases import CasePolicy
 from domain.casework import ADMIN_ACTOR, Casework
 from domain.commands import Ports, transcodings
-from domain.ports import AnswerStore, AuditRecord, Clock, Directory, ExposureView, VisitLog
-from infrastructure.admin import AdminTokens
-from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
-from infrastructure.audit_trail import DurableAuditTrail
-from infrastructure.crypto import TokenCredentials, VenueCodeSigner
-from infrastructure.duties import KeyCompaction
+from domain.ports import AuditRecord, Clock
+from infrastructure.audit.chain import AuditLog
+from infrastructure.audit.postgres import PostgresAuditLog
+from infrastructure.audit.sqlite import SQLiteAuditLog
+from infrastructure.audit.trail import DurableAuditTrail
 from infrastructure.eventstore import blame_duplicate, event_store_env
 from infrastructure.files import close_folder
 from infrastructure.group_commit import GroupCommit, OnSaved
-from infrastructure.keystore import KeyBackend, KeyStore
+from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
+from infrastructure.keys.keystore import KeyBackend, KeyStore
+from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
+from infrastructure.keys.postgres import PostgresKeyBackend
+from infrastructure.keys.sqlite import SQLiteKeyBackend
 from infrastructure.mapper import ScopedCipherMapper
-from infrastructure.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
-from infrastructure.pgkeys import PostgresKeyBackend
-from infrastructure.projections import ProjectionRunner, Projector, ReadModelProjector
-from infrastructure.readmodels.contact_index import MemoryContactIndex
-from infrastructure.readmodels.memory import (
-    MemoryAnswerStore,
-    MemoryDirectory,
-    MemoryExposureLog,
-    MemoryVisitLog,
-)
+from infrastructure.ops.admin import AdminTokens
+from infrastructure.ops.duties import KeyCompaction
+from infrastructure.ops.regions import national_regions
+from infrastructure.projections.redis_runner import RedisProjectionRunner
+from infrastructure.projections.runner import ProjectionRunner, Runner
+from infrastructure.readmodels.memory.answers import MemoryAnswerStore
+from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.projection import ReadModelProjector
+from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
+from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.records import Pseudonyms, Seals
-from infrastructure.readmodels.redis import RedisDirectory, RedisVisitLog
-from infrastructure.readmodels.redis_extras import RedisAnswerStore, RedisFeed
-from infrastructure.readmodels.redis_projection import RedisProjector
-from infrastructure.readmodels.redis_records import RedisRecords
-from infrastructure.readmodels.redis_tracing import RedisContactIndex, RedisExposureLog
-from infrastructure.redis_loop import LoopClients
-from infrastructure.redis_runner import RedisProjectionRunner
-from infrastructure.regions import national_regions
-from infrastructure.runner_health import RunnerState
+from infrastructure.readmodels.redis.answers import RedisAnswerStore
+from infrastructure.readmodels.redis.directory import RedisDirectory
+from infrastructure.readmodels.redis.feed import RedisFeed
+from infrastructure.readmodels.redis.loop import LoopClients
+from infrastructure.readmodels.redis.projection import RedisProjector
+from infrastructure.readmodels.redis.records import RedisRecords
+from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
+from infrastructure.readmodels.redis.visits import RedisVisitLog
+from infrastructure.services import RandomIds, Services, SystemClock
 from infrastructure.settings import Settings
-from infrastructure.sqlitekeys import SQLiteKeyBackend
 
 # How long a worker may keep a token or a venue it read from Redis. Erasures and code rotations
 # reach every worker at once over pub/sub, and a worker whose subscription dropped (and so may
 # have missed one) drops its caches when it subscribes again; this only bounds the rest.
 CACHE_SECONDS = 60.0
-
-
-class SystemClock:
-    """Wall-clock time in UTC."""
-
-    def now(self) -> datetime:
-        """Now."""
-        return datetime.now(UTC)
-
-
-class RandomIds:
-    """Random version-4 UUIDs, from the OS's randomness fetched in blocks (one syscall each 256)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool = b""
-
-    def new(self) -> UUID:
-        """A fresh id."""
-        with self._lock:
-            if not self._pool:
-                self._pool = os.urandom(16 * 256)
-            raw, self._pool = self._pool[:16], self._pool[16:]
-        return uuid.UUID(bytes=raw, version=4)
-
-
-class Runner(Protocol):
-    """A projection runner, in-process or elected across workers."""
-
-    @property
-    def position(self) -> int:
-        """The last notification id applied."""
-        ...
-
-    def catch_up(self) -> int:
-        """Apply what is new (if this process applies events)."""
-        ...
-
-    def wait_for(self, position: int) -> None:
-        """Return once `position` is applied."""
-        ...
-
-    def has_applied(self, position: int) -> bool:
-        """Whether this process knows `position` to be applied (no I/O)."""
-        ...
-
-    def state(self) -> RunnerState:
-        """Running, failing (since when, with what error), or stopped."""
-        ...
-
-    def add_projector(self, projector: Projector) -> None:
-        """Apply the events from the next one on to `projector` too."""
-        ...
-
-    def written(self, recordings: list[Recording[UUID]]) -> None:
-        """Return once these events of this process are applied."""
-        ...
-
-    def start(self) -> None:
-        """Start following the log."""
-        ...
-
-    def stop(self) -> None:
-        """Stop following the log."""
-        ...
-
-    def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
-        """Drop the read models and replay the whole log."""
-        ...
-
-
-@dataclass
-class Services:
-    """Everything a process runs with; `close()` releases it."""
-
-    settings: Settings
-    app: Fangxin
-    casework: Casework
-    runner: Runner
-    keys: KeyStore
-    directory: Directory
-    visits: VisitLog
-    audit: AuditLog
-    admin: AdminTokens
-    answers: AnswerStore
-    on_exposure: Callable[[Callable[[ExposureView], None]], None]
-    new_admin_token: str | None
-    committer: GroupCommit | None = None
-    compaction: KeyCompaction | None = None
-    redis: redis.Redis | None = None
-    # Redis clients of the event loops (the check-in's awaited reads).
-    loop_clients: LoopClients | None = None
-    _closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def start(self) -> None:
-        """Start background work (projection, event feed, key compaction)."""
-        self.runner.start()
-        if self.compaction is not None:
-            self.compaction.start()
-
-    def lag(self) -> int:
-        """How many events of the log the read models have not applied yet."""
-        newest = self.app.recorder.max_notification_id() or 0
-        return max(0, newest - self.runner.position)
-
-    def close(self) -> None:
-        """Stop background work and close the stores."""
-        for closer in self._closers:
-            closer()
-        if self.compaction is not None:
-            self.compaction.stop()
-        self.runner.stop()
-        self.app.close()
-        self.audit.close()
-        self.keys.close()
-        if self.redis is not None:
-            self.redis.close()
 
 
 def group_commit(

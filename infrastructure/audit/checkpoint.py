@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from domain.errors import InvalidInputError
-from infrastructure.keystore import KeyStore
+from infrastructure.keys.keystore import KeyStore
 
 SIGNING_KEY_NAME = "audit-checkpoint"
 SIGNATURE_TAG = b"fangxin.audit.checkpoint.v1"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
 
+from domain.ports import ExposureView
 from domain.tracing import Stay, effective_end
 
 _DAY_SECONDS = 86_400
@@ -226,3 +228,25 @@ class MemoryContactIndex:
         del started[visit.visit_id]
         if not started:
             del self._started_on[start_day]
+
+
+class MemoryExposureLog:
+    """Declared exposures by venue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_venue: dict[UUID, list[ExposureView]] = defaultdict(list)
+
+    def add(self, exposure: ExposureView) -> None:
+        """Remember an exposure."""
+        with self._lock:
+            known = self._by_venue[exposure.venue_id]
+            if all(e.exposure_id != exposure.exposure_id for e in known):
+                known.append(exposure)
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
+        """Exposures at a venue overlapping [start, end]."""
+        with self._lock:
+            return [
+                e for e in self._by_venue.get(venue_id, []) if e.start <= end and start <= e.end
+            ]

@@ -8,8 +8,7 @@ refused as if absent. Contact tracing's stays and exposures are in `redis_tracin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,17 +20,13 @@ from domain.people import Visitor
 from domain.ports import (
     AgencyView,
     Principal,
-    Seen,
     VenueView,
     VisitorView,
-    VisitView,
 )
 from domain.venues import Venue
 from infrastructure.readmodels.records import refused
-from infrastructure.readmodels.redis_args import epoch
-from infrastructure.readmodels.redis_projection import LOOK_SCRIPT, LOOK_SHA, RedisProjector
-from infrastructure.readmodels.redis_records import RedisRecords, read_visits, texts
-from infrastructure.redis_loop import Gathered, LoopClients
+from infrastructure.readmodels.redis.loop import Gathered, LoopClients
+from infrastructure.readmodels.redis.records import RedisRecords, texts
 
 _principal = msgspec.msgpack.Decoder(Principal)
 _venue = msgspec.msgpack.Decoder(VenueView)
@@ -50,10 +45,6 @@ class _StoredVisitor(msgspec.Struct, frozen=True):
 
 
 _stored_visitor = msgspec.json.Decoder(_StoredVisitor)
-
-
-# One check-in's look: the people whose open visits it needs, and a visit by id (or None).
-_Look = tuple[Sequence[UUID], UUID | None]
 
 
 class _Cache:
@@ -244,119 +235,3 @@ class RedisDirectory:
         name = self._records.name("agency", agency_id)
         raw = self._r.get(name)
         return None if raw is None else self._records.open(name, raw, _agency, "agency")
-
-
-class RedisVisitLog:
-    """Visits by id, guardian and venue, open ones and their deadlines, in Redis.
-
-    Index entries are visit pseudonyms; each visit's own record names (sealed) whose and where
-    it is, so an entry moved to another person's or venue's index is left out.
-    """
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        records: RedisRecords,
-        projector: RedisProjector,
-        loop_clients: LoopClients | None = None,
-    ) -> None:
-        self._r = client
-        self._records = records
-        self._p = records.prefix
-        self._projector = projector
-        self._loop_clients = loop_clients
-        self._look = client.register_script(LOOK_SCRIPT)
-        self._looks: Gathered[_Look, Seen] = Gathered(self._look_all)
-
-    def _visits(self, replies: Any) -> list[VisitView]:
-        return [found.view for found in read_visits(self._r, self._records, replies)]
-
-    def get(self, visit_id: UUID) -> VisitView | None:
-        """One visit."""
-        pseudonym = self._records.pseudonyms.of(visit_id)
-        raw = self._r.get(f"{self._p}visit:{pseudonym}")
-        found = None if raw is None else self._records.visit(pseudonym, raw)
-        return None if found is None else found.view
-
-    def _range(
-        self, key: str, start: datetime, end: datetime, test: Callable[[VisitView], bool]
-    ) -> list[VisitView]:
-        ids = self._r.zrangebyscore(key, epoch(start), f"({epoch(end)!r}")
-        return sorted(
-            (v for v in self._visits(ids) if start <= v.checked_in_at < end and test(v)),
-            key=lambda v: (v.checked_in_at, v.visit_id),
-        )
-
-    def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
-        """Visits of a visitor and dependents that began in [start, end), oldest first."""
-        key = self._records.name("gvisits", guardian_id)
-        return self._range(key, start, end, lambda v: v.guardian_id == guardian_id)
-
-    def open_of(self, visitor_id: UUID) -> list[VisitView]:
-        """Open visits of one person (one round trip)."""
-        replies = self._look(keys=[self._records.name("open", visitor_id)], args=[self._p, ""])
-        return self._seen([([visitor_id], None)], replies)[0].open_visits[visitor_id]
-
-    async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
-        """Open visits of these people and one visit, awaited; concurrent looks of this
-        worker share one round trip."""
-        return await self._looks.ask((people, visit_id))
-
-    async def _look_all(self, looks: list[_Look]) -> list[Seen]:
-        assert self._loop_clients is not None, "built without clients for the event loop"
-        client = self._loop_clients.client()
-        name, of = self._records.name, self._records.pseudonyms.of
-        keys = [name("open", person) for people, _ in looks for person in people]
-        args = [self._p, *("" if visit_id is None else of(visit_id) for _, visit_id in looks)]
-        try:
-            replies = await client.evalsha(LOOK_SHA, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: send it the script itself
-            replies = await client.eval(LOOK_SCRIPT, len(keys), *keys, *args)
-        return self._seen(looks, replies)
-
-    def _seen(self, looks: list[_Look], replies: list[Any]) -> list[Seen]:
-        """Split the LOOK script's replies into what each look asked for."""
-        of = self._records.pseudonyms.of
-        at = len(looks)
-        answers: list[Seen] = []
-        for i, (people, visit_id) in enumerate(looks):
-            visit = None
-            if visit_id is not None and replies[i] is not None:
-                found = self._records.visit(of(visit_id), replies[i])
-                visit = None if found is None else found.view
-            open_visits: dict[UUID, list[VisitView]] = {}
-            for person in people:
-                count = int(replies[at])
-                pairs = replies[at + 1 : at + 1 + 2 * count]
-                at += 1 + 2 * count
-                views = _found_visits(self._records, pairs[0::2], pairs[1::2])
-                open_visits[person] = [
-                    v for v in views if v.checked_out_at is None and v.visitor_id == person
-                ]
-            answers.append(Seen(open_visits=open_visits, visit=visit))
-        return answers
-
-    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
-        """Visits at a venue that began in [start, end), oldest first."""
-        key = self._records.name("vvisits", venue_id)
-        return self._range(key, start, end, lambda v: v.venue_id == venue_id)
-
-    def occupancy(self, venue_id: UUID) -> int:
-        """Open visits at a venue."""
-        raw = self._r.get(self._records.name("occ", venue_id))
-        return int(raw) if raw else 0
-
-    def due(self, now: datetime, limit: int) -> list[VisitView]:
-        """Open visits past their deadline, earliest first."""
-        ids = self._r.zrangebyscore(f"{self._p}due", "-inf", epoch(now), start=0, num=limit)
-        return [v for v in self._visits(ids) if v.checked_out_at is None]
-
-    def drop_before(self, cutoff: datetime) -> int:
-        """Retention: drop visits that began before the cutoff."""
-        return self._projector.drop_before(cutoff)
-
-
-def _found_visits(records: RedisRecords, pseudonyms: Any, raws: Any) -> list[VisitView]:
-    """The authentic visits among records read under these pseudonyms."""
-    found = (records.visit(p, raw) for p, raw in zip(texts(pseudonyms), raws, strict=True) if raw)
-    return [f.view for f in found if f is not None]

@@ -16,9 +16,9 @@ import redis
 
 from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay, effective_end
-from infrastructure.readmodels.redis_args import epoch
-from infrastructure.readmodels.redis_projection import RedisProjector
-from infrastructure.readmodels.redis_records import RedisRecords, read_visits
+from infrastructure.readmodels.redis.args import epoch
+from infrastructure.readmodels.redis.projection import RedisProjector
+from infrastructure.readmodels.redis.records import RedisRecords, read_visits
 
 DAY_SECONDS = 86_400
 # A stay is looked up by its start; none lasts longer than this (maximum dwell is at most a day,

@@ -23,9 +23,9 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.errors import GoneError
-from infrastructure.crypto import KEY_BYTES, keyed_hash, seal, unseal
-from infrastructure.masterkeys import MasterKeys
-from infrastructure.sqlitekeys import SQLiteKeyBackend
+from infrastructure.keys.crypto import KEY_BYTES, keyed_hash, seal, unseal
+from infrastructure.keys.masterkeys import MasterKeys
+from infrastructure.keys.sqlite import SQLiteKeyBackend
 
 # Importable from here as before the backends and the master key had modules of their own.
 __all__ = [

@@ -12,27 +12,13 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
-from domain.cases import ExposureNotice
-from domain.forgetting import Forgotten
-from domain.people import Agency, Auditor, Merchant, Officer, Visitor
-from domain.ports import (
-    ExposureView,
-    VenueView,
-    VisitView,
-)
-from domain.venues import Venue
-from domain.visits import Visit
-from infrastructure.readmodels import views
-from infrastructure.readmodels.contact_index import MemoryContactIndex
-from infrastructure.readmodels.memory import MemoryDirectory, MemoryExposureLog, MemoryVisitLog
-from infrastructure.runner_health import (
+from infrastructure.projections.health import (
     RUNNING,
     STOPPED,
     Failures,
@@ -43,111 +29,6 @@ from infrastructure.runner_health import (
 log = logging.getLogger("fangxin.projections")
 
 BATCH = 1000
-
-
-class ReadModelProjector:
-    """Applies one event to the in-memory read models (the embedded deployment)."""
-
-    def __init__(
-        self,
-        directory: MemoryDirectory,
-        visits: MemoryVisitLog,
-        contacts: MemoryContactIndex,
-        exposures: MemoryExposureLog,
-        default_max_dwell_minutes: int = 180,
-    ) -> None:
-        self.directory = directory
-        self.visits = visits
-        self.contacts = contacts
-        self.exposures = exposures
-        self._default_max_dwell = default_max_dwell_minutes
-        self._exposure_listeners: list[Callable[[ExposureView], None]] = []
-        self._handlers: dict[type, Callable[[object], None]] = {
-            Agency.Registered: self._agency_registered,  # type: ignore[dict-item]
-            Officer.Registered: self._token_registered,  # type: ignore[dict-item]
-            Auditor.Registered: self._token_registered,  # type: ignore[dict-item]
-            ExposureNotice.Declared: self._exposure_declared,  # type: ignore[dict-item]
-            Visitor.Registered: self._visitor_registered,  # type: ignore[dict-item]
-            Visitor.Erased: self._visitor_erased,  # type: ignore[dict-item]
-            Merchant.Registered: self._token_registered,  # type: ignore[dict-item]
-            Venue.Registered: self._venue_registered,  # type: ignore[dict-item]
-            Venue.CodeRotated: self._venue_codes_rotated,  # type: ignore[dict-item]
-            Visit.CheckedIn: self._checked_in,  # type: ignore[dict-item]
-            Visit.CheckedOut: self._checked_out,  # type: ignore[dict-item]
-        }
-
-    def apply(self, event: DomainEventProtocol[UUID]) -> None:
-        """Update the read models with one event; forgotten events change nothing."""
-        if isinstance(event, Forgotten):
-            return
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
-
-    def _visitor_registered(self, e: Visitor.Registered) -> None:
-        self._token_registered(e)
-        self.directory.put_visitor(views.visitor_view(e))
-
-    def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
-        """Call `listener` for every exposure declared from now on (server-sent events)."""
-        self._exposure_listeners.append(listener)
-
-    def _agency_registered(self, e: Agency.Registered) -> None:
-        self.directory.put_agency(views.agency_view(e))
-
-    def _token_registered(self, e: views.Registered) -> None:
-        if e.token_hash:
-            self.directory.add_token(e.token_hash, views.principal(e))
-
-    def _exposure_declared(self, e: ExposureNotice.Declared) -> None:
-        exposure = views.exposure_view(e)
-        self.exposures.add(exposure)
-        for listener in self._exposure_listeners:
-            listener(exposure)
-
-    def _visitor_erased(self, e: Visitor.Erased) -> None:
-        visitor = self.directory.visitor(e.originator_id)
-        for person in (e.originator_id, *(visitor.dependents.values() if visitor else ())):
-            self.contacts.forget_visitor(person)
-        self.directory.remove_tokens_of(e.originator_id)
-        self.directory.remove_visitor(e.originator_id)
-        self.visits.forget_guardian(e.originator_id)
-
-    def _venue_registered(self, e: Venue.Registered) -> None:
-        self.directory.put_venue(views.venue_view(e))
-
-    def _venue_codes_rotated(self, e: Venue.CodeRotated) -> None:
-        venue = self.directory.venue(e.originator_id)
-        if venue is not None:
-            self.directory.put_venue(_with_code_version(venue, e.key_version))
-
-    def _checked_in(self, e: Visit.CheckedIn) -> None:
-        venue = self.directory.venue(e.venue_id)
-        max_dwell = venue.max_dwell_minutes if venue else self._default_max_dwell
-        self.contacts.check_in(
-            e.originator_id, e.visitor_id, e.venue_id, e.at, timedelta(minutes=max_dwell)
-        )
-        self.visits.checked_in(
-            VisitView(
-                visit_id=e.originator_id,
-                visitor_id=e.visitor_id,
-                guardian_id=e.guardian_id,
-                venue_id=e.venue_id,
-                checked_in_at=e.at,
-                via=e.via,
-            ),
-            deadline=e.at + timedelta(minutes=max_dwell),
-        )
-
-    def _checked_out(self, e: Visit.CheckedOut) -> None:
-        self.visits.checked_out(e.originator_id, e.at, e.reason)
-        self.contacts.check_out(e.originator_id, e.at)
-
-
-def _with_code_version(venue: VenueView, version: int) -> VenueView:
-    from msgspec.structs import replace
-
-    return replace(venue, code_version=version)
 
 
 class Projector(Protocol):
@@ -336,3 +217,48 @@ class ProjectionRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class Runner(Protocol):
+    """A projection runner, in-process or elected across workers."""
+
+    @property
+    def position(self) -> int:
+        """The last notification id applied."""
+        ...
+
+    def catch_up(self) -> int:
+        """Apply what is new (if this process applies events)."""
+        ...
+
+    def wait_for(self, position: int) -> None:
+        """Return once `position` is applied."""
+        ...
+
+    def has_applied(self, position: int) -> bool:
+        """Whether this process knows `position` to be applied (no I/O)."""
+        ...
+
+    def state(self) -> RunnerState:
+        """Running, failing (since when, with what error), or stopped."""
+        ...
+
+    def add_projector(self, projector: Projector) -> None:
+        """Apply the events from the next one on to `projector` too."""
+        ...
+
+    def written(self, recordings: list[Recording[UUID]]) -> None:
+        """Return once these events of this process are applied."""
+        ...
+
+    def start(self) -> None:
+        """Start following the log."""
+        ...
+
+    def stop(self) -> None:
+        """Stop following the log."""
+        ...
+
+    def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
+        """Drop the read models and replay the whole log."""
+        ...

@@ -19,7 +19,7 @@ from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.readmodels import views
-from infrastructure.readmodels.redis_records import RedisRecords, VisitIn
+from infrastructure.readmodels.redis.records import RedisRecords, VisitIn
 
 Args = list[str | bytes]
 

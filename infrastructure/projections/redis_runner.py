@@ -9,14 +9,10 @@ the position passes their own events (read-your-writes, across workers).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from uuid import UUID
 
 import redis
@@ -24,10 +20,8 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
 from domain.errors import UnavailableError
-from infrastructure.projections import Projector
-from infrastructure.read_ahead import read_ahead
-from infrastructure.readmodels.redis_projection import Encoded, RedisProjector
-from infrastructure.runner_health import (
+from infrastructure.projections.election import RENEW_EVERY, FaultNotice, RunnerLock
+from infrastructure.projections.health import (
     RUNNING,
     STOPPED,
     Failures,
@@ -35,12 +29,14 @@ from infrastructure.runner_health import (
     RunnerState,
     scrubbed,
 )
+from infrastructure.projections.parked import ParkedBatches
+from infrastructure.projections.runner import Projector
+from infrastructure.read_ahead import read_ahead
+from infrastructure.readmodels.redis.projection import RedisProjector
 
 log = logging.getLogger("fangxin.projections")
 
 BATCH = 500
-LOCK_TTL_MS = 5000
-RENEW_EVERY = 1.0
 WAIT_TIMEOUT = 10.0
 # How long a writer waits for other workers to project their own earlier events before it
 # asks the runner to read them from the log.
@@ -52,25 +48,9 @@ GAP_CHECK = 0.002
 POLL_EVERY = 0.005
 # The shortest sleep of a waiting writer between its checks.
 MIN_WAIT = 0.0005
-# How long the runner's failure stays announced in Redis unless the runner says it again (it
-# does every RENEW_EVERY while it fails): a runner that died with it does not hold it for ever.
-FAULT_TTL_MS = LOCK_TTL_MS
 # Redis (or the network) being unreachable: a pause, shown by /health as Redis unavailable, not
 # a failure to apply an event.
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class ProjectionUnavailableError(UnavailableError):
@@ -103,27 +83,18 @@ class RedisProjectionRunner:
         self._client = client
         self._also = also
         self._prefix = projector.prefix
-        self._lock_key = self._prefix + "runner-lock"
         self._doorbell = self._prefix + "doorbell"
-        self._fault_key = self._prefix + "runner-fault"
         self._failures = failures or Failures()
-        # Until when this process takes the runner (in another process) for failing, from the
-        # announcement in Redis it read last: writers need not ask again meanwhile.
-        self._failing_until = 0.0
-        self._token = f"{os.getpid()}:{uuid.uuid4().hex}"
-        self._renew = client.register_script(_RENEW)
+        self._lock = RunnerLock(client, self._prefix + "runner-lock")
+        self._fault = FaultNotice(client, self._prefix + "runner-fault", self._failures)
         self._apply_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._leader_until = 0.0
         # Told of this process's own projected events (to refresh its caches at once).
         self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
         # The highest position this process saw applied (positions only ever grow).
         self._seen = 0
-        # This process's own saved batches not known to be applied yet (parked in Redis behind
-        # an earlier one): kept to be sent again if only a gap lies before them.
-        self._own: list[Encoded] = []
-        self._own_lock = threading.Lock()
+        self._own = ParkedBatches(recorder, projector)
         # Notified when the feed announces that the position moved.
         self._moved = threading.Condition()
 
@@ -135,7 +106,7 @@ class RedisProjectionRunner:
     @property
     def is_leader(self) -> bool:
         """Whether this process applies events now."""
-        return time.monotonic() < self._leader_until
+        return self._lock.held
 
     def state(self) -> RunnerState:
         """This process's runner thread stopped, or the deployment's runner running or failing."""
@@ -145,33 +116,12 @@ class RedisProjectionRunner:
         own = self._failures.current
         if own is not None or self.is_leader:
             return own or RUNNING
-        try:
-            raw = self._client.get(self._fault_key)
-        except redis.RedisError:
-            return RUNNING  # /health reports Redis itself
-        if raw is None:
-            return RUNNING
-        try:
-            told = json.loads(raw)
-            return RunnerState("failing", datetime.fromisoformat(told["since"]), told["error"])
-        except (ValueError, KeyError, TypeError):
-            return RunnerState("failing")
+        return self._fault.told() or RUNNING
 
     def add_projector(self, projector: Projector) -> None:
         """Apply the events from the next one on to `projector` too (see `also`)."""
         with self._apply_lock:
             self._also.append(projector)
-
-    def _hold_lock(self) -> bool:
-        now = time.monotonic()
-        if self._client.set(self._lock_key, self._token, nx=True, px=LOCK_TTL_MS) or int(
-            self._renew(keys=[self._lock_key], args=[self._token, LOCK_TTL_MS])
-        ):
-            # Trust the lock for a little less than its lifetime, so two never overlap.
-            self._leader_until = now + LOCK_TTL_MS / 1000 * 0.6
-            return True
-        self._leader_until = 0.0
-        return False
 
     def catch_up(self) -> int:
         """Apply every new event if this process is the runner; returns how many."""
@@ -203,13 +153,13 @@ class RedisProjectionRunner:
     def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
         """Drop the read models and replay the whole log into them; returns events applied."""
         deadline = time.monotonic() + 30
-        while not self._hold_lock():
+        while not self._lock.hold():
             if time.monotonic() > deadline:
                 raise ProjectionUnavailableError("another runner holds the lock")
             time.sleep(0.5)
         with self._apply_lock:
             self._projector.clear()
-            self._hold_lock()
+            self._lock.hold()
             total = self._recorder.max_notification_id() or 0
             done = 0
             last_renewal = time.monotonic()
@@ -222,7 +172,7 @@ class RedisProjectionRunner:
                 done += len(events)
                 progress(done, total)
                 if time.monotonic() - last_renewal > RENEW_EVERY:
-                    self._hold_lock()
+                    self._lock.hold()
                     last_renewal = time.monotonic()
             return done
 
@@ -272,7 +222,7 @@ class RedisProjectionRunner:
         ordered = sorted(recordings, key=lambda r: r.notification.id)
         if not ordered:
             return True
-        if self._failing(ask=False):
+        if self._fault.failing(ask=False):
             return False  # stuck behind the failing event anyway: the runner reads them later
         batch = [(r.notification.id, r.domain_event) for r in ordered]
         try:
@@ -287,8 +237,7 @@ class RedisProjectionRunner:
             return True
         # Parked behind another worker's batch. Kept in commit order: this stage sends the
         # process's batches one after another.
-        with self._own_lock:
-            self._own.append(encoded)
+        self._own.keep(encoded)
         return False
 
     def own_applied(self, recordings: list[Recording[UUID]]) -> None:
@@ -303,38 +252,7 @@ class RedisProjectionRunner:
         """The position is known to have passed `position`: forget the batches it covers."""
         if position > self._seen:
             self.announced(position)  # wakes whoever waits for it
-        if self._own and self._own[0].last <= self._seen:  # reads pass here too: only then
-            with self._own_lock:
-                self._own = [b for b in self._own if b.last > self._seen]
-
-    def _send_after_gap(self, gap_after: int) -> None:
-        """Send the first kept batch again, chained to `gap_after` (only gaps lie between).
-
-        Applying it also applies whatever was parked behind it.
-        """
-        with self._own_lock:
-            if not self._own:
-                return
-            batch = self._own[0]
-        if self._projector.apply_encoded(batch, after=gap_after) >= 0:
-            self._passed(batch.last)
-
-    def _only_gaps_before_own(self, position: int) -> bool:
-        """Whether the log holds nothing between `position` and the first kept batch.
-
-        Sound once that batch is committed: ids are taken under the table lock, so every
-        smaller id was committed or rolled back before it.
-        """
-        with self._own_lock:
-            if not self._own:
-                return False
-            first = self._own[0].first
-        if first - 1 <= position:
-            return False
-        between = self._recorder.select_notifications(
-            start=position, limit=1, stop=first - 1, inclusive_of_start=False
-        )
-        return not between
+        self._own.passed(self._seen)
 
     def has_applied(self, position: int) -> bool:
         """Whether this process saw the position pass `position`."""
@@ -344,7 +262,7 @@ class RedisProjectionRunner:
         """The position moved (the feed says so): wake the writers waiting for it."""
         with self._moved:
             if position > self._seen:
-                self._failing_until = 0.0  # it moves: the runner applies events again
+                self._fault.moved()
             self._seen = max(self._seen, position)
             self._moved.notify_all()
 
@@ -359,7 +277,7 @@ class RedisProjectionRunner:
         """
         if self._seen >= position:
             return
-        if self._failing(ask=False):
+        if self._fault.failing(ask=False):
             raise ProjectionFailingError("the read models are behind; retry shortly")
         started = time.monotonic()
         next_bid = started + HANDOVER
@@ -384,17 +302,19 @@ class RedisProjectionRunner:
                 # needs the position itself, not the last announcement.
                 current = self._projector.position()
                 gap_checked = self._seen = max(self._seen, current)
-                if current == gap_checked and self._only_gaps_before_own(current):
-                    self._send_after_gap(current)
+                if current == gap_checked and self._own.only_gaps_before(current):
+                    last = self._own.send_after_gap(current)
+                    if last is not None:
+                        self._passed(last)
                     next_poll = now
                     continue
             if now - started >= HANDOVER:
                 if not rang:
                     self._client.lpush(self._doorbell, "1")
                     rang = True
-                if self._failing(ask=now >= next_bid and not self.is_leader):
+                if self._fault.failing(ask=now >= next_bid and not self.is_leader):
                     raise ProjectionFailingError("the read models are behind; retry shortly")
-                if self.is_leader or (now >= next_bid and self._hold_lock()):
+                if self.is_leader or (now >= next_bid and self._lock.hold()):
                     # No runner alive elsewhere (or it is us): apply the events here.
                     self._try_to_catch_up()
                     next_poll = now
@@ -412,18 +332,6 @@ class RedisProjectionRunner:
                 if self._seen == seen:
                     self._moved.wait(timeout=min(max(wake - now, MIN_WAIT), POLL_EVERY))
 
-    def _failing(self, ask: bool) -> bool:
-        """Whether the runner fails: this process's, or (asking Redis if `ask`) another's."""
-        if self._failures.current is not None:
-            return True
-        now = time.monotonic()
-        if now < self._failing_until:
-            return True
-        if ask and self._client.exists(self._fault_key):
-            self._failing_until = now + RENEW_EVERY
-            return True
-        return False
-
     def _try_to_catch_up(self) -> None:
         """`catch_up`, noting a failure (and saying it in Redis) or a recovery."""
         try:
@@ -436,17 +344,10 @@ class RedisProjectionRunner:
                 position = self._projector.position()
             self._failures.failed(error, position)
             with contextlib.suppress(redis.RedisError):
-                self._announce_failure()
+                self._fault.announce()
             raise ProjectionFailingError("the read models are behind; retry shortly") from None
         if self._failures.recovered():
-            self._client.delete(self._fault_key)
-
-    def _announce_failure(self) -> None:
-        """Tell every worker (their /health) that the runner fails, for the next FAULT_TTL_MS."""
-        fault = self._failures.current
-        if fault is not None and fault.since is not None:
-            told = json.dumps({"since": fault.since.isoformat(), "error": fault.error})
-            self._client.set(self._fault_key, told, px=FAULT_TTL_MS)
+            self._fault.clear()
 
     def start(self) -> None:
         """Run for the lock and, while holding it, follow the log."""
@@ -459,10 +360,10 @@ class RedisProjectionRunner:
         while not self._stop.is_set():
             try:
                 if time.monotonic() - last_renewal >= RENEW_EVERY or not self.is_leader:
-                    self._hold_lock()
+                    self._lock.hold()
                     last_renewal = time.monotonic()
                     if self.is_leader:
-                        self._announce_failure()  # again, while it lasts
+                        self._fault.announce()  # again, while it lasts
                     else:
                         self._failures.forget()  # the new runner tries for itself
                 if not self.is_leader:
@@ -479,7 +380,7 @@ class RedisProjectionRunner:
                     self._client.delete(self._doorbell)
             except (redis.RedisError, OSError) as exc:
                 log.warning("projection runner paused", extra={"error": type(exc).__name__})
-                self._leader_until = 0.0
+                self._lock.lost()
                 self._stop.wait(RENEW_EVERY)
             except Exception as exc:  # the thread lives on whatever happens
                 log.error(
@@ -494,6 +395,4 @@ class RedisProjectionRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        with contextlib.suppress(redis.RedisError):  # the lock expires by itself anyway
-            self._client.eval(_RELEASE, 1, self._lock_key, self._token)
-        self._leader_until = 0.0
+        self._lock.release()

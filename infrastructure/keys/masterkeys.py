@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from infrastructure.crypto import KEY_BYTES
+from infrastructure.keys.crypto import KEY_BYTES
 
 MASTER_KEY_FILE = "master.key"
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from importlib import resources
 from typing import Protocol
 
 import redis
@@ -20,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from infrastructure.redis_loop import Gathered, LoopClients
+from infrastructure.readmodels.redis.loop import Gathered, LoopClients
 
 log = logging.getLogger("fangxin.ratelimit")
 
@@ -30,24 +31,8 @@ _WINDOW_MS = int(WINDOW_SECONDS * 1000)
 
 # For each bucket (KEYS), INCR and the expiry in one step: two separate commands would let a
 # crash between them leave a counter that never expires, and a read-then-write would race
-# across workers. Returns a count and a time to live (ms) for each bucket, in order.
-_HIT_MANY = """
-local out = {}
-for _, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then
-    redis.call('PEXPIRE', key, ARGV[1])
-  end
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 then
-    redis.call('PEXPIRE', key, ARGV[1])
-    ttl = tonumber(ARGV[1])
-  end
-  out[#out + 1] = count
-  out[#out + 1] = ttl
-end
-return out
-"""
+# across workers.
+_HIT_MANY = (resources.files("infrastructure.ops") / "hit_many.lua").read_text()
 
 
 # Redis names scripts by their SHA-1 (an identifier, not a security measure).

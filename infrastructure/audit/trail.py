@@ -9,7 +9,7 @@ import psycopg
 
 from domain.errors import AuditUnavailableError
 from domain.ports import AuditRecord
-from infrastructure.audit import AuditChainError, AuditLog
+from infrastructure.audit.chain import AuditChainError, AuditLog
 
 log = logging.getLogger("fangxin.audit")
 

@@ -1,0 +1,197 @@
+-- All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per deployment
+-- with a `{tag}` prefix in Redis Cluster). Times are epoch seconds. One call applies a slice of
+-- events: for each, its number of arguments, then the arguments `apply` takes. All events of
+-- one call share one prefix.
+local function apply(ARGV)
+local P = ARGV[1]
+local id = tonumber(ARGV[2])
+local kind = ARGV[3]
+local DAY = 86400
+
+local function days(first, last)
+  return math.floor(first / DAY), math.floor(last / DAY)
+end
+
+local function unfile(v)
+  local finish = v.e
+  if finish == nil then finish = v.s + v.d end
+  local d0, d1 = days(v.s, finish)
+  for d = d0, d1 do redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v) end
+end
+
+-- A visit's record: the pseudonyms of the visit (v), person (p), guardian (g) and venue (u),
+-- start (s), planned dwell (d), end (e, once closed), and the sealed check-in and check-out.
+local function remove_visit(visit)
+  local raw = redis.call('GET', P .. 'visit:' .. visit)
+  if not raw then return end
+  local v = cjson.decode(raw)
+  redis.call('ZREM', P .. 'gvisits:' .. v.g, visit)
+  redis.call('ZREM', P .. 'vvisits:' .. v.u, visit)
+  redis.call('ZREM', P .. 'pvisits:' .. v.p, visit)
+  redis.call('ZREM', P .. 'allvisits', visit)
+  redis.call('ZREM', P .. 'due', visit)
+  if v.e == nil then
+    redis.call('SREM', P .. 'open:' .. v.p, visit)
+    redis.call('DECR', P .. 'occ:' .. v.u)
+  end
+  unfile(v)
+  redis.call('DEL', P .. 'visit:' .. visit)
+end
+
+local function add_token(token, principal, sealed)
+  if token ~= '' then
+    redis.call('SET', P .. 'tok:' .. token, sealed)
+    redis.call('SADD', P .. 'toks:' .. principal, token)
+  end
+end
+
+-- Everything here arrives as pseudonyms and sealed values; nothing is decrypted here.
+if kind == 'principal' then
+  add_token(ARGV[5], ARGV[6], ARGV[7])
+elseif kind == 'visitor' then
+  local visitor = ARGV[6]
+  add_token(ARGV[5], visitor, ARGV[7])
+  redis.call('SET', P .. 'visitor:' .. visitor, ARGV[8])
+  redis.call('HSET', P .. 'phone:' .. ARGV[9], visitor, ARGV[10])
+  -- Then (person, sealed guardian) for the visitor and each dependent.
+  for i = 11, #ARGV, 2 do redis.call('SET', P .. 'guardian:' .. ARGV[i], ARGV[i + 1]) end
+elseif kind == 'erased' then
+  local visitor = ARGV[5]
+  redis.call('PUBLISH', P .. 'changed', 'principal:' .. visitor)
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. visitor)) do
+    redis.call('DEL', P .. 'tok:' .. token)
+  end
+  redis.call('DEL', P .. 'toks:' .. visitor)
+  local raw = redis.call('GET', P .. 'visitor:' .. visitor)
+  if raw then
+    local known = cjson.decode(raw)
+    redis.call('HDEL', P .. 'phone:' .. known.phone, visitor)
+    for _, person in ipairs(known.people) do redis.call('DEL', P .. 'guardian:' .. person) end
+  end
+  redis.call('DEL', P .. 'guardian:' .. visitor, P .. 'visitor:' .. visitor)
+  for _, visit in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. visitor, 0, -1)) do
+    remove_visit(visit)
+  end
+  redis.call('DEL', P .. 'gvisits:' .. visitor)
+elseif kind == 'venue' then
+  local venue = ARGV[5]
+  redis.call('SET', P .. 'venue:' .. venue, ARGV[7])
+  -- What each check-in needs of its venue, without the sealed record.
+  redis.call('SET', P .. 'dwell:' .. venue, ARGV[8])
+  redis.call('ZADD', P .. 'mvenues:' .. ARGV[6], id, venue)
+elseif kind == 'rotated' then
+  redis.call('SET', P .. 'vcode:' .. ARGV[5], ARGV[6])
+  redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
+elseif kind == 'agency' then
+  redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
+elseif kind == 'checkin' then
+  -- ARGV[5] is the visit's record as JSON but for its planned dwell, added here (the
+  -- venue's, or the default in ARGV[6]); the pseudonyms the indexes need come apart, so the
+  -- record is never decoded nor encoded here.
+  local visit, person, guardian, venue = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  local start = tonumber(ARGV[11])
+  local max_dwell = tonumber(redis.call('GET', P .. 'dwell:' .. venue) or ARGV[6])
+  local stored = string.sub(ARGV[5], 1, -2) .. ',"d":' .. max_dwell .. '}'
+  if redis.call('SET', P .. 'visit:' .. visit, stored, 'NX') then
+    redis.call('ZADD', P .. 'gvisits:' .. guardian, start, visit)
+    redis.call('ZADD', P .. 'vvisits:' .. venue, start, visit)
+    redis.call('ZADD', P .. 'pvisits:' .. person, start, visit)
+    redis.call('ZADD', P .. 'allvisits', start, visit)
+    redis.call('SADD', P .. 'open:' .. person, visit)
+    redis.call('INCR', P .. 'occ:' .. venue)
+    redis.call('ZADD', P .. 'due', start + max_dwell, visit)
+    local d0, d1 = days(start, start + max_dwell)
+    for d = d0, d1 do
+      redis.call('ZADD', P .. 'ci:' .. venue .. ':' .. d, start, visit)
+    end
+  end
+elseif kind == 'checkout' then
+  local raw = redis.call('GET', P .. 'visit:' .. ARGV[5])
+  if raw then
+    local v = cjson.decode(raw)
+    if v.e == nil then
+      local end_s = math.max(tonumber(ARGV[7]), v.s)
+      -- Filed under each day from its start to its planned end; now under each day to its
+      -- end: only the days that differ change.
+      local d0, planned = days(v.s, v.s + v.d)
+      local _, last = days(v.s, end_s)
+      for d = last + 1, planned do
+        redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v)
+      end
+      for d = math.max(planned + 1, d0), last do
+        redis.call('ZADD', P .. 'ci:' .. v.u .. ':' .. d, v.s, v.v)
+      end
+      v.o = ARGV[6]
+      v.e = end_s
+      redis.call('SET', P .. 'visit:' .. v.v, cjson.encode(v))
+      redis.call('SREM', P .. 'open:' .. v.p, v.v)
+      redis.call('DECR', P .. 'occ:' .. v.u)
+      redis.call('ZREM', P .. 'due', v.v)
+    end
+  end
+elseif kind == 'exposure' then
+  redis.call('RPUSH', P .. 'exp:' .. ARGV[5], ARGV[6])
+  redis.call('PUBLISH', P .. 'exposures', ARGV[7])
+end
+return 1
+end
+
+-- The position is read once, followed through the call, and stored once at its end.
+local P = ARGV[2]
+local PARKED = P .. 'parked'
+local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
+local moved = nil
+
+-- Applies a list of events (each: its number of arguments, then the arguments) in order; one
+-- already applied changes nothing. A writer applying its own events directly names the
+-- position each must follow (the event before it, or the last one before a gap it checked),
+-- so that nothing committed before it by another worker is ever skipped: when that position
+-- is not reached yet, this event and the rest are parked under it, and applied by whichever
+-- call reaches it. Returns how many were applied, and whether some were parked.
+local function run(list)
+  local applied = 0
+  local i = 1
+  while i <= #list do
+    local n = tonumber(list[i])
+    local args = {}
+    for k = 1, n do args[k] = list[i + k] end
+    local id = tonumber(args[2])
+    if id > pos then
+      local follows = args[4]
+      if follows ~= 'any' and pos < tonumber(follows) then
+        local rest = {}
+        for k = i, #list do rest[#rest + 1] = list[k] end
+        redis.call('HSET', PARKED, follows, cmsgpack.pack(rest))
+        return applied, true
+      end
+      apply(args)
+      pos = id
+      moved = args[2]
+      applied = applied + 1
+    end
+    i = i + n + 1
+  end
+  return applied, false
+end
+
+local applied, parked = run(ARGV)
+-- Parked events whose position is reached now (or passed, if the runner applied them from
+-- the log meanwhile), oldest first.
+while redis.call('HLEN', PARKED) > 0 do
+  local best, best_key = nil, nil
+  for _, follows in ipairs(redis.call('HKEYS', PARKED)) do
+    local f = tonumber(follows)
+    if f <= pos and (best == nil or f < best) then best, best_key = f, follows end
+  end
+  if best == nil then break end
+  local list = cmsgpack.unpack(redis.call('HGET', PARKED, best_key))
+  redis.call('HDEL', PARKED, best_key)
+  run(list)
+end
+if moved then
+  redis.call('SET', P .. 'pos', moved)
+  -- Writers of every worker wait for the position to pass their events: tell them it moved.
+  redis.call('PUBLISH', P .. 'pos', moved)
+end
+if parked then return -1 end
+return applied
