@@ -192,9 +192,7 @@ def build_services(
     admin = admin_tokens(settings, keys, audit, clock_)
     env = event_store_env(settings, create_tables)
     if settings.redis_url:
-        services = _production(settings, env, keys, mapper, audit, admin, sync, common)
-        services.compaction = compaction
-        return services
+        return _production(settings, env, keys, mapper, audit, admin, sync, common, compaction)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
@@ -245,6 +243,7 @@ def _production(
     admin: AdminTokens,
     sync: _Sync,
     common: dict[str, object],
+    compaction: KeyCompaction,
 ) -> Services:
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
@@ -298,5 +297,6 @@ def _production(
         redis=client,
         loop_clients=loop_clients,
         committer=committer,
+        compaction=compaction,
         _closers=[feed.stop, committer.close],
     )

@@ -41,8 +41,7 @@ WAIT_TIMEOUT = 10.0
 # How long a writer waits for other workers to project their own earlier events before it
 # asks the runner to read them from the log.
 HANDOVER = 0.02
-# How long a writer stuck before its own batch waits before it asks the log whether only gaps
-# (ids of rolled-back transactions) lie between; a conflict leaves such a gap.
+# How long a writer stuck before its own batch waits to ask the log whether only gaps lie between.
 GAP_CHECK = 0.002
 # How often a waiting writer asks Redis for the position when no announcement came.
 POLL_EVERY = 0.005
@@ -123,6 +122,9 @@ class RedisProjectionRunner:
         with self._apply_lock:
             self._also.append(projector)
 
+    def _hold_lock(self) -> bool:
+        return self._lock.hold()
+
     def catch_up(self) -> int:
         """Apply every new event if this process is the runner; returns how many."""
         applied = 0
@@ -153,13 +155,13 @@ class RedisProjectionRunner:
     def rebuild(self, progress: Callable[[int, int], None], batch: int = 2000) -> int:
         """Drop the read models and replay the whole log into them; returns events applied."""
         deadline = time.monotonic() + 30
-        while not self._lock.hold():
+        while not self._hold_lock():
             if time.monotonic() > deadline:
                 raise ProjectionUnavailableError("another runner holds the lock")
             time.sleep(0.5)
         with self._apply_lock:
             self._projector.clear()
-            self._lock.hold()
+            self._hold_lock()
             total = self._recorder.max_notification_id() or 0
             done = 0
             last_renewal = time.monotonic()
@@ -172,7 +174,7 @@ class RedisProjectionRunner:
                 done += len(events)
                 progress(done, total)
                 if time.monotonic() - last_renewal > RENEW_EVERY:
-                    self._lock.hold()
+                    self._hold_lock()
                     last_renewal = time.monotonic()
             return done
 
@@ -314,7 +316,7 @@ class RedisProjectionRunner:
                     rang = True
                 if self._fault.failing(ask=now >= next_bid and not self.is_leader):
                     raise ProjectionFailingError("the read models are behind; retry shortly")
-                if self.is_leader or (now >= next_bid and self._lock.hold()):
+                if self.is_leader or (now >= next_bid and self._hold_lock()):
                     # No runner alive elsewhere (or it is us): apply the events here.
                     self._try_to_catch_up()
                     next_poll = now
@@ -360,7 +362,7 @@ class RedisProjectionRunner:
         while not self._stop.is_set():
             try:
                 if time.monotonic() - last_renewal >= RENEW_EVERY or not self.is_leader:
-                    self._lock.hold()
+                    self._hold_lock()
                     last_renewal = time.monotonic()
                     if self.is_leader:
                         self._fault.announce()  # again, while it lasts

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
 from domain.cases import ExposureNotice
 from domain.people import Agency, Auditor, Merchant, Officer, Visitor
-from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView
+from domain.ports import AgencyView, ExposureView, Principal, VenueView, VisitorView, VisitView
 from domain.venues import Venue
+from domain.visits import Visit
 from infrastructure.readmodels.records import Pseudonyms
 
 Registered = Visitor.Registered | Merchant.Registered | Officer.Registered | Auditor.Registered
@@ -85,3 +87,20 @@ def exposure_view(e: ExposureNotice.Declared) -> ExposureView:
         end=e.end,
         declared_at=e.declared_at,
     )
+
+
+def visit_view(e: Visit.CheckedIn) -> VisitView:
+    """The visit a check-in opens, as both deployments' read models keep it."""
+    return VisitView(
+        visit_id=e.originator_id,
+        visitor_id=e.visitor_id,
+        guardian_id=e.guardian_id,
+        venue_id=e.venue_id,
+        checked_in_at=e.at,
+        via=e.via,
+    )
+
+
+def closed_view(visit: VisitView, at: datetime, reason: str) -> VisitView:
+    """The visit once checked out."""
+    return msgspec.structs.replace(visit, checked_out_at=at, checkout_reason=reason)

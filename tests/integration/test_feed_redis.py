@@ -112,7 +112,7 @@ def test_a_parked_batch_sent_again_past_a_gap_is_applied_once_and_unparked(
 def test_batches_of_several_calls_park_and_drain_in_log_order(
     redis_client: redis.Redis, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infrastructure.readmodels import redis_projection
+    from infrastructure.readmodels.redis import projection as redis_projection
 
     monkeypatch.setattr(redis_projection, "EVENTS_PER_CALL", 2)
     projector = RedisProjector(redis_client, records_of(redis_prefix), 180)

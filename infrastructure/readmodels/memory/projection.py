@@ -14,7 +14,6 @@ from domain.people import Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import (
     ExposureView,
     VenueView,
-    VisitView,
 )
 from domain.venues import Venue
 from domain.visits import Visit
@@ -106,17 +105,7 @@ class ReadModelProjector:
         self.contacts.check_in(
             e.originator_id, e.visitor_id, e.venue_id, e.at, timedelta(minutes=max_dwell)
         )
-        self.visits.checked_in(
-            VisitView(
-                visit_id=e.originator_id,
-                visitor_id=e.visitor_id,
-                guardian_id=e.guardian_id,
-                venue_id=e.venue_id,
-                checked_in_at=e.at,
-                via=e.via,
-            ),
-            deadline=e.at + timedelta(minutes=max_dwell),
-        )
+        self.visits.checked_in(views.visit_view(e), deadline=e.at + timedelta(minutes=max_dwell))
 
     def _checked_out(self, e: Visit.CheckedOut) -> None:
         self.visits.checked_out(e.originator_id, e.at, e.reason)

@@ -14,6 +14,7 @@ from domain.ports import (
     Seen,
     VisitView,
 )
+from infrastructure.readmodels.views import closed_view
 
 
 class MemoryVisitLog:
@@ -107,7 +108,7 @@ class MemoryVisitLog:
             visit = self._visits.get(visit_id)
             if visit is None or visit.checked_out_at is not None:
                 return
-            self._visits[visit_id] = _closed(visit, at, reason)
+            self._visits[visit_id] = closed_view(visit, at, reason)
             self._open_of[visit.visitor_id].discard(visit_id)
             self._open_at[visit.venue_id] -= 1
 
@@ -132,19 +133,6 @@ class MemoryVisitLog:
         if visit is not None and visit.checked_out_at is None:
             self._open_of[visit.visitor_id].discard(visit_id)
             self._open_at[visit.venue_id] -= 1
-
-
-def _closed(visit: VisitView, at: datetime, reason: str) -> VisitView:
-    return VisitView(
-        visit_id=visit.visit_id,
-        visitor_id=visit.visitor_id,
-        guardian_id=visit.guardian_id,
-        venue_id=visit.venue_id,
-        checked_in_at=visit.checked_in_at,
-        via=visit.via,
-        checked_out_at=at,
-        checkout_reason=reason,
-    )
 
 
 def _insort(entries: list[tuple[datetime, int]], entry: tuple[datetime, int]) -> None:

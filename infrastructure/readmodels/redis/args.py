@@ -75,14 +75,8 @@ class EventArgs:
         visit, person = self._p(e.originator_id), self._p(e.visitor_id)
         guardian, venue = self._p(e.guardian_id), self._p(e.venue_id)
         start = repr(epoch(e.at))
-        made = VisitIn(
-            visit_id=e.originator_id,
-            visitor_id=e.visitor_id,
-            guardian_id=e.guardian_id,
-            venue_id=e.venue_id,
-            checked_in_at=e.at,
-            via=e.via,
-        )
+        # What is sealed at check-in is the visit's view up to its check-out fields.
+        made = VisitIn(*msgspec.structs.astuple(views.visit_view(e))[:6])
         sealed = self._records.visit_in(visit, made)
         # The record without its planned dwell, which the script adds from the venue's.
         record = (

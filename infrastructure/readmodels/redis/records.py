@@ -19,6 +19,7 @@ import redis
 
 from domain.ports import VisitView
 from infrastructure.readmodels.records import Pseudonyms, Seals, refused
+from infrastructure.readmodels.views import closed_view
 
 T = TypeVar("T")
 
@@ -144,16 +145,9 @@ class RedisRecords:
             out = self.open_text(f"{name}|out", stored.o, _out, "visit")
             if out is None:
                 return None
-        view = VisitView(
-            visit_id=made.visit_id,
-            visitor_id=made.visitor_id,
-            guardian_id=made.guardian_id,
-            venue_id=made.venue_id,
-            checked_in_at=made.checked_in_at,
-            via=made.via,
-            checked_out_at=None if out is None else out.at,
-            checkout_reason=None if out is None else out.reason,
-        )
+        view = VisitView(*msgspec.structs.astuple(made))
+        if out is not None:
+            view = closed_view(view, out.at, out.reason)
         return FoundVisit(view=view, max_dwell_s=min(stored.d, LONGEST_DWELL_S))
 
 

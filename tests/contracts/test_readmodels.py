@@ -74,7 +74,7 @@ def redis_models(client: redis.Redis, prefix: str) -> Models:
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 def models(request: pytest.FixtureRequest) -> Iterator[Models]:
     if request.param == "memory":
         yield memory_models()
