@@ -27,8 +27,8 @@ from infrastructure.readmodels.redis.tracing import RedisContactIndex
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
+from tests.contracts.test_readmodels import T0, events, new_venue, new_visit, new_visitor
 from tests.integration.conftest import records_of
-from tests.integration.test_readmodel_contract import T0, events, new_venue, new_visit, new_visitor
 
 pytestmark = pytest.mark.integration
 
