@@ -22,23 +22,31 @@ from typing import Protocol
 from uuid import UUID
 
 import redis
-from eventsourcing.persistence import JSONTranscoder, Recording
+from eventsourcing.persistence import Recording
 
 from domain.app import Fangxin
 from domain.cases import CasePolicy
 from domain.casework import ADMIN_ACTOR, Casework
-from domain.commands import Ports, transcodings
-from domain.ports import AnswerStore, AuditRecord, Clock, Directory, ExposureView, VisitLog
+from domain.ports import (
+    AnswerStore,
+    AuditRecord,
+    Clock,
+    Directory,
+    ExposureView,
+    Ports,
+    VisitLog,
+)
 from infrastructure.admin import AdminTokens
 from infrastructure.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from infrastructure.audit_trail import DurableAuditTrail
 from infrastructure.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.duties import KeyCompaction
-from infrastructure.eventstore import blame_duplicate, event_store_env
+from infrastructure.eventstore.environment import blame_duplicate, event_store_env
+from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
+from infrastructure.eventstore.mapper import ScopedCipherMapper
+from infrastructure.eventstore.store import LogStore
 from infrastructure.files import close_folder
-from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keystore import KeyBackend, KeyStore
-from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
 from infrastructure.pgkeys import PostgresKeyBackend
 from infrastructure.projections import ProjectionRunner, Projector, ReadModelProjector
@@ -143,6 +151,7 @@ class Services:
 
     settings: Settings
     app: Fangxin
+    store: LogStore
     casework: Casework
     runner: Runner
     keys: KeyStore
@@ -168,7 +177,7 @@ class Services:
 
     def lag(self) -> int:
         """How many events of the log the read models have not applied yet."""
-        newest = self.app.recorder.max_notification_id() or 0
+        newest = self.store.recorder.max_notification_id() or 0
         return max(0, newest - self.runner.position)
 
     def close(self) -> None:
@@ -178,7 +187,7 @@ class Services:
         if self.compaction is not None:
             self.compaction.stop()
         self.runner.stop()
-        self.app.close()
+        self.store.close()
         self.audit.close()
         self.keys.close()
         if self.redis is not None:
@@ -187,20 +196,20 @@ class Services:
 
 def group_commit(
     settings: Settings,
-    app: Fangxin,
+    store: LogStore,
     on_saved: OnSaved | None = None,
     settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
     committer = GroupCommit(
-        app.record,
+        store.record,
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
         blame=blame_duplicate,
         settle=settle,
     )
-    app.committer = committer
+    store.committer = committer
     return committer
 
 
@@ -290,10 +299,7 @@ def build_services(
     compaction = KeyCompaction(keys.backend.compact)
     # Soon after a key is destroyed, what it left in the store's files goes too.
     keys.on_destroy.append(compaction.soon)
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
-    mapper = ScopedCipherMapper(transcoder, keys)
+    mapper = ScopedCipherMapper(keys)
     # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
     keys.on_destroy.append(mapper.forget)
     audit = open_audit(settings, keys)
@@ -305,7 +311,6 @@ def build_services(
         "credentials": TokenCredentials(keys.service_key("phone-index")),
         "codes": VenueCodeSigner(keys.service_key("venue-codes")),
         "keys": keys,
-        "sync": sync,
         "regions": national_regions(),
     }
     admin = admin_tokens(settings, keys, audit, clock_)
@@ -323,18 +328,20 @@ def build_services(
         exposures=exposures,
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=env, mapper=mapper)
+    store = LogStore(sync, mapper, env)
+    app = Fangxin(ports, store)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    runner = ProjectionRunner(app.recorder, mapper, [projector])
-    committer = group_commit(settings, app, on_saved=runner.apply_own)
+    runner = ProjectionRunner(store.recorder, mapper, [projector])
+    committer = group_commit(settings, store, on_saved=runner.apply_own)
     sync.runner = runner
     if replay:
         runner.rebuild(progress=_quietly)
     return Services(
         settings=settings,
         app=app,
+        store=store,
         casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,
@@ -386,9 +393,10 @@ def _production(
         exposures=RedisExposureLog(client, records),
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=env, mapper=mapper)
-    runner = RedisProjectionRunner(app.recorder, mapper, projector, client, also=[])
-    committer = group_commit(settings, app, on_saved=runner.send_own, settle=runner.own_applied)
+    store = LogStore(sync, mapper, env)
+    app = Fangxin(ports, store)
+    runner = RedisProjectionRunner(store.recorder, mapper, projector, client, also=[])
+    committer = group_commit(settings, store, on_saved=runner.send_own, settle=runner.own_applied)
     sync.runner = runner
     feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
@@ -404,6 +412,7 @@ def _production(
     return Services(
         settings=settings,
         app=app,
+        store=store,
         casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,
