@@ -60,7 +60,6 @@ class Fangxin(VisitCommands):
     def register_merchant(
         self, name: str, contact_phone: str, idempotency_key: str | None
     ) -> Registration:
-        """Register a merchant."""
         merchant_id = self._new_id("merchant", idempotency_key)
         token, token_hash = self.ports.credentials.new_token()
         self.create(

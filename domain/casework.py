@@ -85,7 +85,6 @@ class Casework(CaseReads):
         return Registration(id=officer_id, token=token)
 
     def create_auditor(self, name: str, key: str | None) -> Registration:
-        """Create an auditor."""
         auditor_id = derive_id("auditor", key) if key else self.ports.ids.new()
         token, token_hash = self.ports.credentials.new_token()
         self._record(

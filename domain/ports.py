@@ -149,9 +149,7 @@ class Directory(Protocol):
         """`principal` for the event loop: a read it must make is awaited, not blocking."""
         ...
 
-    def venue(self, venue_id: UUID) -> VenueView | None:
-        """One venue."""
-        ...
+    def venue(self, venue_id: UUID) -> VenueView | None: ...
 
     def venues_of(self, merchant_id: UUID) -> list[VenueView]:
         """A merchant's venues, oldest first."""
@@ -173,17 +171,13 @@ class Directory(Protocol):
         """The registered visitor a person belongs to (themself, or a dependent's guardian)."""
         ...
 
-    def agency(self, agency_id: UUID) -> AgencyView | None:
-        """One agency."""
-        ...
+    def agency(self, agency_id: UUID) -> AgencyView | None: ...
 
 
 class VisitLog(Protocol):
     """Read model of visits: by visitor, by venue, open ones and their deadlines."""
 
-    def get(self, visit_id: UUID) -> VisitView | None:
-        """One visit."""
-        ...
+    def get(self, visit_id: UUID) -> VisitView | None: ...
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and their dependents that began in [start, end), oldest first."""
@@ -263,9 +257,7 @@ class AnswerStore(Protocol):
         """(request fingerprint, answer) of an earlier request with this key."""
         ...
 
-    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None:
-        """Keep an answer."""
-        ...
+    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None: ...
 
 
 class AuditRecord(msgspec.Struct, frozen=True):
