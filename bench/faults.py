@@ -563,7 +563,7 @@ class Load:
 def derived_visit_id(visitor_id: str, key: str) -> str | None:
     """The visit id the service derives from an Idempotency-Key, if this checkout has the rule."""
     try:
-        from domain.commands import derive_id
+        from domain.ids import derive_id
     except ImportError:
         return None
     return str(derive_id(f"visit|{visitor_id}", key))
@@ -956,7 +956,7 @@ def check(
     in_models, failures = visits_in_read_models(base_url, world, {r.visitor for r in ok}, since)
     keys_in_log = [r for r in ok if r.visit_ids_201 and r.visit_ids_201 <= in_log]
     # A diagnosis, not a promise: the service derives a visit's id from the visitor and the key
-    # (domain.commands.derive_id), so a key that never got its 201 can still be found in the log.
+    # (domain.ids.derive_id), so a key that never got its 201 can still be found in the log.
     failed = [r for r in records if not r.answered_201]
     derived = {r.key: derived_visit_id(world.visitors[r.visitor].visitor_id, r.key) for r in failed}
     recorded_anyway = visits_in_log(args.database_url, schema, {v for v in derived.values() if v})

@@ -37,7 +37,7 @@ def write_log(data: Path, n_events: int, seed: int) -> int:
     """A synthetic log of about n_events events; returns how many were written."""
     rng = random.Random(seed)
     services = build_services(load_settings({}, data_dir=str(data)), replay=False)
-    app = services.app
+    store = services.store
     written = 0
     try:
         merchant = Merchant(
@@ -71,7 +71,7 @@ def write_log(data: Path, n_events: int, seed: int) -> int:
         ]
         people: list[Merchant | Venue | Visitor] = [merchant, *venues, *visitors]
         for i in range(0, len(people), BATCH):
-            written += len(app.save(*people[i : i + BATCH]))
+            written += len(store.save(*people[i : i + BATCH]))
         started = time.perf_counter()
         while written < n_events:
             visits = []
@@ -88,7 +88,7 @@ def write_log(data: Path, n_events: int, seed: int) -> int:
                 )
                 visit.check_out(at + timedelta(minutes=rng.randrange(5, 120)), CheckoutReason.SCAN)
                 visits.append(visit)
-            written += len(app.save(*visits))
+            written += len(store.save(*visits))
             rate = written / (time.perf_counter() - started)
             print(
                 f"\rwriting the log: {written:>9,} events ({rate:,.0f}/s)", end="", file=sys.stderr

@@ -8,16 +8,18 @@ from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
-from domain.checkins import VisitCommands
-from domain.commands import Registration, VenueCodes
-from domain.errors import InvalidInputError, NotFoundError, UnknownRegionError
+from domain.answers import Registration, VenueCodes
+from domain.errors import (
+    ConcurrentChangeError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownRegionError,
+)
 from domain.people import Merchant, Visitor, VisitorErasedError
-from domain.ports import VenueView, VisitView
+from domain.ports import NotStoredError, VenueView, VisitView
 from domain.stats import Bucket, StatsVisit, VenueStats, stats_window, venue_stats
 from domain.venues import CodeKind, Venue
+from domain.visit_service import VisitCommands
 from domain.visits import CheckoutReason, Visit
 
 MAX_VISITS_WINDOW = timedelta(days=93)
@@ -31,8 +33,6 @@ class WindowError(InvalidInputError):
 
 class Fangxin(VisitCommands):
     """Commands write aggregates to the log; queries read the read models."""
-
-    name = "fangxin"
 
     # -- visitors and merchants -----------------------------------------------------------
 
@@ -60,7 +60,6 @@ class Fangxin(VisitCommands):
     def register_merchant(
         self, name: str, contact_phone: str, idempotency_key: str | None
     ) -> Registration:
-        """Register a merchant."""
         merchant_id = self._new_id("merchant", idempotency_key)
         token, token_hash = self.ports.credentials.new_token()
         self.create(
@@ -70,10 +69,10 @@ class Fangxin(VisitCommands):
 
     def erase_visitor(self, visitor_id: UUID) -> None:
         """Erase a visitor: record it, then destroy their key (shredding name, phone, visits)."""
-        with self._lock(visitor_id):
+        with self.store.exclusive(visitor_id):
             visitor = self._visitor(visitor_id)
             visitor.erase(self.ports.clock.now())
-            self.commit(visitor)
+            self.store.commit(visitor)
             self.ports.keys.destroy_visitor(visitor_id)
 
     def dependent_names(self, visitor_id: UUID) -> dict[UUID, str]:
@@ -87,8 +86,8 @@ class Fangxin(VisitCommands):
 
     def _visitor(self, visitor_id: UUID) -> Visitor:
         try:
-            visitor: Visitor = self.repository.get(visitor_id)
-        except AggregateNotFoundError:
+            visitor: Visitor = self.store.get(visitor_id)
+        except NotStoredError:
             raise NotFoundError("no such visitor") from None
         if visitor.erased or visitor.forgotten:
             raise VisitorErasedError("this visitor's data was erased")
@@ -125,8 +124,9 @@ class Fangxin(VisitCommands):
             capacity=capacity,
             max_dwell_minutes=max_dwell_minutes,
         )
-        with contextlib.suppress(IntegrityError):  # the same key at the same time: one made it
-            self.commit(venue)
+        # The same key at the same time: one of them made it.
+        with contextlib.suppress(ConcurrentChangeError):
+            self.store.commit(venue)
         return venue_id
 
     def venues_of(self, merchant_id: UUID) -> list[VenueView]:
@@ -144,10 +144,10 @@ class Fangxin(VisitCommands):
     def rotate_codes(self, merchant_id: UUID, venue_id: UUID) -> VenueView:
         """Replace a venue's codes; the old ones are refused from now on."""
         self.owned_venue(merchant_id, venue_id)
-        with self._lock(venue_id):
-            venue: Venue = self.repository.get(venue_id)
+        with self.store.exclusive(venue_id):
+            venue: Venue = self.store.get(venue_id)
             venue.rotate_codes()
-            self.commit(venue)
+            self.store.commit(venue)
         return self.owned_venue(merchant_id, venue_id)
 
     # -- background duties ----------------------------------------------------------------
@@ -163,14 +163,14 @@ class Fangxin(VisitCommands):
             for view in due:
                 venue = self.ports.directory.venue(view.venue_id)
                 max_dwell = timedelta(minutes=venue.max_dwell_minutes if venue else 180)
-                with self._lock(view.guardian_id):
-                    visit: Visit = self.repository.get(view.visit_id)
+                with self.store.exclusive(view.guardian_id):
+                    visit: Visit = self.store.get(view.visit_id)
                     if visit.is_open:
                         visit.check_out(view.checked_in_at + max_dwell, CheckoutReason.AUTO)
                         visits.append(visit)
             try:
-                self.commit(*visits)
-            except IntegrityError:
+                self.store.commit(*visits)
+            except ConcurrentChangeError:
                 continue  # someone closed one of them meanwhile: look again
             closed += len(visits)
             if len(due) < batch:

@@ -1,8 +1,6 @@
-"""Health authorities' work: agencies, officers, cases, tracing, exposures.
+"""Health authorities' work: agencies, officers, cases and their decisions, exposures.
 
-Every read of case data is recorded on the case (an event in the log) and in the audit trail,
-its own append-only store, before it is answered; every admin action is recorded in the trail
-before it is done. When the trail refuses an entry, nothing is shown and nothing is done.
+Reads of case data are in `case_reads`, what they share (access, audit) in `case_access`.
 """
 
 from __future__ import annotations
@@ -10,44 +8,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import msgspec
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
-from domain.app import Fangxin
-from domain.cases import Case, CasePolicy, CaseStatus, ExposureNotice, in_jurisdiction
-from domain.commands import Registration, derive_id
+from domain.answers import Registration
+from domain.case_reads import CaseReads
+from domain.cases import Case, ExposureNotice
 from domain.errors import (
     ConflictError,
     ForbiddenError,
-    GoneError,
     InvalidInputError,
     NotFoundError,
     UnknownRegionError,
 )
-from domain.people import Agency, Auditor, Officer, OfficerRole, Visitor
-from domain.ports import (
-    AgencyView,
-    AuditRecord,
-    AuditTrail,
-    ExposureView,
-    Principal,
-    VenueView,
-    VisitView,
-)
-from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.ids import derive_id
+from domain.people import Agency, Auditor, Officer, OfficerRole
+from domain.ports import ExposureView, NotStoredError, Principal, VenueView
+from domain.tracing import ContactRule
 
-MAX_DEPTH = 2
 # The audit trail's actor for the platform admin, who has one token and no account id.
 ADMIN_ACTOR = "platform-admin"
 # What an exposure declared from a case may cover around the index person's visit.
 EXPOSURE_RULE = ContactRule()
-
-
-class ContactErasedError(GoneError):
-    """The contact erased their data: nothing can be told about them."""
-
-    kind = "contact-erased"
 
 
 class ExposureWindowError(InvalidInputError):
@@ -62,64 +41,8 @@ class ExposureOffTrajectoryError(ConflictError):
     kind = "exposure-off-trajectory"
 
 
-class TrajectoryVisit(msgspec.Struct, frozen=True):
-    """One visit of an index person, with its venue."""
-
-    visit: VisitView
-    venue: VenueView
-
-
-class Trajectory(msgspec.Struct, frozen=True):
-    """An index person's visits inside the jurisdiction, and how many fell outside."""
-
-    visits: list[TrajectoryVisit]
-    outside_jurisdiction: int
-
-
-class ContactDetails(msgspec.Struct, frozen=True):
-    """How to reach a contact (a dependent is reached through their guardian's phone)."""
-
-    name: str
-    phone: str
-
-
-class Casework:
+class Casework(CaseReads):
     """Commands and queries of agencies, officers and auditors."""
-
-    def __init__(self, app: Fangxin, audit: AuditTrail, policy: CasePolicy | None = None) -> None:
-        self.app = app
-        self.ports = app.ports
-        self.audit = audit
-        self.policy = policy or CasePolicy()
-
-    def _require_on_record(self, officer: Principal) -> None:
-        """Refuse an officer whose creation is not in the audit trail.
-
-        Whoever can write the event log (and holds the master key) could add an officer
-        there; such an account acts only once its creation is on record, where auditors see it.
-        """
-        if not self.audit.has(f"officer:{officer.id}"):
-            raise ForbiddenError("this account's creation is not on the audit record")
-
-    def _record(
-        self,
-        actor: UUID | str,
-        action: str,
-        ref: str,
-        case_id: UUID | None = None,
-        subject: str | None = None,
-    ) -> None:
-        """Append to the audit trail durably first; raises when the trail refuses."""
-        self.audit.record(
-            AuditRecord(
-                at=self.ports.clock.now(),
-                actor=str(actor),
-                action=action,
-                ref=ref,
-                case_id=case_id,
-                subject=subject,
-            )
-        )
 
     # -- the admin's ----------------------------------------------------------------------
 
@@ -138,7 +61,7 @@ class Casework:
         self._record(
             ADMIN_ACTOR, "create agency", f"agency:{agency_id}", subject=f"{name} {','.join(codes)}"
         )
-        self.app.commit(Agency(id=agency_id, name=name, jurisdiction=codes))
+        self.store.commit(Agency(id=agency_id, name=name, jurisdiction=codes))
         return agency_id
 
     def create_officer(
@@ -162,7 +85,6 @@ class Casework:
         return Registration(id=officer_id, token=token)
 
     def create_auditor(self, name: str, key: str | None) -> Registration:
-        """Create an auditor."""
         auditor_id = derive_id("auditor", key) if key else self.ports.ids.new()
         token, token_hash = self.ports.credentials.new_token()
         self._record(
@@ -200,9 +122,9 @@ class Casework:
         case_id = derive_id(f"case|{officer.id}", key) if key else self.ports.ids.new()
         if key is not None:
             try:
-                existing: Case = self.app.repository.get(case_id)
+                existing: Case = self.store.get(case_id)
                 return existing
-            except AggregateNotFoundError:
+            except NotStoredError:
                 pass
         case = Case(
             id=case_id,
@@ -216,19 +138,6 @@ class Casework:
         self._save(case)
         # Free text (legal basis, reasons) stays in the encrypted case: the trail is plain text.
         self._record_event(case, officer.id, "open case")
-        return case
-
-    def case(self, officer: Principal, case_id: UUID) -> Case:
-        """A case of the officer's own agency; any other case is not found."""
-        if officer.role not in (OfficerRole.TRACER, OfficerRole.SUPERVISOR):
-            raise ForbiddenError("only officers read cases")
-        self._require_on_record(officer)
-        try:
-            case: Case = self.app.repository.get(case_id)
-        except AggregateNotFoundError:
-            raise NotFoundError("no such case") from None
-        if case.forgotten or case.agency_id != officer.agency_id:
-            raise NotFoundError("no such case")
         return case
 
     def decide(self, officer: Principal, case_id: UUID, approve: bool, reason: str) -> Case:
@@ -249,157 +158,6 @@ class Casework:
         self._save(case)
         self._record_event(case, officer.id, "close case")
         return case
-
-    def status(self, case: Case) -> CaseStatus:
-        """Where a case stands now (an approved case expires)."""
-        return case.status_at(self.ports.clock.now())
-
-    def _save(self, *aggregates: Case | ExposureNotice) -> None:
-        try:
-            self.app.commit(*aggregates)
-        except IntegrityError:
-            raise ConflictError("the case changed meanwhile; retry") from None
-
-    def _record_event(
-        self, case: Case, actor: UUID, action: str, subject: str | None = None
-    ) -> None:
-        """Audit the event just saved on the case, under a reference only it has."""
-        self._record(actor, action, f"{case.id}:{case.version}", case.id, subject)
-
-    def _agency(self, case: Case) -> AgencyView:
-        agency = self.ports.directory.agency(case.agency_id)
-        if agency is None:
-            raise NotFoundError("no such agency")
-        return agency
-
-    # -- reading case data (each read is recorded first) ----------------------------------
-
-    def trajectory(self, officer: Principal, case_id: UUID) -> Trajectory:
-        """The index person's visits in the window, oldest first, inside the jurisdiction."""
-        case = self.case(officer, case_id)
-        case.record_access(officer.id, "trajectory", self.ports.clock.now())
-        self._save(case)
-        self._record_event(case, officer.id, "read trajectory")
-        return self._trajectory(case)
-
-    def _trajectory(self, case: Case) -> Trajectory:
-        jurisdiction = self._agency(case).jurisdiction
-        now = self.ports.clock.now()
-        visits: list[TrajectoryVisit] = []
-        outside = 0
-        for stay in self._index_stays(case, now, jurisdiction=None):
-            visit = self.ports.visits.get(stay.visit_id)
-            venue = self.ports.directory.venue(stay.venue_id)
-            if visit is None or venue is None:
-                continue
-            if in_jurisdiction(jurisdiction, venue.region):
-                visits.append(TrajectoryVisit(visit=visit, venue=venue))
-            else:
-                outside += 1
-        visits.sort(key=lambda v: (v.visit.checked_in_at, v.visit.visit_id))
-        return Trajectory(visits=visits, outside_jurisdiction=outside)
-
-    def _index_stays(self, case: Case, now: datetime, jurisdiction: list[str] | None) -> list[Stay]:
-        stays: list[Stay] = []
-        for person in case.index_ids:
-            for stay in self.ports.contacts.stays_of(person, case.start, case.end, now):
-                if stay.start < case.start or stay.start > case.end:
-                    continue
-                if jurisdiction is None or self._inside(stay.venue_id, jurisdiction):
-                    stays.append(stay)
-        return stays
-
-    def _inside(self, venue_id: UUID, jurisdiction: list[str]) -> bool:
-        venue = self.ports.directory.venue(venue_id)
-        return venue is not None and in_jurisdiction(jurisdiction, venue.region)
-
-    def contacts(
-        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int
-    ) -> list[Contact]:
-        """Close contacts of the index person, only at venues inside the jurisdiction."""
-        case = self.case(officer, case_id)
-        case.require_readable(self.ports.clock.now())
-        found = self._contacts(case, rule, depth)
-        case.record_access(
-            officer.id,
-            f"contacts depth={depth}",
-            self.ports.clock.now(),
-            listed=[c.visitor_id for c in found],
-        )
-        self._save(case)
-        self._record_event(case, officer.id, f"read contacts depth={depth}")
-        return found
-
-    def _contacts(self, case: Case, rule: ContactRule, depth: int) -> list[Contact]:
-        if depth not in (1, MAX_DEPTH):
-            raise InvalidInputError("depth is 1 or 2")
-        jurisdiction = self._agency(case).jurisdiction
-        now = self.ports.clock.now()
-        index = self.ports.contacts
-
-        def stays_at(venue_id: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-            if not self._inside(venue_id, jurisdiction):
-                return []
-            return index.stays_at(venue_id, t0, t1, now)
-
-        def stays_of(person: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-            return [
-                s
-                for s in index.stays_of(person, t0, t1, now)
-                if self._inside(s.venue_id, jurisdiction)
-            ]
-
-        return close_contacts(
-            self._index_stays(case, now, jurisdiction),
-            frozenset(case.index_ids),
-            rule,
-            depth,
-            stays_at=stays_at,
-            stays_of=stays_of,
-            # Contacts of contacts only inside the case's window: a case is no live tracking.
-            until=min(now, case.end + rule.after),
-        )
-
-    def details(self, officer: Principal, case_id: UUID, visitor_id: UUID) -> ContactDetails:
-        """Name and phone of a contact this case listed; an erased contact is gone (410)."""
-        case = self.case(officer, case_id)
-        case.require_readable(self.ports.clock.now())
-        case.check_listed(visitor_id)
-        case.record_access(
-            officer.id, "contact details", self.ports.clock.now(), subject=str(visitor_id)
-        )
-        self._save(case)
-        self._record_event(case, officer.id, "reveal contact details", subject=str(visitor_id))
-        guardian_id = self.ports.directory.guardian_of(visitor_id)
-        if guardian_id is None:
-            raise ContactErasedError("this contact erased their data")
-        try:
-            guardian: Visitor = self.app.repository.get(guardian_id)
-        except AggregateNotFoundError:
-            raise ContactErasedError("this contact erased their data") from None
-        if guardian.erased or guardian.forgotten:
-            raise ContactErasedError("this contact erased their data")
-        if visitor_id == guardian_id:
-            return ContactDetails(name=guardian.name, phone=guardian.phone)
-        index = guardian.dependent_ids.index(visitor_id)
-        return ContactDetails(name=guardian.dependent_names[index], phone=guardian.phone)
-
-    def export(
-        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int
-    ) -> tuple[Trajectory, list[Contact]]:
-        """Trajectory and contacts together, as one recorded read."""
-        case = self.case(officer, case_id)
-        case.require_readable(self.ports.clock.now())
-        contacts = self._contacts(case, rule, depth)
-        case.record_access(
-            officer.id,
-            "export",
-            self.ports.clock.now(),
-            listed=[c.visitor_id for c in contacts],
-        )
-        self._save(case)
-        self._record_event(case, officer.id, f"export depth={depth}")
-        return self._trajectory(case), contacts
 
     # -- exposures ------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ class ConflictError(DomainError):
     kind = "conflict"
 
 
+class ConcurrentChangeError(ConflictError):
+    """What a command read changed before its commit; the command may look again and retry."""
+
+
 class ForbiddenError(DomainError):
     """The caller is known but this action is not theirs to take."""
 

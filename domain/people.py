@@ -8,19 +8,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import GoneError, InvalidInputError
+from domain.errors import GoneError
 
 
 class VisitorErasedError(GoneError):
     """The visitor erased their data."""
 
     kind = "visitor-erased"
-
-
-class UnknownDependentError(InvalidInputError):
-    """A party names someone who is not among the visitor's dependents."""
-
-    kind = "unknown-dependent"
 
 
 class Visitor(Aggregate):
@@ -69,15 +63,6 @@ class Visitor(Aggregate):
         self.dependent_ids = list(dependent_ids)
         self.dependent_names = list(dependent_names)
         self.assisted = assisted
-
-    def dependent_id(self, name: str) -> UUID:
-        """The pseudonymous id of a dependent named at registration."""
-        for dependent_id, dependent_name in zip(
-            self.dependent_ids, self.dependent_names, strict=True
-        ):
-            if dependent_name == name:
-                return dependent_id
-        raise UnknownDependentError("the party names someone who is not a registered dependent")
 
     def erase(self, at: datetime) -> None:
         """Record the erasure; the caller then destroys the visitor's key."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import Recording
+from eventsourcing.domain import Aggregate
 
 from domain.tracing import Stay
 from domain.venues import CodeKind, VenueCode
@@ -17,17 +19,13 @@ from domain.venues import CodeKind, VenueCode
 class Clock(Protocol):
     """The current time, always timezone-aware UTC."""
 
-    def now(self) -> datetime:
-        """Now."""
-        ...
+    def now(self) -> datetime: ...
 
 
 class Ids(Protocol):
     """Fresh random ids."""
 
-    def new(self) -> UUID:
-        """A random UUID."""
-        ...
+    def new(self) -> UUID: ...
 
 
 class Credentials(Protocol):
@@ -118,11 +116,10 @@ class VisitorView(msgspec.Struct, frozen=True):
 
 
 class VisitView(msgspec.Struct, frozen=True, gc=False):
-    """A visit as the read side knows it.
+    """A visit as the read side knows it."""
 
-    Not tracked by the garbage collector (it holds only ids, times and text, so it can be in
-    no reference cycle): the in-memory read models keep one per visit, millions of them.
-    """
+    # Untracked by the garbage collector (ids, times and text form no cycle): memory read
+    # models keep millions of them.
 
     visit_id: UUID
     visitor_id: UUID
@@ -152,9 +149,7 @@ class Directory(Protocol):
         """`principal` for the event loop: a read it must make is awaited, not blocking."""
         ...
 
-    def venue(self, venue_id: UUID) -> VenueView | None:
-        """One venue."""
-        ...
+    def venue(self, venue_id: UUID) -> VenueView | None: ...
 
     def venues_of(self, merchant_id: UUID) -> list[VenueView]:
         """A merchant's venues, oldest first."""
@@ -176,17 +171,13 @@ class Directory(Protocol):
         """The registered visitor a person belongs to (themself, or a dependent's guardian)."""
         ...
 
-    def agency(self, agency_id: UUID) -> AgencyView | None:
-        """One agency."""
-        ...
+    def agency(self, agency_id: UUID) -> AgencyView | None: ...
 
 
 class VisitLog(Protocol):
     """Read model of visits: by visitor, by venue, open ones and their deadlines."""
 
-    def get(self, visit_id: UUID) -> VisitView | None:
-        """One visit."""
-        ...
+    def get(self, visit_id: UUID) -> VisitView | None: ...
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and their dependents that began in [start, end), oldest first."""
@@ -266,65 +257,7 @@ class AnswerStore(Protocol):
         """(request fingerprint, answer) of an earlier request with this key."""
         ...
 
-    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None:
-        """Keep an answer."""
-        ...
-
-
-class ReadModelSync(Protocol):
-    """Lets a writer wait until the read models have applied its own events."""
-
-    def wait_for(self, position: int) -> None:
-        """Return once every event up to `position` of the log is projected."""
-        ...
-
-    def written(self, recordings: list[Recording[UUID]]) -> None:
-        """Return once these just-recorded events are projected (read-your-writes).
-
-        While the projection is failing, return at once: the events are durable in the log
-        and a write is acknowledged; the read models show them once the projection recovers.
-        """
-        ...
-
-    async def written_async(self, recordings: list[Recording[UUID]]) -> None:
-        """`written`, awaited: at once when they are projected already, else in a thread."""
-        ...
-
-
-class Committer(Protocol):
-    """Saves events durably, possibly together with other writers' (group commit)."""
-
-    def save(self, events: Sequence[Any]) -> list[Recording[UUID]]:
-        """Save; returns once durable."""
-        ...
-
-    async def save_async(self, events: Sequence[Any]) -> list[Recording[UUID]]:
-        """Save; the returned awaitable completes once durable."""
-        ...
-
-
-@runtime_checkable
-class QuickMapper(Protocol):
-    """A mapper that can tell whether mapping an event needs no I/O."""
-
-    def maps_at_once(self, domain_event: Any) -> bool:
-        """Whether the event's keys are in memory."""
-        ...
-
-    def load_keys(self, domain_events: Iterable[Any]) -> None:
-        """Bring the events' keys into memory at once (one read for them all)."""
-        ...
-
-
-@runtime_checkable
-class RefusingRecorder(Protocol):
-    """An event store that refuses a conflicting writer of a batch, and inserts the rest."""
-
-    def insert_by_writer(
-        self, stored_events: Sequence[Any], writers: Sequence[int]
-    ) -> list[int | None]:
-        """Each event's notification id, None for the events of a refused writer."""
-        ...
+    def save(self, scope: str, key: str, fingerprint: str, answer: bytes) -> None: ...
 
 
 class AuditRecord(msgspec.Struct, frozen=True):
@@ -353,3 +286,54 @@ class AuditTrail(Protocol):
     def has(self, ref: str) -> bool:
         """Whether an entry of this reference is on record (raises `AuditUnavailableError`)."""
         ...
+
+
+class NotStoredError(LookupError):
+    """The log holds no aggregate of this id."""
+
+
+class EventStore(Protocol):
+    """The log of every aggregate's events: the one place commands write to.
+
+    A commit returns once the events are durable and the read models show them, so that the
+    writer reads its own writes. It raises `ConcurrentChangeError` when another writer changed
+    one of the aggregates since it was read, and then stores nothing of them.
+    """
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """The aggregate as its events make it; raises `NotStoredError`."""
+        ...
+
+    def commit(self, *aggregates: Aggregate | None) -> None:
+        """Append the aggregates' new events in one transaction."""
+        ...
+
+    async def commit_async(self, *aggregates: Aggregate | None) -> None:
+        """`commit`, awaited on the event loop without holding a thread."""
+        ...
+
+    def exclusive(self, key: UUID) -> AbstractContextManager[None]:
+        """Hold back this process's other threads that write for `key` (a person, a venue):
+        one person's concurrent requests then see each other's writes, and none of them
+        opens a second visit unseen."""
+        ...
+
+    def exclusive_async(self, key: UUID) -> AbstractAsyncContextManager[None]:
+        """`exclusive` among the tasks of the event loop."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the application needs from outside, built by the composition root."""
+
+    clock: Clock
+    ids: Ids
+    credentials: Credentials
+    codes: CodeSigner
+    keys: KeyShredder
+    directory: Directory
+    visits: VisitLog
+    contacts: ContactIndex
+    exposures: ExposureLog
+    regions: Regions

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import ConflictError, InvalidInputError
+from domain.errors import InvalidInputError
 
 
 class CodeKind(StrEnum):
@@ -39,17 +39,10 @@ class VenueCodeRotatedError(InvalidInputError):
     kind = "venue-code-rotated"
 
 
-class VenueClosedError(ConflictError):
-    """The venue no longer takes check-ins."""
-
-    kind = "venue-closed"
-
-
 class Venue(Aggregate):
     """A place with a door code and a till code; owned by one merchant."""
 
     forgotten = False
-    closed = False
     code_version = 1
 
     class Registered(Aggregate.Created):
@@ -96,8 +89,6 @@ class Venue(Aggregate):
 
     def rotate_codes(self) -> int:
         """Replace both codes of the venue; returns the new key version."""
-        if self.closed:
-            raise VenueClosedError("the venue is closed")
         self._codes_rotated(key_version=self.code_version + 1)
         return self.code_version
 

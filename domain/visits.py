@@ -36,6 +36,7 @@ class VisitAlreadyClosedError(ConflictError):
     kind = "visit-already-closed"
 
 
+# Cached: a check-in asks for the scopes of each event several times, and formatting is costly.
 @lru_cache(maxsize=8192)
 def visit_scopes(guardian_id: UUID, day: date) -> tuple[str, ...]:
     """A visit is personal data of its guardian and belongs to its UTC day.
@@ -43,8 +44,6 @@ def visit_scopes(guardian_id: UUID, day: date) -> tuple[str, ...]:
     Its events are encrypted under both keys: erasing the visitor or letting the day pass
     retention makes the visit unreadable. The day comes first: the store shows only the first
     scope's key id, which all visits of a day share, so that no key id links one person's rows.
-    Remembered for recent visitors: a check-in asks four times (two events, each when mapped
-    and when checked for keys in memory), and formatting the id is most of the cost.
     """
     return (f"day:{day.isoformat()}", f"visitor:{guardian_id}")
 
@@ -101,9 +100,10 @@ class Visit(Aggregate):
     ) -> Visit:
         """An open visit as the read side knows it: checked in (version 1), not out yet.
 
-        Saves no log read on the hot path; a change saved to it conflicts when the visit
+        Spares a check-in reading the log; a change saved to it conflicts when the visit
         changed meanwhile, so a stale read model can never overwrite anything.
         """
+        # Built without its creation event, which was committed long ago.
         visit = cls.__new__(cls)
         visit.__base_init__(originator_id=id, originator_version=1, timestamp=at)
         visit.visitor_id = visitor_id

@@ -18,26 +18,26 @@ from pathlib import Path
 from uuid import UUID
 
 import redis
-from eventsourcing.persistence import JSONTranscoder, Recording
+from eventsourcing.persistence import Recording
 
 from domain.app import Fangxin
 from domain.cases import CasePolicy
 from domain.casework import ADMIN_ACTOR, Casework
-from domain.commands import Ports, transcodings
-from domain.ports import AuditRecord, Clock
+from domain.ports import AuditRecord, Clock, Ports
 from infrastructure.audit.chain import AuditLog
 from infrastructure.audit.postgres import PostgresAuditLog
 from infrastructure.audit.sqlite import SQLiteAuditLog
 from infrastructure.audit.trail import DurableAuditTrail
-from infrastructure.eventstore import blame_duplicate, event_store_env
+from infrastructure.eventstore.environment import blame_duplicate, event_store_env
+from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
+from infrastructure.eventstore.mapper import ScopedCipherMapper
+from infrastructure.eventstore.store import LogStore
 from infrastructure.files import close_folder
-from infrastructure.group_commit import GroupCommit, OnSaved
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
 from infrastructure.keys.postgres import PostgresKeyBackend
 from infrastructure.keys.sqlite import SQLiteKeyBackend
-from infrastructure.mapper import ScopedCipherMapper
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
@@ -68,20 +68,20 @@ CACHE_SECONDS = 60.0
 
 def group_commit(
     settings: Settings,
-    app: Fangxin,
+    store: LogStore,
     on_saved: OnSaved | None = None,
     settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
     committer = GroupCommit(
-        app.record,
+        store.record,
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
         blame=blame_duplicate,
         settle=settle,
     )
-    app.committer = committer
+    store.committer = committer
     return committer
 
 
@@ -171,10 +171,7 @@ def build_services(
     compaction = KeyCompaction(keys.backend.compact)
     # Soon after a key is destroyed, what it left in the store's files goes too.
     keys.on_destroy.append(compaction.soon)
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
-    mapper = ScopedCipherMapper(transcoder, keys)
+    mapper = ScopedCipherMapper(keys)
     # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
     keys.on_destroy.append(mapper.forget)
     audit = open_audit(settings, keys)
@@ -186,7 +183,6 @@ def build_services(
         "credentials": TokenCredentials(keys.service_key("phone-index")),
         "codes": VenueCodeSigner(keys.service_key("venue-codes")),
         "keys": keys,
-        "sync": sync,
         "regions": national_regions(),
     }
     admin = admin_tokens(settings, keys, audit, clock_)
@@ -202,18 +198,20 @@ def build_services(
         exposures=exposures,
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=env, mapper=mapper)
+    store = LogStore(sync, mapper, env)
+    app = Fangxin(ports, store)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    runner = ProjectionRunner(app.recorder, mapper, [projector])
-    committer = group_commit(settings, app, on_saved=runner.apply_own)
+    runner = ProjectionRunner(store.recorder, mapper, [projector])
+    committer = group_commit(settings, store, on_saved=runner.apply_own)
     sync.runner = runner
     if replay:
         runner.rebuild(progress=_quietly)
     return Services(
         settings=settings,
         app=app,
+        store=store,
         casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,
@@ -266,9 +264,10 @@ def _production(
         exposures=RedisExposureLog(client, records),
         **common,  # type: ignore[arg-type]
     )
-    app = Fangxin(ports, env=env, mapper=mapper)
-    runner = RedisProjectionRunner(app.recorder, mapper, projector, client, also=[])
-    committer = group_commit(settings, app, on_saved=runner.send_own, settle=runner.own_applied)
+    store = LogStore(sync, mapper, env)
+    app = Fangxin(ports, store)
+    runner = RedisProjectionRunner(store.recorder, mapper, projector, client, also=[])
+    committer = group_commit(settings, store, on_saved=runner.send_own, settle=runner.own_applied)
     sync.runner = runner
     feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
@@ -284,6 +283,7 @@ def _production(
     return Services(
         settings=settings,
         app=app,
+        store=store,
         casework=casework_of(app, audit, settings),
         runner=runner,
         keys=keys,

@@ -16,7 +16,8 @@ from domain.app import Fangxin
 from domain.casework import Casework
 from domain.ports import AnswerStore, Directory, ExposureView, VisitLog
 from infrastructure.audit.chain import AuditLog
-from infrastructure.group_commit import GroupCommit
+from infrastructure.eventstore.group_commit import GroupCommit
+from infrastructure.eventstore.store import LogStore
 from infrastructure.keys.keystore import KeyStore
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
@@ -55,6 +56,7 @@ class Services:
 
     settings: Settings
     app: Fangxin
+    store: LogStore
     casework: Casework
     runner: Runner
     keys: KeyStore
@@ -80,7 +82,7 @@ class Services:
 
     def lag(self) -> int:
         """How many events of the log the read models have not applied yet."""
-        newest = self.app.recorder.max_notification_id() or 0
+        newest = self.store.recorder.max_notification_id() or 0
         return max(0, newest - self.runner.position)
 
     def close(self) -> None:
@@ -90,7 +92,7 @@ class Services:
         if self.compaction is not None:
             self.compaction.stop()
         self.runner.stop()
-        self.app.close()
+        self.store.close()
         self.audit.close()
         self.keys.close()
         if self.redis is not None:

@@ -30,8 +30,8 @@ from infrastructure.projections.health import (
     scrubbed,
 )
 from infrastructure.projections.parked import ParkedBatches
+from infrastructure.projections.read_ahead import read_ahead
 from infrastructure.projections.runner import Projector
-from infrastructure.read_ahead import read_ahead
 from infrastructure.readmodels.redis.projection import RedisProjector
 
 log = logging.getLogger("fangxin.projections")

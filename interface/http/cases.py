@@ -11,8 +11,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RawBody
 
+from domain.case_reads import Trajectory
 from domain.cases import Case, CaseStatus
-from domain.casework import Trajectory
 from domain.errors import InvalidInputError
 from domain.ports import Principal
 from domain.tracing import Contact, ContactRule

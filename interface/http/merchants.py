@@ -13,7 +13,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter, RawBody
 
-from domain.commands import VenueCodes
+from domain.answers import VenueCodes
 from domain.errors import InvalidInputError
 from domain.ports import VenueView
 from domain.stats import Bucket, BucketStats

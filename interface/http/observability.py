@@ -29,7 +29,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from infrastructure.group_commit import BatchStats
+from infrastructure.eventstore.group_commit import BatchStats
 from infrastructure.ops.metrics import Metrics
 from interface.http.auth import principal_by, token_in
 from interface.http.problems import problem_response

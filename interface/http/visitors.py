@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, RawBody
 
-from domain.commands import CheckedOut
+from domain.answers import CheckedOut
 from domain.errors import InvalidInputError
 from domain.ports import VenueView, VisitView
 from infrastructure.services import Services
@@ -171,7 +171,7 @@ async def answer_check_in(
     visitor_id = await visitor_by(services, authorization)
     req = decode_body(body, CheckInBody)
     key = checked_idempotency_key(idempotency)
-    result = await services.app.check_in_async(visitor_id, req.code, req.party, key)
+    result = await services.app.check_in(visitor_id, req.code, req.party, key)
     state.metrics.count_check_in()
     return _encoder.encode(
         CheckInOut(

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 from msgspec.structs import replace
 
-from domain.commands import derive_id
+from domain.ids import derive_id
 from domain.people import Officer
 from infrastructure.bootstrap import build_services
 from infrastructure.services import Services

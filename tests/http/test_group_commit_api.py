@@ -17,7 +17,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from litestar.testing import TestClient
 
-from domain.commands import derive_id
+from domain.ids import derive_id
 from domain.visits import Visit
 from infrastructure.bootstrap import build_services
 from infrastructure.services import Services
@@ -88,12 +88,12 @@ def test_concurrent_check_ins_are_all_stored_and_retries_create_nothing(tmp_path
         stored = {
             visit_id
             for visit_id in acknowledged
-            if isinstance(services.app.repository.get(visit_id), Visit)
+            if isinstance(services.store.repository.get(visit_id), Visit)
         }
         assert stored == acknowledged
         checked_in = [
             n
-            for n in services.app.recorder.select_notifications(start=None, limit=100_000)
+            for n in services.store.recorder.select_notifications(start=None, limit=100_000)
             if n.topic.endswith("Visit.CheckedIn")
         ]
         assert len(checked_in) == len(acknowledged)  # no duplicate visits
@@ -105,7 +105,7 @@ def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Set
     # A long wait, so that the concurrent check-ins below share one batch.
     slow = msgspec.structs.replace(settings, group_commit_wait_ms=300.0)
     services = build_services(slow)
-    recorder = services.app.recorder
+    recorder = services.store.recorder
     try:
         with TestClient(create_app(slow, services=services)) as client:
             people = World(client)
@@ -138,7 +138,7 @@ def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Set
         stored = services.app.visits_of(UUID(visitors[2]["visitor_id"]), now - DAY, now + DAY)
         assert stored == []
         for answer in answers[:2] + answers[3:]:
-            visit = services.app.repository.get(UUID(answer.json()["visit_id"]))
+            visit = services.store.repository.get(UUID(answer.json()["visit_id"]))
             assert isinstance(visit, Visit)
     finally:
         services.close()
@@ -160,7 +160,7 @@ def test_a_check_in_whose_key_was_destroyed_meanwhile_is_refused_and_stores_noth
     assert answer.json()["type"] == "/problems/data-erased"
     checked_in = [
         n
-        for n in services.app.recorder.select_notifications(start=None, limit=10_000)
+        for n in services.store.recorder.select_notifications(start=None, limit=10_000)
         if n.topic.endswith("Visit.CheckedIn")
     ]
     assert checked_in == []
@@ -170,13 +170,13 @@ def test_a_check_in_whose_keys_are_not_in_memory_is_mapped_off_the_loop_and_stor
     world: World, services: Services
 ) -> None:
     venue, visitor = world.venue(world.merchant()), world.visitor()
-    (registered,) = services.app.events.get(UUID(visitor["visitor_id"]))
+    (registered,) = services.store.events.get(UUID(visitor["visitor_id"]))
     services.keys.forget_all()  # as in a worker that has not seen this visitor lately
-    assert services.app.mapped([registered]) == [registered]  # left to the group commit
+    assert services.store.mapped([registered]) == [registered]  # left to the group commit
 
     visit = world.check_in(visitor, venue)
 
-    stored = services.app.repository.get(UUID(visit["visit_id"]))
+    stored = services.store.repository.get(UUID(visit["visit_id"]))
     assert isinstance(stored, Visit)
     assert [v["visit_id"] for v in world.visits(visitor)] == [visit["visit_id"]]
 
@@ -203,9 +203,9 @@ def test_a_batch_whose_keys_are_not_in_memory_reads_them_all_in_one_go(
     counting = CountingBackend(services.keys.backend)
     monkeypatch.setattr(services.keys, "_backend", counting)
 
-    services.app.record(*services.app.mapped(events))
+    services.store.record(*services.store.mapped(events))
 
     assert counting.reads == ["get_many 4"]  # three visitors' keys and the day's
-    assert [services.app.repository.get(visit.id).venue_id for visit in visits] == [
+    assert [services.store.repository.get(visit.id).venue_id for visit in visits] == [
         UUID(venue["venue_id"])
     ] * 3

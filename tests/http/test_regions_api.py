@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.commands import derive_id
+from domain.ids import derive_id
 from infrastructure.services import Services
 from tests.conftest import ADMIN_TOKEN, World, bearer
 

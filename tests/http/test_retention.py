@@ -39,9 +39,9 @@ def test_visits_past_retention_are_dropped_and_shredded(
     listed = world.client.get("/v1/me/visits", params=window, headers=bearer(visitor["token"]))
     assert [v["visit_id"] for v in listed.json()["visits"]] == [recent["visit_id"]]
     # The stored events of the old visit can no longer be read by anyone.
-    stored = services.app.recorder.select_events(originator_id=UUID(old["visit_id"]))
+    stored = services.store.recorder.select_events(originator_id=UUID(old["visit_id"]))
     assert len(stored) == 2
-    assert all(isinstance(services.app.mapper.to_domain_event(e), Forgotten) for e in stored)
+    assert all(isinstance(services.store.mapper.to_domain_event(e), Forgotten) for e in stored)
 
 
 def test_a_restart_after_retention_does_not_bring_old_visits_back(settings: Settings) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
+from domain.errors import ConcurrentChangeError
 from domain.visits import CheckoutReason, Visit
 from infrastructure.services import Services
 from tests.conftest import MovableClock, World, bearer
@@ -32,6 +32,6 @@ def test_superseding_a_visit_that_was_closed_meanwhile_conflicts(
         via=stale.via,
     )
     resumed.check_out(clock.now(), CheckoutReason.SUPERSEDED)
-    with pytest.raises(IntegrityError):
-        services.app.commit(resumed)
+    with pytest.raises(ConcurrentChangeError):
+        services.store.commit(resumed)
     assert world.visits(visitor)[0]["checkout_reason"] == "payment"

@@ -22,7 +22,7 @@ def test_a_failing_store_answers_503_and_changes_nothing(
         raise OperationalError("disk I/O error")
 
     with monkeypatch.context() as patched:
-        recorder = services.app.recorder
+        recorder = services.store.recorder
         patched.setattr(recorder, "insert_events", disk_gone)
         if hasattr(recorder, "insert_by_writer"):  # PostgreSQL's, which the group commit calls
             patched.setattr(recorder, "insert_by_writer", disk_gone)

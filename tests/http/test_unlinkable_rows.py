@@ -18,7 +18,7 @@ from tests.unit.test_mapper import key_id_links
 def stored_rows(services: Services) -> dict[UUID, list[bytes]]:
     """Each aggregate's stored states, as a copy of the event store shows them."""
     rows: dict[UUID, list[bytes]] = {}
-    for notification in services.app.recorder.select_notifications(start=None, limit=100_000):
+    for notification in services.store.recorder.select_notifications(start=None, limit=100_000):
         rows.setdefault(UUID(str(notification.originator_id)), []).append(notification.state)
     return rows
 
@@ -63,8 +63,8 @@ def test_a_visitors_rows_share_no_key_id_across_days_and_all_are_forgotten_after
     assert erased.status_code == 204
     shoppers = {state for group in groups for state in group}
     read_back = [
-        services.app.mapper.to_domain_event(notification)
-        for notification in services.app.recorder.select_notifications(start=None, limit=100_000)
+        services.store.mapper.to_domain_event(notification)
+        for notification in services.store.recorder.select_notifications(start=None, limit=100_000)
         if notification.state in shoppers
     ]
     assert len(read_back) == len(shoppers)

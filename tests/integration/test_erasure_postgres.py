@@ -31,6 +31,7 @@ from infrastructure.keys.masterkeys import MasterKeys
 from infrastructure.keys.postgres import PostgresKeyBackend
 from infrastructure.settings import load_settings
 from interface.cli import main
+from tests.checkins import check_in
 from tests.conftest import MovableClock
 from tests.integration.conftest import DATABASE_URL, unavailable
 
@@ -212,8 +213,8 @@ def test_after_rotation_and_retirement_no_configured_key_unwraps_an_erased_visit
     assert venue is not None
     kept = app.register_visitor("王秀英", "+8613912345678", [], None).id
     erased = app.register_visitor("张伟", "+8613987654321", [], None).id
-    kept_visit = app.check_in(kept, app.codes_of(venue).code, [], None).visit_id
-    erased_visit = app.check_in(erased, app.codes_of(venue).code, [], None).visit_id
+    kept_visit = check_in(services, kept, app.codes_of(venue).code).visit_id
+    erased_visit = check_in(services, erased, app.codes_of(venue).code).visit_id
     erased_key_id = services.keys.key_id(f"visitor:{erased}")
     erased_key = services.keys.key_by_id(erased_key_id)
     wrapped = stored_key(settings.pg_dsn, erased_key_id)
@@ -240,12 +241,12 @@ def test_after_rotation_and_retirement_no_configured_key_unwraps_an_erased_visit
 
     restarted = build_services(load_settings({}, master_key=retired, **environment))
     try:
-        visitor: Visitor = restarted.app.repository.get(kept)
+        visitor: Visitor = restarted.store.repository.get(kept)
         assert visitor.name == "王秀英"
-        visit: Visit = restarted.app.repository.get(kept_visit)
+        visit: Visit = restarted.store.repository.get(kept_visit)
         assert visit.visitor_id == kept
-        assert restarted.app.repository.get(erased).forgotten
-        assert restarted.app.repository.get(erased_visit).forgotten
+        assert restarted.store.repository.get(erased).forgotten
+        assert restarted.store.repository.get(erased_visit).forgotten
         actions = [entry.action for entry in restarted.audit.entries()]
         assert actions.count("rotate master key") == 1
         assert actions.count("retire master key version") == 1

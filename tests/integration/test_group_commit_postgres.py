@@ -11,11 +11,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, Recording
 
-from infrastructure.eventstore import blame_duplicate
-from infrastructure.group_commit import GroupCommit
-from infrastructure.pgarrays import event_columns, int_array
-from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
-from infrastructure.pgrecorder import GroupCommitRecorder
+from infrastructure.eventstore.environment import blame_duplicate
+from infrastructure.eventstore.group_commit import GroupCommit
+from infrastructure.eventstore.postgres import TOPIC as RECORDER_TOPIC
+from infrastructure.eventstore.postgres import GroupCommitRecorder
+from infrastructure.eventstore.postgres_arrays import event_columns, int_array
 from tests.integration.conftest import DATABASE_URL
 from tests.unit.test_group_commit import run_concurrently
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
+from eventsourcing.persistence import MapperDeserialisationError
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from domain.commands import transcodings
 from domain.forgetting import Forgotten
+from infrastructure.eventstore.mapper import ScopedCipherMapper
 from infrastructure.keys.keystore import (
     KeyBackend,
     KeyDestroyedError,
@@ -37,7 +37,6 @@ from infrastructure.keys.keystore import (
     UnknownKeyError,
 )
 from infrastructure.keys.postgres import PARTS, PostgresKeyBackend, ensure_schema
-from infrastructure.mapper import ScopedCipherMapper
 from tests.conftest import CountingBackend
 from tests.unit.test_mapper import AT, key_id_links, visit_events, visitor_events
 
@@ -337,10 +336,7 @@ def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroye
 def worker_mapper(open_backend: Opener, master: MasterKeys) -> tuple[KeyStore, ScopedCipherMapper]:
     """A worker's key store and mapper over the shared store."""
     keys = KeyStore(open_backend(), master)
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
-    return keys, ScopedCipherMapper(transcoder, keys)
+    return keys, ScopedCipherMapper(keys)
 
 
 def test_an_event_whose_key_id_has_one_flipped_byte_is_refused_not_forgotten(

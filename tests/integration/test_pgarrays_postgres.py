@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg.pq import Format
 
-from infrastructure.pgarrays import PackedArrayDumper, event_columns
+from infrastructure.eventstore.postgres_arrays import PackedArrayDumper, event_columns
 from tests.integration.conftest import DATABASE_URL, unavailable
 
 

@@ -21,6 +21,7 @@ from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.readmodels.redis.projection import RedisProjector
 from infrastructure.services import Services
 from infrastructure.settings import load_settings
+from tests.checkins import check_in
 from tests.integration.conftest import records_of
 from tests.live import REPO, running_server
 
@@ -57,9 +58,9 @@ def populate(services: Services) -> None:
         app.register_visitor(f"P{i}", f"+86138000000{i:02d}", ["kid"], None) for i in range(6)
     ]
     for i, person in enumerate(people):
-        app.check_in(person.id, codes[i % 3], ["kid"] if i % 2 else [], None)
+        check_in(services, person.id, codes[i % 3], ["kid"] if i % 2 else [])
     for person in people[:3]:
-        app.check_in(person.id, codes[(people.index(person) + 1) % 3], [], None)
+        check_in(services, person.id, codes[(people.index(person) + 1) % 3])
     app.erase_visitor(people[4].id)
     app.rotate_codes(merchant.id, venues[0])
 
@@ -75,7 +76,7 @@ def test_a_rebuild_gives_back_the_same_read_models(production: dict[str, str]) -
         assert len(before) > 20
         seen: list[int] = []
         rebuilt = services.runner.rebuild(lambda done, total: seen.append(done))
-        assert rebuilt == services.app.recorder.max_notification_id()
+        assert rebuilt == services.store.recorder.max_notification_id()
         assert seen[-1] == rebuilt
         after = snapshot(services.redis, settings.redis_prefix)  # type: ignore[arg-type]
         assert after == before
@@ -102,14 +103,14 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         # Writes wait for the projection; let this process's runner apply them as usual.
         populate(writer)
         writer.runner.stop()
-        total = writer.app.recorder.max_notification_id() or 0
+        total = writer.store.recorder.max_notification_id() or 0
         # A second deployment's worth of read models under a fresh prefix, built by a runner
         # that dies half-way through its first batch.
         crash_prefix = settings.redis_prefix + "crash:"
         crashing = CrashingProjector(redis_client, records_of(crash_prefix), 180)
         crashing.survive = total // 2
         runner = RedisProjectionRunner(
-            writer.app.recorder, writer.app.mapper, crashing, redis_client, also=[]
+            writer.store.recorder, writer.store.mapper, crashing, redis_client, also=[]
         )
         assert runner._hold_lock()
         with pytest.raises(SystemExit):
@@ -118,8 +119,8 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         runner.stop()
         # The restarted runner carries on from the stored position.
         restarted = RedisProjectionRunner(
-            writer.app.recorder,
-            writer.app.mapper,
+            writer.store.recorder,
+            writer.store.mapper,
             RedisProjector(redis_client, records_of(crash_prefix), 180),
             redis_client,
             also=[],
@@ -131,8 +132,8 @@ def test_a_runner_killed_mid_batch_resumes_without_applying_anything_twice(
         fresh_prefix = settings.redis_prefix + "fresh:"
         fresh = RedisProjector(redis_client, records_of(fresh_prefix), 180)
         events = [
-            (n.id, writer.app.mapper.to_domain_event(n))
-            for n in writer.app.recorder.select_notifications(start=None, limit=10_000)
+            (n.id, writer.store.mapper.to_domain_event(n))
+            for n in writer.store.recorder.select_notifications(start=None, limit=10_000)
         ]
         fresh.apply_batch(events)
         recovered = {
@@ -249,12 +250,12 @@ def test_an_erasure_in_one_worker_shreds_the_key_cached_by_another(
     try:
         second.start()
         made = first.app.register_visitor("王秀英", "+8613912345678", [], None)
-        cached: Visitor = second.app.repository.get(made.id)
+        cached: Visitor = second.store.repository.get(made.id)
         assert cached.name == "王秀英"  # the second worker now holds the key in memory
         first.app.erase_visitor(made.id)
         deadline = time.monotonic() + 5
         while True:
-            again: Visitor = second.app.repository.get(made.id)
+            again: Visitor = second.store.repository.get(made.id)
             if again.forgotten or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -382,11 +383,12 @@ def test_a_writer_steps_over_ids_a_rolled_back_transaction_left_without_the_runn
         before = services.runner.position
         # A transaction that rolls back (two events at one version of one new merchant)
         # leaves the notification ids it took unused: a gap.
-        (registered,) = app.events.get(merchant.id)
+        store = services.store
+        (registered,) = store.events.get(merchant.id)
         unsaved = dataclasses.replace(registered, originator_id=uuid.uuid4())
         with pytest.raises(IntegrityError):
-            app.record(*app.mapped([unsaved, unsaved]))
-        visit = app.check_in(visitor.id, code, [], None)
+            store.record(*store.mapped([unsaved, unsaved]))
+        visit = check_in(services, visitor.id, code)
         assert services.visits.get(visit.visit_id) is not None  # read-your-writes
         assert services.runner.position > before + 1  # stepped over the gap
         assert client.llen(settings.redis_prefix + "doorbell") == 0  # never rang the runner

@@ -1,5 +1,4 @@
-"""Event states as MessagePack: every event class of the domain round-trips with its types,
-and stores written in the earlier format (zlib-compressed JSON) are still read."""
+"""Event states as MessagePack: every event class of the domain round-trips with its types."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import importlib
 import inspect
 import pkgutil
 import uuid
-import zlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,15 +15,13 @@ from typing import Any, get_args, get_origin, get_type_hints
 import msgspec
 import pytest
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import MapperDeserialisationError
 
 import domain
-from domain.commands import transcodings
 from domain.visits import Visit
-from infrastructure.event_codec import ENVELOPE, EventCodec
-from infrastructure.keys.crypto import seal
+from infrastructure.eventstore.codec import ENVELOPE, EventCodec
+from infrastructure.eventstore.mapper import FORMAT, ScopedCipherMapper
 from infrastructure.keys.keystore import KeyStore, MasterKeys, SQLiteKeyBackend
-from infrastructure.mapper import FORMAT_JSON_ZLIB, ScopedCipherMapper, _context
 
 AT = datetime(2026, 3, 4, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -101,41 +97,21 @@ def keys(tmp_path: Path) -> KeyStore:
     store.close()
 
 
-def json_transcoder() -> JSONTranscoder:
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
-    return transcoder
-
-
-def test_events_stored_in_the_earlier_format_are_still_read(keys: KeyStore) -> None:
+def test_a_state_in_no_format_the_mapper_writes_is_refused(keys: KeyStore) -> None:
     guardian = uuid.uuid4()
     visit = Visit(
         id=uuid.uuid4(), visitor_id=guardian, guardian_id=guardian, venue_id=uuid.uuid4(),
         at=AT, via="scan",
     )  # fmt: skip
     event = next(iter(visit.collect_events()))
-    # Written as before: JSON through eventsourcing's transcoder, zlib, then AES-GCM.
-    plain = Mapper(transcoder=json_transcoder()).to_stored_event(event)
-    mapper = ScopedCipherMapper(json_transcoder(), keys)
-    pairs = [keys.key_for(scope) for scope in event.privacy_scopes]
-    key_ids = b"".join(key_id for key_id, _ in pairs)
-    header = bytes([FORMAT_JSON_ZLIB, len(pairs)]) + key_ids
-    aead = mapper._aead(key_ids, [key for _, key in pairs])
-    context = _context(plain.originator_id, plain.originator_version, plain.topic, header)
-    old = StoredEvent(
-        originator_id=plain.originator_id,
-        originator_version=plain.originator_version,
-        topic=plain.topic,
-        state=header + seal(aead, zlib.compress(plain.state), context),
-    )
-    read = mapper.to_domain_event(old)
-    assert isinstance(read, Visit.CheckedIn)
-    assert vars(read) == vars(event)
-    # And new writes use MessagePack, read back equal.
+    mapper = ScopedCipherMapper(keys)
     new = mapper.to_stored_event(event)
-    assert new.state[0] != FORMAT_JSON_ZLIB
+    assert new.state[0] == FORMAT
     assert vars(mapper.to_domain_event(new)) == vars(event)
+    # Format 1 (zlib-compressed JSON) is no longer read.
+    retired = dataclasses.replace(new, state=bytes([1]) + new.state[1:])
+    with pytest.raises(MapperDeserialisationError, match="unknown stored format"):
+        mapper.to_domain_event(retired)
 
 
 @dataclasses.dataclass(frozen=True)

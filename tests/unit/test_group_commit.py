@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from infrastructure.group_commit import GroupCommit
+from infrastructure.eventstore.group_commit import GroupCommit
 
 
 class ErasedKeyError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import InternalError
 
-from infrastructure.pgrecorder import _by_event
+from infrastructure.eventstore.postgres import _by_event
 
 
 def test_ids_go_to_the_kept_events_in_order_and_refused_writers_get_none() -> None:

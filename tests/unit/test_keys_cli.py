@@ -46,8 +46,8 @@ def register(services: Services, name: str) -> UUID:
 
 def read(services: Services, visitor_id: UUID) -> Visitor:
     services.keys.forget_all()  # read from the key store, not from memory
-    services.app.mapper.forget_all()  # type: ignore[attr-defined]
-    visitor: Visitor = services.app.repository.get(visitor_id)
+    services.store.mapper.forget_all()  # type: ignore[attr-defined]
+    visitor: Visitor = services.store.repository.get(visitor_id)
     return visitor
 
 

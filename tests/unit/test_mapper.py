@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, StoredEvent
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
-from domain.commands import transcodings
 from domain.forgetting import Forgotten
 from domain.people import Visitor
 from domain.visits import CheckoutReason, Visit
+from infrastructure.eventstore.mapper import FORMAT_CLEAR_IDS, ScopedCipherMapper, _context
 from infrastructure.keys.crypto import seal
 from infrastructure.keys.keystore import (
     KEY_ID_BYTES,
@@ -24,7 +24,6 @@ from infrastructure.keys.keystore import (
     SQLiteKeyBackend,
     UnknownKeyError,
 )
-from infrastructure.mapper import FORMAT_CLEAR_IDS, ScopedCipherMapper, _context
 
 AT = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
 
@@ -38,10 +37,7 @@ def keys(tmp_path: Path) -> KeyStore:
 
 @pytest.fixture
 def mapper(keys: KeyStore) -> ScopedCipherMapper:
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
-    return ScopedCipherMapper(transcoder, keys)
+    return ScopedCipherMapper(keys)
 
 
 def visitor_events() -> tuple[Visitor, list[object]]:
@@ -315,18 +311,15 @@ def test_a_day_key_destroyed_by_retention_before_its_first_use_reads_as_forgotte
 def test_events_survive_a_master_key_rotation(tmp_path: Path) -> None:
     backend = SQLiteKeyBackend(tmp_path / "keys.db")
     old = KeyStore(backend, MasterKeys({1: b"a" * 32}, 1))
-    transcoder = JSONTranscoder()
-    for transcoding in transcodings():
-        transcoder.register(transcoding)
     _, [registered] = visitor_events()
-    stored = ScopedCipherMapper(transcoder, old).to_stored_event(registered)  # type: ignore[arg-type]
+    stored = ScopedCipherMapper(old).to_stored_event(registered)  # type: ignore[arg-type]
     both = KeyStore(backend, MasterKeys({2: b"b" * 32, 1: b"a" * 32}, 2))
     rewrapped = both.rotate_master()
     assert rewrapped >= 1
     assert both.versions() == {2: rewrapped}
     # Only the new master key from now on: the log was not rewritten, the keys were.
     fresh = KeyStore(backend, MasterKeys({2: b"b" * 32}, 2))
-    back = ScopedCipherMapper(transcoder, fresh).to_domain_event(stored)
+    back = ScopedCipherMapper(fresh).to_domain_event(stored)
     assert isinstance(back, Visitor.Registered)
     backend.close()
 

@@ -13,7 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.testing import create_test_client
 
-from infrastructure.group_commit import BatchStats
+from infrastructure.eventstore.group_commit import BatchStats
 from infrastructure.ops.metrics import Metrics, render
 from interface.http.observability import (
     ObservabilityMiddleware,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infrastructure.read_ahead import read_ahead
+from infrastructure.projections.read_ahead import read_ahead
 
 
 def test_items_come_in_order_and_all_of_them() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+from infrastructure.eventstore.postgres import TOPIC as RECORDER_TOPIC
 from infrastructure.files import private_file
-from infrastructure.pgrecorder import TOPIC as RECORDER_TOPIC
 from infrastructure.settings import Settings
 
 

@@ -1,9 +1,8 @@
 """A batch of stored events as four PostgreSQL arrays, in the binary wire format, in one pass.
 
-psycopg dumps a Python list element by element through its generic array dumper, in Python:
-under load that was the largest part of a group commit's insert on the client (about 6 % of a
-worker's time). These arrays are packed here with `struct` and handed to psycopg as they are,
-by a dumper that only names their type.
+psycopg dumps a Python list element by element through its generic array dumper, the largest
+part of a group commit's insert on the client; these arrays are packed with `struct` and handed
+to psycopg as they are, by a dumper that only names their type.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 Encoding is one msgspec call over the event's fields (UUIDs as 16 bytes, times as MessagePack
 timestamps); decoding goes straight to a dict of typed values through a TypedDict built once
-per event class from its dataclass fields. This replaces eventsourcing's JSON transcoder and
-its zlib compression on the hot path: a check-in's events are a few hundred bytes, where
-starting a zlib stream cost more than everything else in the mapper together.
+per event class from its dataclass fields, in place of eventsourcing's JSON transcoder and zlib
+(docs/adr/0003).
 
 Stored fields only grow (STYLE 8): a field added later with a default is optional when
 decoding, and events stored before it get the default; fields the class no longer declares

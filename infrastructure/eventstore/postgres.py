@@ -1,23 +1,18 @@
 """The PostgreSQL event store's insert, lean enough for group commits of many events.
 
-eventsourcing's recorder inserts a batch through a composite-type array that psycopg builds
-element by element in Python, in a pipeline that also notifies LISTEN subscribers. Fangxin
-does not subscribe that way (its runner follows the log itself, woken by a Redis doorbell),
-so this recorder sends the batch as four plain arrays in binary, after taking the same
-EXCLUSIVE table lock, in one transaction: about half the CPU of the library's insert and a
-shorter hold of the lock (measured: 430 µs instead of 760 µs CPU, 0.9 ms instead of 1.3 ms
-for 30 events). Everything else (reads, schema, errors, retries) is the library's.
+The batch goes as four plain arrays in binary, after the same EXCLUSIVE table lock the library
+takes, in one transaction; the library's insert builds a composite-type array element by
+element in Python and notifies LISTEN subscribers, which Fangxin does not use (its runner
+follows the log itself). Reads, schema, errors and retries stay the library's.
 
-The lock, the insert and the commit happen in one statement, a server-side function called on
-an autocommit connection: one round trip, and the table lock is held only while PostgreSQL
-inserts and flushes the commit, never while the client (a thread of a busy Python process,
-waiting for its GIL) prepares the next step. A database migrated before the function existed
-is written to with the lock and the insert sent apart, as before, until `fangxin migrate`.
+The lock, the insert and the commit are one statement, a server-side function called on an
+autocommit connection, so the table lock is never held while a busy client prepares its next
+step. A database migrated before the function existed is written with the lock and the insert
+sent apart until `fangxin migrate` runs.
 
-A group commit names each event's writer (`insert_by_writer`). A writer whose event is at a
-version taken already (a concurrent check-in of the same person in another worker) is refused
-whole by the same statement, and the rest of the batch inserted: before, the whole batch
-rolled back, left a gap of unused ids, and was sent again without it.
+A group commit names each event's writer (`insert_by_writer`): a writer whose event is at a
+version taken already (a concurrent change in another worker) is refused whole by the same
+statement, and the rest of the batch inserted. Figures: docs/adr/0008.
 """
 
 from __future__ import annotations
@@ -38,11 +33,11 @@ from eventsourcing.utils import retry
 from psycopg.errors import UndefinedFunction
 from psycopg.sql import SQL, Identifier
 
-from infrastructure.pgarrays import event_columns, int_array
+from infrastructure.eventstore.postgres_arrays import event_columns, int_array
 
 log = logging.getLogger("fangxin.store")
 
-TOPIC = "infrastructure.pgrecorder:GroupCommitRecorder"
+TOPIC = "infrastructure.eventstore.postgres:GroupCommitRecorder"
 
 
 class GroupCommitRecorder(PostgresApplicationRecorder):
@@ -72,7 +67,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         # costs neither a rolled-back batch, nor ids left unused (gaps), nor another round trip.
         # The check sees every commit before the lock was granted since the statement runs at
         # READ COMMITTED (autocommit); at a stricter level a missed conflict would still fail
-        # the insert, as before. The result is the inserted events' ids in order, then -1 - w
+        # the insert. The result is the inserted events' ids in order, then -1 - w
         # for each refused writer w.
         self.sql_create_statements.append(
             SQL(

@@ -7,8 +7,7 @@ Two rows share a visible key id only when they share their first scope: a visit'
 which everyone's visits of that day share, while its visitor's key id, sealed, differs from
 row to row, so nothing in the store links a registration to its visits or one visit of a
 person to another. Once the day key is shredded (retention), not even the master key links
-them. Stores written before keep their formats, still read: every key id in clear (format 2,
-MessagePack), or zlib-compressed JSON (format 1).
+them. Stores written with every key id in clear (format 2) are still read.
 
 The associated data binds the ciphertext to the event's id, version and topic (and to its key
 ids), so a payload moved to another event fails to decrypt. An event whose key was destroyed
@@ -19,7 +18,6 @@ naming a key the store never had was altered, and is refused like any other alte
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,19 +27,18 @@ import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
+    JSONTranscoder,
     Mapper,
     MapperDeserialisationError,
     StoredEvent,
-    Transcoder,
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.forgetting import Forgotten
-from infrastructure.event_codec import EventCodec
+from infrastructure.eventstore.codec import EventCodec
 from infrastructure.keys.crypto import DecryptionError, combine_keys, derive_key, seal, unseal
 from infrastructure.keys.keystore import KEY_ID_BYTES, KeyStore, UnknownKeyError
 
-FORMAT_JSON_ZLIB = 1
 FORMAT_CLEAR_IDS = 2
 FORMAT = 3
 # A sealed key id: nonce, the id, tag.
@@ -54,8 +51,9 @@ _CACHE_LIMIT = 100_000
 class ScopedCipherMapper(Mapper[UUID]):
     """Encodes and encrypts events under the keys of their `privacy_scopes`."""
 
-    def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
-        super().__init__(transcoder=transcoder)  # format 1 only
+    def __init__(self, keys: KeyStore) -> None:
+        # The library's transcoder is never used: states are MessagePack (`EventCodec`).
+        super().__init__(transcoder=JSONTranscoder())
         self._codec = EventCodec()
         self._keys = keys
         self._aeads: dict[bytes, AESGCM] = {}
@@ -104,7 +102,7 @@ class ScopedCipherMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         """Decrypt one event; a destroyed key gives a `Forgotten` event, an unknown one an error."""
         state = stored_event.state
-        if len(state) < 2 or state[0] not in (FORMAT, FORMAT_CLEAR_IDS, FORMAT_JSON_ZLIB):
+        if len(state) < 2 or state[0] not in (FORMAT, FORMAT_CLEAR_IDS):
             raise MapperDeserialisationError(f"unknown stored format in {stored_event.topic}")
         found = self._keys_of(stored_event)
         if found is None:
@@ -122,15 +120,6 @@ class ScopedCipherMapper(Mapper[UUID]):
                 f"stored event {stored_event.originator_id} v{stored_event.originator_version}"
                 " fails authentication: it was altered or moved"
             ) from None
-        if state[0] == FORMAT_JSON_ZLIB:
-            return super().to_domain_event(
-                StoredEvent(
-                    originator_id=stored_event.originator_id,
-                    originator_version=stored_event.originator_version,
-                    topic=stored_event.topic,
-                    state=zlib.decompress(plain),
-                )
-            )
         event_class = resolve_topic(stored_event.topic)
         try:
             fields = self._codec.decode(event_class, plain)

@@ -73,7 +73,6 @@ class BatchStats:
     sizes: dict[int, int] = field(default_factory=dict)
 
     def record(self, size: int) -> None:
-        """Count one flushed batch."""
         self.batches += 1
         self.items += size
         self.largest = max(self.largest, size)

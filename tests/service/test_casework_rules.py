@@ -1,0 +1,157 @@
+"""The casework rules (four eyes, approval, windows, closing, audit first, exposures), against the
+embedded services and a clock the test moves."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from domain.case_reads import ContactErasedError
+from domain.cases import (
+    CaseAlreadyDecidedError,
+    CaseClosedError,
+    CaseNotApprovedError,
+    CaseStatus,
+    CaseWindowError,
+    FourEyesError,
+    NotListedContactError,
+)
+from domain.casework import Casework, ExposureOffTrajectoryError
+from domain.errors import ForbiddenError
+from domain.people import OfficerRole
+from domain.ports import Principal
+from domain.tracing import ContactRule
+from infrastructure.services import Services
+from tests.checkins import check_in
+from tests.conftest import MovableClock
+
+
+class Story:
+    """An index person and a contact forty minutes together at a noodle shop in Beijing."""
+
+    def __init__(self, services: Services, clock: MovableClock) -> None:
+        self.services = services
+        self.work: Casework = services.casework
+        app = services.app
+        agency = self.work.create_agency("北京疾控", ["110000"], None)
+        self.tracer = self.officer(agency, OfficerRole.TRACER)
+        self.supervisor = self.officer(agency, OfficerRole.SUPERVISOR)
+        merchant = app.register_merchant("老王", "+8613900000000", None)
+        venue_id = app.register_venue(
+            merchant.id, "面馆", "1 Road", "110105", "restaurant", None, 180, None
+        )
+        self.venue_id = venue_id
+        codes = app.codes_of(app.owned_venue(merchant.id, venue_id))
+        self.index = app.register_visitor("王秀英", "+8613955550001", [], None).id
+        self.contact = app.register_visitor("李雷", "+8613955550002", [], None).id
+        self.start = clock.now()
+        check_in(services, self.index, codes.code)
+        check_in(services, self.contact, codes.code)
+        clock.advance(timedelta(minutes=40))
+        for person in (self.index, self.contact):
+            app.check_out_by_code(person, codes.checkout_code)
+        clock.advance(timedelta(minutes=10))
+        self.clock = clock
+
+    def officer(self, agency_id: UUID, role: OfficerRole) -> Principal:
+        made = self.work.create_officer(agency_id, f"{role.value} 1", role, None)
+        return Principal(role=role.value, id=made.id, agency_id=agency_id)
+
+    def open_case(self, start: datetime | None = None) -> UUID:
+        case = self.work.open_case(
+            self.tracer,
+            "+8613955550001",
+            None,
+            start or self.start - timedelta(hours=1),
+            self.clock.now(),
+            "confirmed by lab",
+            None,
+        )
+        return case.id
+
+
+@pytest.fixture
+def story(services: Services, clock: MovableClock) -> Story:
+    return Story(services, clock)
+
+
+def test_a_case_is_read_only_once_another_officer_approved_it(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    with pytest.raises(CaseNotApprovedError):
+        work.contacts(story.tracer, case_id, ContactRule(), 1)
+    with pytest.raises(ForbiddenError):
+        work.decide(story.tracer, case_id, True, "lab result seen")
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    with pytest.raises(CaseAlreadyDecidedError):
+        work.decide(story.supervisor, case_id, False, "changed my mind")
+    contacts = work.contacts(story.tracer, case_id, ContactRule(), 1)
+    assert [c.visitor_id for c in contacts] == [story.contact]
+
+
+def test_the_opener_cannot_approve_their_own_case(story: Story) -> None:
+    # A supervisor cannot open a case, so the rule is checked on the aggregate's own terms.
+    case = story.work.case(story.tracer, story.open_case())
+    with pytest.raises(FourEyesError):
+        case.decide(story.tracer.id, True, "mine", story.clock.now(), timedelta(days=14))
+
+
+def test_every_read_is_on_the_audit_record_before_it_is_answered(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    before = len(story.services.audit.entries())
+    work.trajectory(story.tracer, case_id)
+    work.contacts(story.tracer, case_id, ContactRule(), 1)
+    details = work.details(story.tracer, case_id, story.contact)
+    assert details.phone == "+8613955550002"
+    actions = [e.action for e in story.services.audit.entries()[before:]]
+    assert actions == ["read trajectory", "read contacts depth=1", "reveal contact details"]
+
+
+def test_details_only_of_listed_contacts_and_never_of_an_erased_one(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    with pytest.raises(NotListedContactError):
+        work.details(story.tracer, case_id, story.contact)
+    work.contacts(story.tracer, case_id, ContactRule(), 1)
+    story.services.app.erase_visitor(story.contact)
+    with pytest.raises(ContactErasedError):
+        work.details(story.tracer, case_id, story.contact)
+
+
+def test_a_closed_or_expired_case_is_read_no_more(story: Story) -> None:
+    work = story.work
+    closed, expiring = story.open_case(), story.open_case()
+    for case_id in (closed, expiring):
+        work.decide(story.supervisor, case_id, True, "lab result seen")
+    work.close(story.tracer, closed, "done")
+    with pytest.raises(CaseClosedError):
+        work.trajectory(story.tracer, closed)
+    story.clock.advance(work.policy.lifetime + timedelta(minutes=1))
+    assert work.status(work.case(story.tracer, expiring)) is CaseStatus.EXPIRED
+    with pytest.raises(CaseClosedError):
+        work.contacts(story.tracer, expiring, ContactRule(), 1)
+
+
+def test_a_case_window_cannot_reach_past_retention(story: Story) -> None:
+    with pytest.raises(CaseWindowError):
+        story.open_case(start=story.clock.now() - story.work.policy.retention - timedelta(days=1))
+
+
+def test_an_exposure_lies_within_the_index_persons_visit(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    with pytest.raises(ExposureOffTrajectoryError):
+        work.declare_exposure(
+            story.tracer,
+            case_id,
+            story.venue_id,
+            story.start - timedelta(hours=2),
+            story.start - timedelta(hours=1),
+        )
+    notice = work.declare_exposure(
+        story.tracer, case_id, story.venue_id, story.start, story.start + timedelta(minutes=40)
+    )
+    assert notice.notified == 1
+    assert [e.exposure_id for e, _ in work.exposures_of(story.contact)] == [notice.id]
