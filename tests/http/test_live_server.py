@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from tests.live import REPO, Server, free_port, running_server, wait_until_healthy
+from tests.live import SERVE, Server, free_port, launched, running_server
 
 ADMIN = "live-admin-token-0123456789abcdef"
 
@@ -114,6 +112,7 @@ def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_pat
         post(server, "/v1/check-ins", {"code": venue["code"]}, visitor["token"])
 
     port = free_port()
+    # Only the settings a service manager would give: no FANGXIN_LOG_LEVEL, a bare PATH.
     env = {
         "FANGXIN_DATA_DIR": str(data),
         "FANGXIN_PORT": str(port),
@@ -121,22 +120,12 @@ def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_pat
         "PATH": "/usr/bin:/bin",
     }
     log_path = tmp_path / "second.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interface.cli", "serve"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        second = Server(base_url=f"http://127.0.0.1:{port}", log_path=log_path)
-        wait_until_healthy(process, second)
+    with launched(SERVE, port, env, log_path, clean_exit=False) as second:
         with second.client(visitor["token"]) as client:
             visits = client.get("/v1/me/visits").json()["visits"]
-        process.send_signal(signal.SIGTERM)
+        second.process.send_signal(signal.SIGTERM)
         # Uvicorn shuts down gracefully, then re-raises the signal, as a service manager expects.
-        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert second.process.wait(timeout=20) in (0, -signal.SIGTERM)
     assert [v["venue"]["name"] for v in visits] == ["Shop"]
     log = log_path.read_text()
     assert "listening on http://127.0.0.1" in log
