@@ -24,6 +24,13 @@ def post(server: Server, path: str, body: object, token: str | None = None) -> d
     return answer
 
 
+def merchant_venue(server: Server, name: str, phone: str) -> dict[str, str]:
+    """A venue of a new merchant's."""
+    merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": phone})
+    body = {"name": name, "address": "1 Rd", "region": "110105", "category": "food"}
+    return post(server, "/v1/venues", body, merchant["token"])
+
+
 def listen(server: Server, token: str, events: queue.Queue[tuple[str, str]]) -> None:
     with (
         server.client(token) as client,
@@ -48,13 +55,7 @@ def test_a_connected_visitor_hears_of_a_matching_exposure(tmp_path: Path) -> Non
         officers = f"/v1/agencies/{agency['agency_id']}/officers"
         tracer = post(server, officers, {"name": "T", "role": "tracer"}, ADMIN)
         supervisor = post(server, officers, {"name": "S", "role": "supervisor"}, ADMIN)
-        merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": "+8613900000000"})
-        venue = post(
-            server,
-            "/v1/venues",
-            {"name": "老王面馆", "address": "1 Rd", "region": "110105", "category": "food"},
-            merchant["token"],
-        )
+        venue = merchant_venue(server, "老王面馆", "+8613900000000")
         index = post(server, "/v1/visitors", {"name": "I", "phone": "+8613900000001"})
         exposed = post(server, "/v1/visitors", {"name": "E", "phone": "+8613900000002"})
         visits = [
@@ -102,13 +103,7 @@ def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_pat
     data = tmp_path / "data"
     with running_server(data) as server:
         visitor = post(server, "/v1/visitors", {"name": "V", "phone": "+8613900000003"})
-        merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": "+8613900000004"})
-        venue = post(
-            server,
-            "/v1/venues",
-            {"name": "Shop", "address": "1 Rd", "region": "110105", "category": "shop"},
-            merchant["token"],
-        )
+        venue = merchant_venue(server, "Shop", "+8613900000004")
         post(server, "/v1/check-ins", {"code": venue["code"]}, visitor["token"])
 
     port = free_port()

@@ -1,34 +1,23 @@
 """A production deployment of each test's own: two workers on a fresh PostgreSQL schema and a
 Redis server that the test may restart. With CI set, a missing PostgreSQL or redis-server
-fails the run; elsewhere the suite skips."""
+fails the run; elsewhere the suite skips, as the integration suite does."""
 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
+from tests.integration.conftest import DATABASE_URL, pg_schema, unavailable
 from tests.live import Server, free_port, migrate, running_server
 from tests.resilience.redis_server import RedisServer
 
-DATABASE_URL = os.environ.get(
-    "FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 WORKERS = 2
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI is set: the resilience suite must run")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -52,34 +41,22 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def schema() -> Iterator[str]:
-    name = f"resilience_{uuid.uuid4().hex[:12]}"
-    try:
-        db = psycopg.connect(DATABASE_URL, autocommit=True)
-    except psycopg.OperationalError:
-        unavailable(f"PostgreSQL is not reachable at {DATABASE_URL}")
-        raise
-    with db:
-        db.execute(f'CREATE SCHEMA "{name}"')
-    yield name
-    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
-        db.execute(f'DROP SCHEMA "{name}" CASCADE')
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, redis_server: RedisServer, schema: str) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, redis_server: RedisServer, pg_schema: str) -> Iterator[Deployment]:
     """`fangxin serve` with two workers, rate limits off; stopped by SIGINT, exiting with 0."""
     env = {
         "FANGXIN_WORKERS": str(WORKERS),
         "FANGXIN_RATE_LIMIT": "0",
         "FANGXIN_DATABASE_URL": DATABASE_URL,
-        "FANGXIN_DATABASE_SCHEMA": schema,
+        "FANGXIN_DATABASE_SCHEMA": pg_schema,
         "FANGXIN_REDIS_URL": redis_server.url,
-        "FANGXIN_REDIS_PREFIX": f"fxresilience:{schema}:",
+        "FANGXIN_REDIS_PREFIX": f"fxresilience:{pg_schema}:",
         "FANGXIN_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "FANGXIN_ADMIN_TOKEN": secrets.token_urlsafe(32),
     }
     data = tmp_path / "data"
     migrate(data, **env)
     with running_server(data, **env) as server:
-        yield Deployment(server, redis_server, DATABASE_URL, schema)
+        yield Deployment(server, redis_server, DATABASE_URL, pg_schema)
+
+
+__all__ = ["pg_schema"]  # the integration suite's fixture, used here too
