@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-prod migrate test lint typecheck contract unit unit-production bench clean chromium
+.PHONY: run run-prod migrate test lint fmt typecheck contract unit unit-production resilience \
+	bench lock clean chromium
 
 # The production deployment on this machine: the local PostgreSQL and Redis unless told otherwise.
 PROD_ENV = FANGXIN_DATABASE_URL="$${FANGXIN_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
@@ -20,15 +21,23 @@ NPM_STAMP := node_modules/.package-lock.json
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
-# Runtime only: quick, so a first `make run` starts in well under two minutes.
+# Runtime only: quick, so a first `make run` starts in well under two minutes. Everything comes
+# from the lock, checked against its hashes; the project itself adds no dependency of its own.
 $(VENV)/.runtime: requirements.txt pyproject.toml $(NPM_STAMP) | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --require-hashes -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.txt
 	touch $@
+
+# After a change to pyproject.toml's dependencies: the dev lock first, then the runtime lock held
+# to the same versions, both with every file's hash.
+LOCK = $(BIN)/pip-compile -q --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.dev
+	$(LOCK) --extra dev --allow-unsafe -o requirements-dev.txt pyproject.toml
+	$(LOCK) -c requirements-dev.txt -o requirements.txt pyproject.toml
 
 run: $(VENV)/.runtime
 	$(BIN)/fangxin serve
@@ -48,20 +57,31 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Fixes what ruff can, then formats; `make lint` checks the same without writing.
+fmt: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 contract: $(VENV)/.dev
 	$(BIN)/lint-imports
 
+# The resilience suite runs in its own target below.
 unit: $(VENV)/.dev
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -m "not resilience"
 
 # The whole HTTP suite again, on PostgreSQL and Redis (each test in its own schema and prefix).
 unit-production: $(VENV)/.dev
 	FANGXIN_TEST_DEPLOYMENT=production $(BIN)/pytest tests/http -m "not browser"
 
-test: $(VENV)/.dev chromium lint typecheck contract unit unit-production
+# The production deployment under faults (a killed worker, a Redis restart) during a check-in
+# load: its own PostgreSQL schema and a Redis server of its own, which it restarts.
+resilience: $(VENV)/.dev
+	$(BIN)/pytest tests/resilience -m resilience
+
+test: $(VENV)/.dev chromium lint typecheck contract unit unit-production resilience
 
 # The benchmarks, in one go on this machine: the CRUD peer of ../shared/bench and Fangxin side by
 # side (SQLite, then PostgreSQL + Redis, wrk at 16 and 64 connections, rate limits off), the

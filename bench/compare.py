@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
+
+from tests.live import free_port, launched
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = (ROOT / ".." / "shared" / "bench").resolve()
@@ -94,15 +95,6 @@ def peer_row(
     return row
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Deployment(NamedTuple):
     """A running Fangxin: its URL and the process id of its server (workers are its children)."""
 
@@ -112,30 +104,22 @@ class Deployment(NamedTuple):
 
 @contextmanager
 def serving(
-    command: list[str], port: int, env: dict[str, str], cwd: Path | None = None
+    command: list[str], port: int, env: dict[str, str], cwd: Path = ROOT
 ) -> Iterator[Deployment]:
-    """A server started in a session of its own, once it answers /health; stopped after."""
-    server = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        yield Deployment(url, server.pid)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    """A server started by the tests' launcher, once it answers /health; SIGTERM after."""
+    with (
+        tempfile.TemporaryDirectory(prefix="fangxin-bench-log-") as logs,
+        launched(
+            command,
+            port,
+            env,
+            Path(logs) / "server.log",
+            cwd=cwd,
+            stop_signal=signal.SIGTERM,
+            clean_exit=False,
+        ) as server,
+    ):
+        yield Deployment(server.base_url, server.pid)
 
 
 @contextmanager

@@ -34,10 +34,10 @@ from bench.compare import (
     PG_URL,
     Deployment,
     fangxin,
-    free_port,
     seed,
     serving,
 )
+from tests.live import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GROUPS = ("fangxin", "postgres", "redis-server")

@@ -1,7 +1,13 @@
-"""A real `fangxin serve` process for end-to-end tests over HTTP."""
+"""Real server processes over HTTP: the one launcher that the tests and the benchmarks share.
+
+`launched` starts any command in a session of its own, waits for its /health and stops it (the
+whole process group, so no worker outlives it); `running_server` and `deployed_server` are
+`fangxin serve` on a data folder of its own. Nothing here needs pytest: bench/ imports it too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,23 +20,40 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 20
+SERVE = [sys.executable, "-m", "interface.cli", "serve"]
+
+
+class ServerFailedError(RuntimeError):
+    """The server did not start, did not stop, or stopped with an error; its log says why."""
 
 
 @dataclass(frozen=True)
 class Server:
-    """A running app and where it listens."""
+    """A running server, where it listens and where it logs."""
 
     base_url: str
     log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        """The launched process: the supervisor when there are workers, which are its children."""
+        return self.process.pid
 
     def client(self, token: str | None = None) -> httpx.Client:
         """A client for the API, authenticated when given a token."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
 
 
 def free_port() -> int:
@@ -40,30 +63,76 @@ def free_port() -> int:
         return port
 
 
-def wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with server.client() as client:
+def wait_until_healthy(server: Server, timeout: float = START_TIMEOUT_SECONDS) -> None:
+    """Poll /health until it answers 200; fail at once if the process exits first."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.base_url, timeout=2) as client:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited early:\n{server.log_path.read_text()}")
+            if server.process.poll() is not None:
+                raise ServerFailedError(f"the server exited early:\n{server.log()}")
             try:
                 if client.get("/health").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-    pytest.fail(f"the server did not become healthy:\n{server.log_path.read_text()}")
+    raise ServerFailedError(f"the server did not become healthy:\n{server.log()}")
 
 
-def stop(process: subprocess.Popen[bytes], server: Server) -> None:
-    process.send_signal(signal.SIGINT)
+def stop(server: Server, how: signal.Signals = signal.SIGINT) -> int:
+    """Signal the server (unless it has exited already) and wait; then kill whatever is left of
+    its process group. Its exit code; a server that would not stop is an error."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(how)
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-        pytest.fail(f"the server did not stop on SIGINT:\n{server.log_path.read_text()}")
-    assert process.returncode == 0, server.log_path.read_text()
+        raise ServerFailedError(f"the server did not stop on {how.name}:\n{server.log()}") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
+@contextmanager
+def launched(
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    cwd: Path = REPO,
+    start_timeout: float = START_TIMEOUT_SECONDS,
+    stop_signal: signal.Signals = signal.SIGINT,
+    clean_exit: bool = True,
+) -> Iterator[Server]:
+    """`command`, listening on `port` of 127.0.0.1, once its /health answers 200; stopped by
+    `stop_signal` at the end, and with `clean_exit` it must then exit with 0."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        wait_until_healthy(server, start_timeout)
+        yield server
+    except BaseException:
+        stop(server, stop_signal)
+        raise
+    code = stop(server, stop_signal)
+    if clean_exit and code != 0:
+        raise ServerFailedError(f"the server exited with {code}:\n{server.log()}")
 
 
 def fangxin_env(data_dir: Path, **env_overrides: str) -> dict[str, str]:
@@ -90,7 +159,8 @@ def migrate(data_dir: Path, **env_overrides: str) -> None:
 
 @contextmanager
 def running_server(data_dir: Path, **env_overrides: str) -> Iterator[Server]:
-    """`fangxin serve` on a free port with its own data folder; stopped by SIGINT at the end."""
+    """`fangxin serve` on a free port with its own data folder; stopped by SIGINT at the end,
+    after which it must exit with 0."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = fangxin_env(
@@ -104,21 +174,8 @@ def running_server(data_dir: Path, **env_overrides: str) -> Iterator[Server]:
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interface.cli", "serve"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        running = Server(base_url=base_url, log_path=log_path)
-        try:
-            wait_until_healthy(process, running)
-            yield running
-        finally:
-            stop(process, running)
+    with launched(SERVE, port, env, log_path) as server:
+        yield server
 
 
 @contextmanager

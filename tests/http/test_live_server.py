@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from tests.live import REPO, Server, free_port, running_server, wait_until_healthy
+from tests.live import SERVE, Server, free_port, launched, running_server
 
 ADMIN = "live-admin-token-0123456789abcdef"
 
@@ -24,6 +22,13 @@ def post(server: Server, path: str, body: object, token: str | None = None) -> d
     assert response.status_code in (200, 201), response.text
     answer: dict[str, str] = response.json()
     return answer
+
+
+def merchant_venue(server: Server, name: str, phone: str) -> dict[str, str]:
+    """A venue of a new merchant's."""
+    merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": phone})
+    body = {"name": name, "address": "1 Rd", "region": "110105", "category": "food"}
+    return post(server, "/v1/venues", body, merchant["token"])
 
 
 def listen(server: Server, token: str, events: queue.Queue[tuple[str, str]]) -> None:
@@ -50,13 +55,7 @@ def test_a_connected_visitor_hears_of_a_matching_exposure(tmp_path: Path) -> Non
         officers = f"/v1/agencies/{agency['agency_id']}/officers"
         tracer = post(server, officers, {"name": "T", "role": "tracer"}, ADMIN)
         supervisor = post(server, officers, {"name": "S", "role": "supervisor"}, ADMIN)
-        merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": "+8613900000000"})
-        venue = post(
-            server,
-            "/v1/venues",
-            {"name": "老王面馆", "address": "1 Rd", "region": "110105", "category": "food"},
-            merchant["token"],
-        )
+        venue = merchant_venue(server, "老王面馆", "+8613900000000")
         index = post(server, "/v1/visitors", {"name": "I", "phone": "+8613900000001"})
         exposed = post(server, "/v1/visitors", {"name": "E", "phone": "+8613900000002"})
         visits = [
@@ -104,16 +103,11 @@ def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_pat
     data = tmp_path / "data"
     with running_server(data) as server:
         visitor = post(server, "/v1/visitors", {"name": "V", "phone": "+8613900000003"})
-        merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": "+8613900000004"})
-        venue = post(
-            server,
-            "/v1/venues",
-            {"name": "Shop", "address": "1 Rd", "region": "110105", "category": "shop"},
-            merchant["token"],
-        )
+        venue = merchant_venue(server, "Shop", "+8613900000004")
         post(server, "/v1/check-ins", {"code": venue["code"]}, visitor["token"])
 
     port = free_port()
+    # Only the settings a service manager would give: no FANGXIN_LOG_LEVEL, a bare PATH.
     env = {
         "FANGXIN_DATA_DIR": str(data),
         "FANGXIN_PORT": str(port),
@@ -121,22 +115,12 @@ def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_pat
         "PATH": "/usr/bin:/bin",
     }
     log_path = tmp_path / "second.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interface.cli", "serve"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        second = Server(base_url=f"http://127.0.0.1:{port}", log_path=log_path)
-        wait_until_healthy(process, second)
+    with launched(SERVE, port, env, log_path, clean_exit=False) as second:
         with second.client(visitor["token"]) as client:
             visits = client.get("/v1/me/visits").json()["visits"]
-        process.send_signal(signal.SIGTERM)
+        second.process.send_signal(signal.SIGTERM)
         # Uvicorn shuts down gracefully, then re-raises the signal, as a service manager expects.
-        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert second.process.wait(timeout=20) in (0, -signal.SIGTERM)
     assert [v["venue"]["name"] for v in visits] == ["Shop"]
     log = log_path.read_text()
     assert "listening on http://127.0.0.1" in log
