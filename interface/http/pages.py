@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from domain.errors import InvalidInputError
 from domain.venues import CodeKind
@@ -177,7 +177,7 @@ def merchant_page() -> Response[str]:
 
 
 @get("/merchant/posters/{venue_id:uuid}", sync_to_thread=False, include_in_schema=False)
-def poster_print_page(venue_id: FromPath[UUID], kind: str = "entry") -> Response[str]:
+def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") -> Response[str]:
     """An A4 print view of a venue's poster (the image is read with the session cookie)."""
     if kind not in ("entry", "checkout"):
         raise InvalidInputError("`kind` is `entry` or `checkout`")

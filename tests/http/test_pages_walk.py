@@ -163,15 +163,15 @@ def merchant_registers_and_creates_a_venue(watched: Watched, server: Server) -> 
 def walk_world(server: Server, venue_code: str, venue_id: str, merchant_token: str) -> None:
     """Five other shoppers check in and out (enough for unsuppressed statistics)."""
     for n in range(5):
-        made = api(server, "POST", "/v1/visitors", None, json={"name": f"V{n}", "phone": f"1390000{n:04d}"})
+        made = api(
+            server, "POST", "/v1/visitors", None, json={"name": f"V{n}", "phone": f"1390000{n:04d}"}
+        )
         api(server, "POST", "/v1/check-ins", made["token"], json={"code": venue_code})
         api(server, "POST", "/v1/check-outs", made["token"], json={"code": venue_code})
 
 
 @pytest.mark.browser
-def test_a_merchant_and_a_shopper_walk_through_the_pages(
-    server: Server, watched: Watched
-) -> None:
+def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched: Watched) -> None:
     # A merchant registers on the console, is shown the token once, creates a venue.
     console, name = merchant_registers_and_creates_a_venue(watched, server)
     check_accessible(console)
@@ -216,7 +216,7 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(
     index = api(server, "POST", "/v1/visitors", None, json={"name": "病例", "phone": "13700000009"})
     index_in = api(server, "POST", "/v1/check-ins", index["token"], json={"code": code})
     shopper_token = shopper.evaluate("() => localStorage.getItem('fangxin.token')")
-    walk_world(server, code, venue_id, "")
+    walk_world(server, code)
 
     # The shopper presses "I left": the visit closes by its id.
     shopper.get_by_test_id("leave-button").click()
@@ -262,10 +262,18 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(
 
 def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -> None:
     agency = api(
-        server, "POST", "/v1/agencies", ADMIN, json={"name": "黄浦区疾控", "jurisdiction": ["310000"]}
+        server,
+        "POST",
+        "/v1/agencies",
+        ADMIN,
+        json={"name": "黄浦区疾控", "jurisdiction": ["310000"]},
     )["agency_id"]
     tracer = api(
-        server, "POST", f"/v1/agencies/{agency}/officers", ADMIN, json={"name": "T", "role": "tracer"}
+        server,
+        "POST",
+        f"/v1/agencies/{agency}/officers",
+        ADMIN,
+        json={"name": "T", "role": "tracer"},
     )["token"]
     supervisor = api(
         server,
@@ -287,7 +295,13 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
             "legal_basis": "传染病防治法",
         },
     )["case_id"]
-    api(server, "POST", f"/v1/cases/{case}/approval", supervisor, json={"approve": True, "reason": "ok"})
+    api(
+        server,
+        "POST",
+        f"/v1/cases/{case}/approval",
+        supervisor,
+        json={"approve": True, "reason": "ok"},
+    )
     api(
         server,
         "POST",

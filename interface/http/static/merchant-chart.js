@@ -10,7 +10,7 @@
     return (u) => {
       const { ctx } = u;
       const xs = u.data[0];
-      const step = xs.length > 1 ? xs[1] - xs[0] : 3600;
+      const step = 2 * halfStep(xs);
       ctx.save();
       ctx.fillStyle = SUPPRESSED_FILL;
       flags.forEach((suppressed, i) => {
@@ -34,6 +34,11 @@
         height: 220,
         series: [{}, ...series],
         axes: [{}, { size: 50 }],
+        scales: {
+          x: { time: true, range: () => [data[0][0] - halfStep(data[0]), data[0][data[0].length - 1] + halfStep(data[0])] },
+          // Counts from zero; an empty chart still shows a scale, not a point of nothing.
+          y: { range: (_u, _low, high) => [0, Math.max(5, Math.ceil((high || 0) * 1.1))] },
+        },
         hooks: { drawClear: [shadeSuppressed(flags)] },
       },
       data,
@@ -42,12 +47,19 @@
     charts.set(target, chart);
   }
 
+  let bucketSeconds = 3600;
+
+  function halfStep(xs) {
+    return xs.length > 1 ? (xs[1] - xs[0]) / 2 : bucketSeconds / 2;
+  }
+
   function toMinutes(seconds) {
     return seconds === null || seconds === undefined ? null : Math.round(seconds / 6) / 10;
   }
 
   window.FangxinChart = {
-    draw(visitsTarget, dwellTarget, buckets) {
+    draw(visitsTarget, dwellTarget, buckets, seconds) {
+      bucketSeconds = seconds || 3600;
       const xs = buckets.map((b) => Date.parse(b.start) / 1000);
       const flags = buckets.map((b) => Boolean(b.suppressed));
       const pick = (key, f = (v) => v) =>

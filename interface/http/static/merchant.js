@@ -356,7 +356,8 @@
     try {
       const stats = await api("GET", `/v1/venues/${current.venue_id}/stats?${query}`);
       renderTable(stats.buckets, $("stats-bucket").value);
-      window.FangxinChart.draw($("chart-visits"), $("chart-dwell"), stats.buckets);
+      const seconds = $("stats-bucket").value === "day" ? 86400 : 3600;
+      window.FangxinChart.draw($("chart-visits"), $("chart-dwell"), stats.buckets, seconds);
     } catch (error) {
       fail(error);
     }

@@ -468,6 +468,8 @@
     if (dwellSeconds !== undefined) ui.dwell.textContent = formatDwell(dwellSeconds);
     ui.dwellRow.hidden = !since && dwellSeconds === undefined;
     ui.ticket.classList.toggle("out", Boolean(out));
+    // The ticket names the venue now; "you are checking in at" above it would mislead.
+    ui.banner.hidden = true;
     ui.ticket.hidden = false;
     stopClock();
     tick();
