@@ -38,7 +38,7 @@ from interface.http.ratelimit import rate_limit_state
 from interface.http.reference import ReferencePage, reference_handlers, schema_router
 from interface.http.regions_api import region_handlers
 from interface.http.session_routes import session_handlers
-from interface.http.sessions import MemoryBackend, RedisBackend, Sessions
+from interface.http.sessions import COOKIE, MemoryBackend, RedisBackend, Sessions
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
@@ -283,7 +283,14 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
                         type="http",
                         scheme="bearer",
                         description="The token a registration or the admin handed out.",
-                    )
+                    ),
+                    "session": SecurityScheme(
+                        type="apiKey",
+                        name=COOKIE,
+                        security_scheme_in="cookie",
+                        description="A console's session (POST /v1/sessions); unsafe requests "
+                        "also send its CSRF token in the X-CSRF-Token header.",
+                    ),
                 }
             ),
         ),

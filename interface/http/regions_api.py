@@ -13,6 +13,7 @@ from litestar.params import QueryParameter
 
 from infrastructure.regions import FILES, Division, candidate_dirs, find_regions_dir
 from infrastructure.regions import national_regions as regions
+from interface.http.contract import operation
 
 ROOT = "000000"
 Parent = Annotated[
@@ -26,7 +27,7 @@ Parent = Annotated[
 ]
 
 
-class RegionOut(msgspec.Struct):
+class DivisionOut(msgspec.Struct):
     """One division: its six-digit code, its name, and whether a venue may be in it."""
 
     code: str
@@ -34,11 +35,11 @@ class RegionOut(msgspec.Struct):
     venue_region: bool
 
 
-class RegionList(msgspec.Struct):
+class DivisionList(msgspec.Struct):
     """The divisions directly below `parent`."""
 
     parent: str
-    regions: list[RegionOut]
+    regions: list[DivisionOut]
 
 
 @cache
@@ -61,21 +62,23 @@ def _children() -> dict[str, list[str]]:
 @get(
     "/v1/regions",
     sync_to_thread=False,
-    tags=["regions"],
-    summary="List regions",
-    operation_id="list_regions",
+    **operation(
+        "list_regions", "List regions", tag="regions", signed_in=False, problems=(400, 404)
+    ),
 )
-def list_regions(parent: Parent = ROOT) -> RegionList:
+def list_regions(parent: Parent = ROOT) -> DivisionList:
     """Anyone may read the national list (GB/T 2260): the provinces, or the cities of a
     province, or the counties of a city. A venue's region is a county (`venue_region`)."""
     codes = _children().get(parent)
     if codes is None:
         raise NotFoundException("no regions lie below this code")
     national = regions()
-    return RegionList(
+    return DivisionList(
         parent=parent,
         regions=[
-            RegionOut(code=c, name=national.name(c) or c, venue_region=national.is_venue_region(c))
+            DivisionOut(
+                code=c, name=national.name(c) or c, venue_region=national.is_venue_region(c)
+            )
             for c in codes
         ],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -10,10 +10,8 @@ from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import RawBody
-from msgspec import Meta
 
 from interface.http.auth import (
-    MAX_TOKEN_LENGTH,
     principal_by,
     services_of,
     session_of,
@@ -22,17 +20,12 @@ from interface.http.auth import (
 from interface.http.bodies import decode_body
 from interface.http.contract import answer, operation
 from interface.http.ratelimit import rate_limited
+from interface.http.schemas import SignIn
 from interface.http.sessions import COOKIE, IDLE_TIMEOUT, SESSION_ROLES, Session
 
 TAG = "sessions"
-
-
-class SignIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A token to exchange for a session cookie."""
-
-    token: Annotated[
-        str, Meta(min_length=1, max_length=MAX_TOKEN_LENGTH, description="A bearer token.")
-    ]
+# The cookie scheme of the API document: these operations answer to the cookie only.
+SESSION = [{"session": []}]
 
 
 class SessionOut(msgspec.Struct):
@@ -110,7 +103,12 @@ def sign_in(request: Request[Any, Any, Any], body: RawBody) -> Response[SessionO
 @get(
     "/v1/sessions/current",
     sync_to_thread=True,
-    **operation("current_session", "Show my session", tag=TAG, signed_in=False, problems=(401,)),
+    **{
+        **operation(
+            "current_session", "Show my session", tag=TAG, signed_in=False, problems=(401,)
+        ),
+        "security": SESSION,
+    },
 )
 def current_session(request: Request[Any, Any, Any]) -> SessionOut:
     """The session of the request's cookie, with its CSRF token (a page reloaded needs it);
@@ -122,7 +120,10 @@ def current_session(request: Request[Any, Any, Any]) -> SessionOut:
     "/v1/sessions/current",
     status_code=204,
     sync_to_thread=True,
-    **operation("sign_out", "Sign out", tag=TAG, signed_in=False, problems=(401, 403)),
+    **{
+        **operation("sign_out", "Sign out", tag=TAG, signed_in=False, problems=(401, 403)),
+        "security": SESSION,
+    },
 )
 def sign_out(request: Request[Any, Any, Any]) -> Response[None]:
     """End the session of the request's cookie at once (with its CSRF token) and clear it."""
