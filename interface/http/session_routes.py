@@ -25,7 +25,7 @@ from interface.http.sessions import COOKIE, IDLE_TIMEOUT, SESSION_ROLES, Session
 
 TAG = "sessions"
 # The cookie scheme of the API document: these operations answer to the cookie only.
-SESSION = [{"session": []}]
+SESSION: list[dict[str, list[str]]] = [{"session": []}]
 
 
 class SessionOut(msgspec.Struct):
