@@ -282,7 +282,7 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
         ADMIN,
         json={"name": "S", "role": "supervisor"},
     )["token"]
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC)
     case = api(
         server,
         "POST",
