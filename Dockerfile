@@ -27,6 +27,10 @@ COPY --from=regions /build/node_modules/swagger-ui-dist/package.json \
      /build/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
      /build/node_modules/swagger-ui-dist/swagger-ui.css \
      node_modules/swagger-ui-dist/
+# The merchant console's charts (npm uplot, pinned likewise).
+COPY --from=regions /build/node_modules/uplot/dist/uPlot.iife.min.js \
+     /build/node_modules/uplot/dist/uPlot.min.css \
+     node_modules/uplot/dist/
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --home /var/lib/fangxin fangxin \
     && mkdir -p /var/lib/fangxin && chown fangxin /var/lib/fangxin

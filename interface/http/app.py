@@ -37,6 +37,9 @@ from interface.http.pages import page_handlers
 from interface.http.problems import exception_handlers, problem_type
 from interface.http.ratelimit import rate_limit_state
 from interface.http.reference import ReferencePage, reference_handlers, schema_router
+from interface.http.regions_api import region_handlers
+from interface.http.session_routes import session_handlers
+from interface.http.sessions import COOKIE, MemoryBackend, RedisBackend, Sessions
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
@@ -156,6 +159,8 @@ TAGS = [
     Tag(name="cases", description="Agencies' tracers and supervisors: cases and exposures."),
     Tag(name="accounts", description="The platform admin: agencies, officers, auditors."),
     Tag(name="audit", description="Auditors: the audit trail and its signed checkpoints."),
+    Tag(name="sessions", description="Consoles: a token exchanged for a session cookie."),
+    Tag(name="regions", description="The national list of administrative divisions."),
     Tag(name="service", description="The service itself."),
 ]
 
@@ -201,6 +206,13 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         hub = ExposureHub(built.visits)
         app.state.hub = hub
         app.state.responses = ResponseCache(built.answers, built.app.ports.clock)
+        app.state.sessions = Sessions(
+            built.keys.service_key("console-sessions"),
+            RedisBackend(built.redis, f"{settings.redis_prefix}sess:")
+            if built.redis is not None
+            else MemoryBackend(),
+            built.app.ports.clock,
+        )
         built.on_exposure(
             lambda exposure: hub.publish(exposure, _venue_name(built, exposure.venue_id))
         )
@@ -251,6 +263,8 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
             *observability_handlers,
             *page_handlers,
             *reference_handlers,
+            *session_handlers,
+            *region_handlers,
         ],
         middleware=[ObservabilityMiddleware()],
         lifespan=[lifespan],
@@ -270,7 +284,14 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
                         type="http",
                         scheme="bearer",
                         description="The token a registration or the admin handed out.",
-                    )
+                    ),
+                    "session": SecurityScheme(
+                        type="apiKey",
+                        name=COOKIE,
+                        security_scheme_in="cookie",
+                        description="A console's session (POST /v1/sessions); unsafe requests "
+                        "also send its CSRF token in the X-CSRF-Token header.",
+                    ),
                 }
             ),
         ),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.params import HeaderParameter
@@ -14,6 +15,7 @@ from domain.ports import Principal
 from infrastructure.services import Services
 from interface.http.field_errors import RFC3339_WORDS
 from interface.http.problems import InvalidFieldError
+from interface.http.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, Session, Sessions
 
 MAX_TOKEN_LENGTH = 200
 # Documented here, checked by `checked_idempotency_key` after the token, as every body is.
@@ -94,8 +96,42 @@ def _known(services: Services, token: str, principal: Principal | None) -> Princ
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:
-    """Who presents the request's bearer token; 401 when it is unknown."""
-    return principal_by(services_of(request), request.headers.get("authorization"))
+    """Who presents the request's bearer token, or else its session cookie; 401 when unknown.
+
+    A bearer token wins over a cookie: API clients never need the CSRF header.
+    """
+    authorization = request.headers.get("authorization")
+    if authorization is None and request.cookies.get(COOKIE):
+        return session_of(request).principal
+    return principal_by(services_of(request), authorization)
+
+
+def sessions_of(request: Request[Any, Any, Any]) -> Sessions:
+    """The process's console sessions, put on the app state by the lifespan."""
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def session_of(request: Request[Any, Any, Any]) -> Session:
+    """The live session of the request's cookie; 401 when it has ended, 403 when an unsafe
+    request lacks its CSRF token, so another site cannot act with the cookie."""
+    sessions = sessions_of(request)
+    session = sessions.find(request.cookies.get(COOKIE, ""))
+    if session is None:
+        raise NotAuthorizedException("the session has ended; sign in again")
+    if request.method not in SAFE_METHODS and not sessions.csrf_matches(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise PermissionDeniedException("the X-CSRF-Token header is missing or wrong")
+    # The token may have been rotated or its account deleted since the session began.
+    current = services_of(request).directory.principal(session.token_hash)
+    if current is None or (current.role, current.id) != (
+        session.principal.role,
+        session.principal.id,
+    ):
+        sessions.end(session.session_id)
+        raise NotAuthorizedException("the session's token is no longer valid; sign in again")
+    return msgspec.structs.replace(session, principal=current)
 
 
 async def visitor_by(services: Services, authorization: str | None) -> UUID:

@@ -20,6 +20,7 @@ from interface.http.schemas import (
     NewMerchant,
     NewVenue,
     NewVisitor,
+    SignIn,
     TillCheckOut,
 )
 
@@ -28,6 +29,7 @@ EXAMPLES: dict[type, dict[str, Any]] = {
     CheckInBody: {"code": "Vq3Xc0mJb8kS2rT5yW7zA1dF4gH6jK9nP0", "party": ["王小红"]},
     CheckOutBody: {"visit_id": "0b8f8f5e-3c1a-4e7e-9a53-6f1f2c9d4e10"},
     NewMerchant: {"name": "老王餐饮", "contact_phone": "+86 139 0000 0000"},
+    SignIn: {"token": "3q2-7wEXAMPLEtokenXk9dQ0bX4mJc8sT1vY6zR5nP2hL"},
     NewVenue: {
         "name": "老王面馆",
         "address": "北京市朝阳区建国路 1 号",

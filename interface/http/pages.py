@@ -1,4 +1,4 @@
-"""The shopper's phone page: `/c/{code}` checks in, `/o/{code}` checks out (API.md "Visitors")."""
+"""The pages: the shopper's `/`, `/c/{code}` and `/o/{code}`, and the merchant's `/merchant`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,38 @@ import html
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any
+from uuid import UUID
 
 import msgspec
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from domain.errors import InvalidInputError
+from domain.venues import CodeKind
+from interface.http.auth import services_of
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-TEMPLATE = "shopper.html"
 ASSETS = {
     "shopper.js": "text/javascript",
     "shopper.css": "text/css",
+    "merchant.js": "text/javascript",
+    "merchant-chart.js": "text/javascript",
+    "print.js": "text/javascript",
     "api-reference.js": "text/javascript",
     "api-reference.css": "text/css",
 }
+# Files of pinned npm packages that the pages load (installed by `npm ci`, never a CDN).
+VENDOR = {
+    "uPlot.iife.min.js": ("uplot/dist/uPlot.iife.min.js", "text/javascript"),
+    "uPlot.min.css": ("uplot/dist/uPlot.min.css", "text/css"),
+}
 
-# The script and the stylesheet are the only sources the page may load: no inline code, so an
-# injected tag does nothing. The URL holds the venue code: no referrer carries it elsewhere.
+# Scripts and stylesheets come only from this origin: no inline code, so an injected tag does
+# nothing. The URL holds the venue code: no referrer carries it elsewhere.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -46,16 +57,30 @@ ASSET_HEADERS = {
 }
 
 
-class PageData(msgspec.Struct):
+class PageData(msgspec.Struct, omit_defaults=True):
     """What the script needs to know about the page it runs on."""
 
     mode: str
-    code: str
+    code: str = ""
+    venue_name: str = ""
+    region_name: str = ""
+    problem: str = ""
 
 
 @cache
 def _static(name: str) -> bytes:
+    if name in VENDOR:
+        return _vendor_file(VENDOR[name][0])
     return (resources.files("interface.http") / "static" / name).read_bytes()
+
+
+def _vendor_file(relative: str) -> bytes:
+    roots = [Path(__file__).resolve().parents[2], Path.cwd()]
+    for root in roots:
+        path = root / "node_modules" / relative
+        if path.is_file():
+            return path.read_bytes()
+    raise NotFoundException("this file is not installed; run `npm ci`")
 
 
 def static_text(name: str) -> str:
@@ -69,38 +94,111 @@ def asset_url(name: str) -> str:
     return f"/static/{name}?v={version}"
 
 
-def render_page(mode: str, code: str) -> Response[str]:
-    """The page for one scanned code; the code reaches the HTML only as escaped JSON."""
-    if not CODE_PATTERN.fullmatch(code):
-        raise InvalidInputError("this is not a venue code; scan the poster again")
-    data = msgspec.json.encode(PageData(mode=mode, code=code)).decode()
-    body = Template(static_text(TEMPLATE)).substitute(
-        page_data=html.escape(data, quote=True),
-        css_url=html.escape(asset_url("shopper.css"), quote=True),
-        js_url=html.escape(asset_url("shopper.js"), quote=True),
+def render(template: str, data: msgspec.Struct, status: int = 200, **assets: str) -> Response[str]:
+    """A page from its template; page data reach the HTML only as escaped JSON."""
+    values = {key: html.escape(asset_url(name), quote=True) for key, name in assets.items()}
+    body = Template(static_text(template)).substitute(
+        page_data=html.escape(msgspec.json.encode(data).decode(), quote=True), **values
     )
-    return Response(content=body, media_type="text/html", headers=PAGE_HEADERS)
+    return Response(content=body, status_code=status, media_type="text/html", headers=PAGE_HEADERS)
 
 
-@get("/c/{code:str}", sync_to_thread=False, include_in_schema=False)
-def check_in_page(code: FromPath[str]) -> Response[str]:
-    """The page an entry poster's QR code opens: register if needed, then check in."""
-    return render_page("checkin", code)
+def shopper_page(data: PageData, status: int = 200) -> Response[str]:
+    """The shopper's page in one of its modes."""
+    return render("shopper.html", data, status, css_url="shopper.css", js_url="shopper.js")
 
 
-@get("/o/{code:str}", sync_to_thread=False, include_in_schema=False)
-def check_out_page(code: FromPath[str]) -> Response[str]:
+def code_page(request: Request[Any, Any, Any], mode: str, code: str) -> Response[str]:
+    """The page of one scanned code, naming its venue before the first tap; an unknown,
+    forged or replaced code shows the page with a readable message (404)."""
+    app = services_of(request).app
+    try:
+        if not CODE_PATTERN.fullmatch(code):
+            raise InvalidInputError("this is not a venue code; scan the poster again")
+        venue, scanned = app.venue_for_code(code)
+        if mode == "checkin" and scanned.kind is not CodeKind.ENTRY:
+            return shopper_page(PageData(mode="invalid", problem="wrong-code-kind"), 404)
+    except InvalidInputError as refused:
+        kind = type(refused).__name__
+        problem = "venue-code-rotated" if "Rotated" in kind else "invalid-venue-code"
+        return shopper_page(PageData(mode="invalid", problem=problem), 404)
+    data = PageData(
+        mode=mode,
+        code=code,
+        venue_name=venue.name,
+        region_name=app.ports.regions.name(venue.region) or "",
+    )
+    return shopper_page(data)
+
+
+@get("/", sync_to_thread=False, include_in_schema=False)
+def home_page() -> Response[str]:
+    """The shopper's home: their visits, exposure alerts, and erasure."""
+    return shopper_page(PageData(mode="home"))
+
+
+@get("/c/{code:str}", sync_to_thread=True, include_in_schema=False)
+def check_in_page(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
+    """The page an entry poster's QR code opens: register and check in with one tap."""
+    return code_page(request, "checkin", code)
+
+
+@get("/o/{code:str}", sync_to_thread=True, include_in_schema=False)
+def check_out_page(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
     """The page a till poster's QR code opens: check out."""
-    return render_page("checkout", code)
+    return code_page(request, "checkout", code)
+
+
+class ConsoleData(msgspec.Struct, omit_defaults=True):
+    """What the merchant console's script needs: the page, and for a print view its poster."""
+
+    mode: str
+    venue_id: str = ""
+    kind: str = ""
+
+
+def console_page(data: ConsoleData) -> Response[str]:
+    """The merchant console's page, with the chart library."""
+    return render(
+        "merchant.html",
+        data,
+        css_url="shopper.css",
+        chart_css_url="uPlot.min.css",
+        chart_lib_url="uPlot.iife.min.js",
+        chart_js_url="merchant-chart.js",
+        js_url="merchant.js",
+    )
+
+
+@get("/merchant", sync_to_thread=False, include_in_schema=False)
+def merchant_page() -> Response[str]:
+    """The merchant console: sign in, venues, posters, occupancy, statistics, 代登记."""
+    return console_page(ConsoleData(mode="console"))
+
+
+@get("/merchant/posters/{venue_id:uuid}", sync_to_thread=False, include_in_schema=False)
+def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") -> Response[str]:
+    """An A4 print view of a venue's poster (the image is read with the session cookie)."""
+    if kind not in ("entry", "checkout"):
+        raise InvalidInputError("`kind` is `entry` or `checkout`")
+    data = ConsoleData(mode="print", venue_id=str(venue_id), kind=kind)
+    return render("poster.html", data, css_url="shopper.css", js_url="print.js")
 
 
 @get("/static/{name:str}", sync_to_thread=False, include_in_schema=False)
 def static_asset(name: FromPath[str]) -> Response[bytes]:
-    """The page's script and stylesheet (only those: no file system path is ever built)."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
+    """The pages' scripts and stylesheets (only those listed: no file system path is built)."""
+    media_type = ASSETS.get(name) or VENDOR.get(name, ("", ""))[1]
+    if not media_type:
         raise NotFoundException("no such file")
     return Response(content=_static(name), media_type=media_type, headers=ASSET_HEADERS)
 
 
-page_handlers: list[Any] = [check_in_page, check_out_page, static_asset]
+page_handlers: list[Any] = [
+    home_page,
+    check_in_page,
+    check_out_page,
+    merchant_page,
+    poster_print_page,
+    static_asset,
+]

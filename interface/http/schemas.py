@@ -256,3 +256,11 @@ class OccupancyOut(msgspec.Struct):
 
     current: int
     capacity: int | None
+
+
+class SignIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A merchant's, officer's or auditor's token, to exchange for a console session cookie."""
+
+    token: Annotated[
+        str, Meta(min_length=1, max_length=200, description="The bearer token to sign in with.")
+    ]

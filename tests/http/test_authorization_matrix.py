@@ -162,6 +162,18 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
     ),
     "my exposures": (lambda m: ("GET", "/v1/me/exposures", None), {"visitor": 200}),
     "metrics": (lambda m: ("GET", "/metrics", None), {"admin": 200}),
+    # Sessions answer only to their cookie: a bearer token alone shows or ends none.
+    "current session": (
+        lambda m: ("GET", "/v1/sessions/current", None),
+        dict.fromkeys(ROLES, 401),
+    ),
+    "sign out": (lambda m: ("DELETE", "/v1/sessions/current", None), dict.fromkeys(ROLES, 401)),
+    # Signing in takes the token in the body, whoever the header names.
+    "sign in with a wrong token": (
+        lambda m: ("POST", "/v1/sessions", {"token": "not-a-token"}),
+        dict.fromkeys(ROLES, 401),
+    ),
+    "regions": (lambda m: ("GET", "/v1/regions?parent=110000", None), dict.fromkeys(ROLES, 200)),
 }
 
 

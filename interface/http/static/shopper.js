@@ -1,4 +1,5 @@
-// The shopper's phone page: register once, then check in (/c/{code}) or out (/o/{code}).
+// The shopper's phone page: home (/), check in (/c/{code}) or out (/o/{code}); registering
+// on an entry poster's page checks in with the same tap.
 // Every text from the server goes in with textContent, never as HTML.
 "use strict";
 
@@ -39,6 +40,16 @@
     visitList: byTestId("visit-list"),
     noVisits: byTestId("no-visits"),
     erase: byTestId("erase-link"),
+    banner: byTestId("venue-banner"),
+    bannerLabel: byTestId("banner-label"),
+    bannerVenue: byTestId("banner-venue"),
+    bannerRegion: byTestId("banner-region"),
+    homeIntro: byTestId("home-intro"),
+    registerZh: byTestId("register-submit-zh"),
+    registerEn: byTestId("register-submit-en"),
+    leave: byTestId("leave-button"),
+    exposures: byTestId("exposures"),
+    exposureList: byTestId("exposure-list"),
   };
 
   const timeFormat = new Intl.DateTimeFormat("zh-CN", {
@@ -184,8 +195,12 @@
   }
 
   function showNotice(text) {
-    ui.notice.textContent = text;
-    ui.notice.hidden = false;
+    // Emptied first, so a screen reader announces the same text again.
+    ui.notice.textContent = "";
+    window.setTimeout(() => {
+      ui.notice.textContent = text;
+      ui.notice.hidden = false;
+    }, 50);
   }
 
   function showError(title, detail) {
@@ -237,8 +252,15 @@
   function showRegister() {
     registerKey = newKey();
     stopClock();
-    for (const section of [ui.checkin, ui.checkout, ui.ticket, ui.visits]) section.hidden = true;
+    for (const section of [ui.checkin, ui.checkout, ui.ticket, ui.visits, ui.exposures]) {
+      section.hidden = true;
+    }
     ui.erase.hidden = true;
+    ui.homeIntro.hidden = page.mode !== "home";
+    // On an entry poster's page the one button registers and checks in.
+    const oneTap = page.mode === "checkin";
+    ui.registerZh.textContent = oneTap ? "登记并入店" : "登记";
+    ui.registerEn.textContent = oneTap ? "Register and check in" : "Register";
     ui.register.hidden = false;
   }
 
@@ -276,8 +298,14 @@
       storage.set(TOKEN, made.token);
       storage.set(DEPENDENTS, JSON.stringify(dependents));
       ui.registerForm.reset();
-      showNotice("登记成功。 You are registered.");
-      await showAction();
+      ui.register.hidden = true;
+      if (page.mode === "checkin") {
+        renderParty();
+        await doCheckIn([]);
+      } else {
+        await showAction();
+      }
+      startListening();
     });
   }
 
@@ -311,32 +339,64 @@
 
   async function showAction() {
     ui.register.hidden = true;
+    ui.homeIntro.hidden = true;
     ui.erase.hidden = false;
     ui.ticket.hidden = true;
     if (page.mode === "checkout") {
       ui.checkout.hidden = false;
-    } else {
+    } else if (page.mode === "checkin") {
       renderParty();
       ui.checkin.hidden = false;
     }
     try {
       await loadVisits();
+      await loadExposures();
     } catch (error) {
       fail(error);
     }
   }
 
+  let openVisitId = null;
+
+  async function doCheckIn(party) {
+    const made = await api("POST", "/v1/check-ins", { code: page.code, party }, checkInKey);
+    ui.checkin.hidden = true;
+    ui.erase.hidden = false;
+    openVisitId = made.visit_id;
+    showTicket({
+      title: "已登记入店 · Checked in",
+      venue: made.venue.name,
+      timeLabel: ["入店时间", "Checked in at"],
+      time: made.checked_in_at,
+      since: made.checked_in_at,
+      out: false,
+    });
+    ui.leave.hidden = false;
+    await loadVisits();
+    await loadExposures();
+  }
+
   function checkIn() {
     busy(ui.checkinButton, async () => {
       const party = Array.from(ui.partyList.querySelectorAll("input:checked"), (b) => b.value);
-      const made = await api("POST", "/v1/check-ins", { code: page.code, party }, checkInKey);
-      ui.checkin.hidden = true;
+      await doCheckIn(party);
+    });
+  }
+
+  function leave() {
+    if (!openVisitId) return;
+    busy(ui.leave, async () => {
+      const done = await api("POST", "/v1/check-outs", { visit_id: openVisitId });
+      openVisitId = null;
+      ui.leave.hidden = true;
+      const venue = ui.venueName.textContent;
       showTicket({
-        title: "已登记入店 · Checked in",
-        venue: made.venue.name,
-        timeLabel: ["入店时间", "Checked in at"],
-        time: made.checked_in_at,
-        since: made.checked_in_at,
+        title: "已离店 · Checked out",
+        venue,
+        timeLabel: ["离店时间", "Checked out at"],
+        time: done.checked_out_at,
+        dwellSeconds: done.dwell_seconds,
+        out: true,
       });
       await loadVisits();
     });
@@ -352,6 +412,7 @@
         timeLabel: ["离店时间", "Checked out at"],
         time: done.checked_out_at,
         dwellSeconds: done.dwell_seconds,
+        out: true,
       });
       // The answer names no venue: the visit list does.
       const visits = await loadVisits();
@@ -394,7 +455,7 @@
     element.replaceChildren(document.createTextNode(chinese), en);
   }
 
-  function showTicket({ title, venue, timeLabel, time, since: from, dwellSeconds }) {
+  function showTicket({ title, venue, timeLabel, time, since: from, dwellSeconds, out }) {
     ui.ticketTitle.textContent = title;
     ui.venueName.textContent = venue || "—";
     labelled(ui.ticketTimeLabel, timeLabel[0], timeLabel[1]);
@@ -406,7 +467,9 @@
     else labelled(dwellLabel, "停留时长", "Time spent");
     if (dwellSeconds !== undefined) ui.dwell.textContent = formatDwell(dwellSeconds);
     ui.dwellRow.hidden = !since && dwellSeconds === undefined;
-    ui.ticket.classList.toggle("out", page.mode === "checkout");
+    ui.ticket.classList.toggle("out", Boolean(out));
+    // The ticket names the venue now; "you are checking in at" above it would mislead.
+    ui.banner.hidden = true;
     ui.ticket.hidden = false;
     stopClock();
     tick();
@@ -464,6 +527,108 @@
     return visits;
   }
 
+  // -- exposure alerts, on every load and live -----------------------------------------------
+
+  const shownExposures = new Set();
+
+  function exposureItem(exposure) {
+    const item = document.createElement("li");
+    item.className = "alert-item";
+    item.dataset.testid = "exposure";
+    const venue = document.createElement("strong");
+    venue.textContent = (exposure.venue && exposure.venue.name) || "—";
+    const when = document.createElement("span");
+    when.className = "alert-when";
+    const start = new Date(exposure.from);
+    const end = new Date(exposure.to);
+    when.textContent = `${dayFormat.format(start)} ${shortTimeFormat.format(start)} – ${shortTimeFormat.format(end)}`;
+    item.append(venue, when);
+    if (typeof exposure.advice === "string" && exposure.advice) {
+      const advice = document.createElement("p");
+      advice.className = "alert-advice";
+      advice.textContent = exposure.advice;
+      item.append(advice);
+    }
+    return item;
+  }
+
+  function addExposures(exposures, live) {
+    let added = 0;
+    for (const exposure of exposures) {
+      const key = `${exposure.venue && exposure.venue.venue_id}|${exposure.from}|${exposure.to}`;
+      if (shownExposures.has(key)) continue;
+      shownExposures.add(key);
+      ui.exposureList.prepend(exposureItem(exposure));
+      added += 1;
+    }
+    if (shownExposures.size > 0) ui.exposures.hidden = false;
+    if (live && added > 0) {
+      showNotice("新的风险提醒，请查看。 New exposure alert: please read it.");
+    }
+  }
+
+  async function loadExposures() {
+    const answer = await api("GET", "/v1/me/exposures");
+    addExposures(Array.isArray(answer && answer.exposures) ? answer.exposures : [], false);
+  }
+
+  // Server-sent events read with fetch: EventSource cannot send the bearer token.
+  let listening = false;
+
+  async function listen() {
+    const bearer = token();
+    if (!bearer) {
+      listening = false;
+      return;
+    }
+    try {
+      const response = await fetch("/v1/me/events", {
+        headers: { Authorization: `Bearer ${bearer}`, Accept: "text/event-stream" },
+        credentials: "omit",
+        cache: "no-store",
+      });
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        // Lines may end in CR LF (litestar's do): read them all as LF.
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          handleEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf("\n\n");
+        }
+      }
+    } catch {
+      // The stream broke (network, restart): try again shortly.
+    }
+    window.setTimeout(listen, 5000);
+  }
+
+  function handleEvent(block) {
+    let kind = "message";
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith("event:")) kind = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+    }
+    if (kind !== "exposure" || data.length === 0) return;
+    try {
+      addExposures([JSON.parse(data.join("\n"))], true);
+    } catch {
+      // An event that is not JSON is ignored.
+    }
+  }
+
+  function startListening() {
+    if (listening || !token()) return;
+    listening = true;
+    listen();
+  }
+
   // -- erasure ----------------------------------------------------------------------------
 
   function erase() {
@@ -489,12 +654,39 @@
   ui.checkinButton.addEventListener("click", checkIn);
   ui.checkoutButton.addEventListener("click", checkOut);
   ui.erase.addEventListener("click", erase);
+  ui.leave.addEventListener("click", leave);
 
-  if (page.mode !== "checkin" && page.mode !== "checkout") {
+  const PROBLEMS = {
+    "invalid-venue-code": "This code is not a venue's; scan the poster at the entrance.",
+    "venue-code-rotated": "This poster was replaced; scan the current poster.",
+    "wrong-code-kind": "This is the till's checkout code; scan the poster at the entrance to check in.",
+  };
+
+  function showVenue() {
+    if (!page.venue_name) return;
+    const entering = page.mode === "checkin";
+    labelled(
+      ui.bannerLabel,
+      entering ? "您正在登记进入" : "您正在离开",
+      entering ? "You are checking in at" : "You are checking out of",
+    );
+    ui.bannerVenue.textContent = page.venue_name;
+    ui.bannerRegion.textContent = page.region_name || "";
+    ui.banner.hidden = false;
+  }
+
+  if (page.mode === "invalid") {
+    showError(KINDS[page.problem] || "页面地址无效。", PROBLEMS[page.problem] || "This page address is not valid.");
+  } else if (!["home", "checkin", "checkout"].includes(page.mode)) {
     showError("页面地址无效。", "This page address is not valid.");
-  } else if (token()) {
-    showAction();
   } else {
-    showRegister();
+    showVenue();
+    if (token()) {
+      showAction();
+      startListening();
+    } else {
+      showRegister();
+      if (page.mode === "home") ui.register.hidden = true;
+    }
   }
 })();

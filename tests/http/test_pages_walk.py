@@ -1,0 +1,327 @@
+"""The merchant console and the shopper's pages walked end to end in headless chromium, at a
+phone and a desktop size, with axe-core on every page and screenshots for docs/screenshots."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+from tests.live import Server, running_server
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+ADMIN = "walk-admin-token-" + "x" * 24
+VIEWPORTS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(
+        tmp_path_factory.mktemp("walk") / "data", FANGXIN_ADMIN_TOKEN=ADMIN
+    ) as running:
+        yield running
+
+
+class Watched:
+    """A browser context whose pages fail the test on a script error or a CSP violation."""
+
+    def __init__(self, browser: Browser, size: str) -> None:
+        self.context: BrowserContext = browser.new_context(
+            **VIEWPORTS[size], locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        self.size = size
+        self.problems: list[str] = []
+
+    def page(self) -> Page:
+        opened = self.context.new_page()
+
+        def on_console(message: ConsoleMessage) -> None:
+            refused_by_api = "/v1/" in message.location.get("url", "")
+            if message.type == "error" and not refused_by_api:
+                self.problems.append(f"{message.text} ({message.location.get('url', '')})")
+
+        opened.on("console", on_console)
+        opened.on("pageerror", lambda error: self.problems.append(str(error)))
+        return opened
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Watched]:
+    made = Watched(browser, request.param)
+    try:
+        yield made
+    finally:
+        made.context.close()
+    assert made.problems == []
+
+
+def check_accessible(page: Page) -> None:
+    """axe-core (npm, pinned) finds no serious or critical violation."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    found: list[dict[str, Any]] = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target).slice(0, 3)}))"
+    )
+    bad = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert bad == [], bad
+
+
+def shoot(page: Page, name: str, size: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+
+
+def text_sizes_ok(page: Page) -> None:
+    """Body text is at least 16 px and every visible button or link at least 44 px tall."""
+    small: list[str] = page.evaluate(
+        """() => Array.from(document.querySelectorAll('p, span, li, td, th, label, button, a'))
+        .filter(e => e.offsetParent !== null && e.textContent.trim())
+        .filter(e => parseFloat(getComputedStyle(e).fontSize) < 16)
+        .map(e => e.textContent.trim().slice(0, 30))"""
+    )
+    assert small == []
+    low: list[str] = page.evaluate(
+        """() => Array.from(document.querySelectorAll('button, a.secondary, input, select'))
+        .filter(e => e.offsetParent !== null && e.type !== 'checkbox')
+        .filter(e => e.getBoundingClientRect().height < 44)
+        .map(e => e.outerHTML.slice(0, 60))"""
+    )
+    assert low == []
+
+
+def api(server: Server, method: str, path: str, token: str | None, **kw: Any) -> Any:
+    with server.client(token) as client:
+        answer = client.request(method, path, **kw)
+    assert answer.status_code < 300, answer.text
+    return answer.json() if answer.content else None
+
+
+def decode_poster(server: Server, context: BrowserContext, venue_id: str) -> str:
+    """The URL in the entry poster's QR code, fetched with the console's session cookie."""
+    import zxingcpp
+    from PIL import Image
+
+    png = context.request.get(f"{server.base_url}/v1/venues/{venue_id}/poster.png")
+    assert png.status == 200
+    [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.body())))
+    return str(decoded.text)
+
+
+def merchant_registers_and_creates_a_venue(watched: Watched, server: Server) -> tuple[Page, str]:
+    page = watched.page()
+    page.goto(f"{server.base_url}/merchant")
+    expect(page.get_by_test_id("signed-out")).to_be_visible()
+    check_accessible(page)
+    text_sizes_ok(page)
+    shoot(page, "merchant-sign-in", watched.size)
+    page.get_by_test_id("merchant-name").fill("老王餐饮")
+    page.get_by_test_id("merchant-phone").fill("13800000000")
+    page.get_by_test_id("merchant-register-submit").click()
+    expect(page.get_by_test_id("token-once")).to_be_visible()
+    assert len(page.get_by_test_id("token-value").inner_text()) >= 20
+    check_accessible(page)
+    page.get_by_test_id("token-continue").click()
+    expect(page.get_by_test_id("signed-in")).to_be_visible()
+    expect(page.get_by_test_id("token-once")).to_be_hidden()
+    # A session cookie now signs the console in, and a script cannot read it.
+    assert page.evaluate("() => document.cookie") == ""
+
+    page.get_by_test_id("new-venue").click()
+    expect(page.get_by_test_id("venue-form")).to_be_visible()
+    name = f"老王面馆 {uuid.uuid4().hex[:4]}"
+    page.get_by_test_id("venue-name-input").fill(name)
+    page.get_by_test_id("venue-address").fill("上海市黄浦区南京东路 1 号")
+    expect(page.locator('[data-testid="region-province"] option[value="310000"]')).to_be_attached()
+    page.get_by_test_id("region-province").select_option("310000")
+    expect(page.locator('[data-testid="region-city"] option[value="310100"]')).to_be_attached()
+    page.get_by_test_id("region-city").select_option("310100")
+    expect(page.locator('[data-testid="region-county"] option[value="310101"]')).to_be_attached()
+    page.get_by_test_id("region-county").select_option("310101")
+    page.get_by_test_id("venue-capacity").fill("40")
+    check_accessible(page)
+    shoot(page, "merchant-new-venue", watched.size)
+    page.get_by_test_id("venue-submit").click()
+    expect(page.get_by_test_id("detail-name")).to_have_text(name)
+    expect(page.get_by_test_id("detail-address")).to_contain_text("黄浦区")
+    expect(page.get_by_test_id("occupancy-text")).to_contain_text("0 / 40")
+    return page, name
+
+
+def walk_world(server: Server, venue_code: str) -> None:
+    """Five other shoppers check in and out (the running hour stays suppressed regardless)."""
+    for n in range(5):
+        made = api(
+            server, "POST", "/v1/visitors", None, json={"name": f"V{n}", "phone": f"1390000{n:04d}"}
+        )
+        api(server, "POST", "/v1/check-ins", made["token"], json={"code": venue_code})
+        api(server, "POST", "/v1/check-outs", made["token"], json={"code": venue_code})
+
+
+@pytest.mark.browser
+def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched: Watched) -> None:
+    # A merchant registers on the console, is shown the token once, creates a venue.
+    console, name = merchant_registers_and_creates_a_venue(watched, server)
+    check_accessible(console)
+    venue_id = console.evaluate("() => document.querySelector('[data-testid=print-entry]').href")
+    venue_id = venue_id.split("/merchant/posters/")[1].split("?")[0]
+
+    # The poster previews, and its A4 print view loads it with the session cookie.
+    expect(console.get_by_test_id("poster-entry")).to_have_js_property("complete", True)
+    assert console.get_by_test_id("poster-entry").evaluate("img => img.naturalWidth") > 0
+    printed = watched.page()
+    printed.goto(f"{server.base_url}/merchant/posters/{venue_id}?kind=entry")
+    expect(printed.get_by_test_id("poster-image")).to_have_js_property("complete", True)
+    assert printed.get_by_test_id("poster-image").evaluate("img => img.naturalWidth") > 0
+    expect(printed.get_by_test_id("error")).to_be_hidden()
+    check_accessible(printed)
+    shoot(printed, "merchant-poster-print", watched.size)
+    checkin_url = decode_poster(server, watched.context, venue_id)
+    assert checkin_url.startswith(f"{server.base_url}/c/")
+    code = checkin_url.rsplit("/", 1)[1]
+
+    # A shopper scans it: the venue is named before the tap, one tap registers and checks in.
+    shopper = watched.page()
+    shopper.goto(checkin_url)
+    expect(shopper.get_by_test_id("banner-venue")).to_have_text(name)
+    expect(shopper.get_by_test_id("banner-region")).to_contain_text("黄浦区")
+    check_accessible(shopper)
+    text_sizes_ok(shopper)
+    shoot(shopper, "shopper-check-in", watched.size)
+    shopper.get_by_test_id("name").fill("王小明")
+    shopper.get_by_test_id("phone").fill("13912345678")
+    shopper.get_by_test_id("register-submit").click()
+    expect(shopper.get_by_test_id("ticket-title")).to_contain_text("已登记入店")
+    expect(shopper.get_by_test_id("leave-button")).to_be_visible()
+    check_accessible(shopper)
+    shoot(shopper, "shopper-ticket", watched.size)
+
+    # The console sees them inside, against its capacity.
+    console.reload()
+    expect(console.get_by_test_id("occupancy-text")).to_contain_text("1 / 40")
+
+    # Another visitor, the index case, was there too; five others come and go.
+    index = api(server, "POST", "/v1/visitors", None, json={"name": "病例", "phone": "13700000009"})
+    index_in = api(server, "POST", "/v1/check-ins", index["token"], json={"code": code})
+    shopper_token = shopper.evaluate("() => localStorage.getItem('fangxin.token')")
+    walk_world(server, code)
+
+    # The shopper presses "I left": the visit closes by its id.
+    shopper.get_by_test_id("leave-button").click()
+    expect(shopper.get_by_test_id("ticket-title")).to_contain_text("已离店")
+    expect(shopper.get_by_test_id("visit").first).to_have_attribute("data-reason", "manual")
+    shoot(shopper, "shopper-left", watched.size)
+
+    # A tracer declares an exposure there while the shopper's page is open: it appears live.
+    declare_exposure(server, index["visitor_id"], venue_id, index_in["checked_in_at"])
+    expect(shopper.get_by_test_id("exposure")).to_have_count(1, timeout=15000)
+    expect(shopper.get_by_test_id("exposure")).to_contain_text(name)
+    expect(shopper.get_by_test_id("notice")).to_contain_text("风险提醒")
+    check_accessible(shopper)
+    shoot(shopper, "shopper-exposure", watched.size)
+
+    # And on the home page, with the visits.
+    shopper.goto(f"{server.base_url}/")
+    expect(shopper.get_by_test_id("exposure")).to_have_count(1)
+    expect(shopper.get_by_test_id("visit").first).to_contain_text(name)
+    check_accessible(shopper)
+    text_sizes_ok(shopper)
+    shoot(shopper, "shopper-home", watched.size)
+    assert shopper_token
+
+    # The merchant reads the statistics chart beside its table.
+    console.get_by_test_id("stats-bucket").select_option("day")
+    console.get_by_test_id("stats-submit").click()
+    expect(console.get_by_test_id("chart-visits")).to_have_attribute("data-drawn", "1")
+    expect(console.locator('[data-testid="chart-visits"] canvas')).to_have_count(1)
+    # The hour still running is never shown (it could be watched filling up): suppressed.
+    row = console.get_by_test_id("stats-row").first
+    expect(row).to_have_class("suppressed")
+    expect(row).to_contain_text("suppressed")
+    check_accessible(console)
+    text_sizes_ok(console)
+    shoot(console, "merchant-console", watched.size)
+
+    # Signing out ends the session: the console asks to sign in again.
+    console.get_by_test_id("sign-out").click()
+    expect(console.get_by_test_id("signed-out")).to_be_visible()
+    assert watched.context.request.get(f"{server.base_url}/v1/venues").status == 401
+
+
+def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -> None:
+    agency = api(
+        server,
+        "POST",
+        "/v1/agencies",
+        ADMIN,
+        json={"name": "黄浦区疾控", "jurisdiction": ["310000"]},
+    )["agency_id"]
+    tracer = api(
+        server,
+        "POST",
+        f"/v1/agencies/{agency}/officers",
+        ADMIN,
+        json={"name": "T", "role": "tracer"},
+    )["token"]
+    supervisor = api(
+        server,
+        "POST",
+        f"/v1/agencies/{agency}/officers",
+        ADMIN,
+        json={"name": "S", "role": "supervisor"},
+    )["token"]
+    now = datetime.now(UTC)
+    case = api(
+        server,
+        "POST",
+        "/v1/cases",
+        tracer,
+        json={
+            "index": {"visitor_id": index_id},
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": now.isoformat(),
+            "legal_basis": "传染病防治法",
+        },
+    )["case_id"]
+    api(
+        server,
+        "POST",
+        f"/v1/cases/{case}/approval",
+        supervisor,
+        json={"approve": True, "reason": "ok"},
+    )
+    api(
+        server,
+        "POST",
+        "/v1/exposures",
+        tracer,
+        json={
+            "case_id": case,
+            "venue_id": venue_id,
+            "from": since,
+            "to": now.isoformat(),
+        },
+    )
+
+
+def test_every_page_sends_a_csp_without_inline_script(server: Server) -> None:
+    with httpx.Client(base_url=server.base_url) as anyone:
+        for path in ("/", "/merchant", f"/merchant/posters/{uuid.uuid4()}", "/c/forged"):
+            answer = anyone.get(path)
+            assert answer.headers["content-type"].startswith("text/html"), path
+            csp = answer.headers["content-security-policy"]
+            assert "script-src 'self'" in csp
+            assert "unsafe-inline" not in csp
+            assert "<script>" not in answer.text
