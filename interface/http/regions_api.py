@@ -11,8 +11,8 @@ from litestar import get
 from litestar.exceptions import NotFoundException
 from litestar.params import QueryParameter
 
-from infrastructure.regions import FILES, Division, candidate_dirs, find_regions_dir
-from infrastructure.regions import national_regions as regions
+from infrastructure.ops.regions import FILES, Division, candidate_dirs, find_regions_dir
+from infrastructure.ops.regions import national_regions as regions
 from interface.http.contract import operation
 
 ROOT = "000000"

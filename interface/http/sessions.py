@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ports import Clock, Principal
-from infrastructure.crypto import derive_key, keyed_hash
+from infrastructure.keys.crypto import derive_key, keyed_hash
 
 COOKIE = "fangxin_session"
 CSRF_HEADER = "x-csrf-token"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from infrastructure.container import Services
+from infrastructure.services import Services
 from interface.http.sessions import COOKIE, MemoryBackend, Sessions
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
 
