@@ -82,6 +82,7 @@ class Story:
                 "venue_id": venue["venue_id"],
                 "from": start.isoformat(),
                 "to": end.isoformat(),
+                "advice": "watch your health",
             },
             headers=bearer(self.tracer["token"]),
         )
@@ -213,7 +214,13 @@ def test_an_exposure_at_the_edge_of_the_calendar_is_a_bad_request(
     case_id = story.approved_case()
     response = story.world.client.post(
         "/v1/exposures",
-        json={"case_id": case_id, "venue_id": story.noodles["venue_id"], "from": start, "to": end},
+        json={
+            "case_id": case_id,
+            "venue_id": story.noodles["venue_id"],
+            "from": start,
+            "to": end,
+            "advice": "watch your health",
+        },
         headers=bearer(story.tracer["token"]),
     )
     assert response.status_code == 400, response.text
