@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.accounts import AccountKind
 from domain.case_reads import ContactErasedError
 from domain.cases import (
     CaseAlreadyDecidedError,
@@ -19,7 +20,6 @@ from domain.cases import (
     NotListedContactError,
 )
 from domain.casework import Casework, ExposureOffTrajectoryError
-from domain.accounts import AccountKind
 from domain.errors import ForbiddenError, InvalidInputError
 from domain.people import OfficerRole
 from domain.ports import Principal
