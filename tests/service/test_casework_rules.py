@@ -216,8 +216,11 @@ def test_an_export_with_details_reveals_each_contact_after_recording_it(story: S
 
 def test_the_case_list_is_the_agencys_own_newest_first_a_page_at_a_time(story: Story) -> None:
     work = story.work
-    first, second, third = (story.open_case() for _ in range(3))
-    story.clock.advance(timedelta(seconds=1))
+    opened = []
+    for _ in range(3):
+        opened.append(story.open_case())
+        story.clock.advance(timedelta(seconds=1))
+    first, second, third = opened
     work.decide(story.supervisor, second, True, "lab result seen")
     page = work.cases_of(story.supervisor, None, 2, None)
     assert [c.case.id for c in page.cases] == [third, second]
