@@ -102,6 +102,9 @@ def text_sizes_ok(page: Page) -> None:
     assert low == []
 
 
+ADVICE = "请居家观察 14 天 Stay at home and watch your health for 14 days"
+
+
 def api(server: Server, method: str, path: str, token: str | None, **kw: Any) -> Any:
     with server.client(token) as client:
         answer = client.request(method, path, **kw)
@@ -228,6 +231,7 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched
     declare_exposure(server, index["visitor_id"], venue_id, index_in["checked_in_at"])
     expect(shopper.get_by_test_id("exposure")).to_have_count(1, timeout=15000)
     expect(shopper.get_by_test_id("exposure")).to_contain_text(name)
+    expect(shopper.get_by_test_id("exposure")).to_contain_text(ADVICE)
     expect(shopper.get_by_test_id("notice")).to_contain_text("风险提醒")
     check_accessible(shopper)
     shoot(shopper, "shopper-exposure", watched.size)
@@ -312,6 +316,7 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
             "venue_id": venue_id,
             "from": since,
             "to": now.isoformat(),
+            "advice": ADVICE,
         },
     )
 
