@@ -31,7 +31,7 @@ from infrastructure.audit.trail import DurableAuditTrail
 from infrastructure.eventstore.environment import blame_duplicate, event_store_env
 from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
-from infrastructure.eventstore.store import LogStore
+from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
@@ -68,21 +68,19 @@ CACHE_SECONDS = 60.0
 
 def group_commit(
     settings: Settings,
-    store: LogStore,
+    log: EventLog,
     on_saved: OnSaved | None = None,
     settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
-    committer = GroupCommit(
-        store.record,
+    return GroupCommit(
+        log.record,
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
         blame=blame_duplicate,
         settle=settle,
     )
-    store.committer = committer
-    return committer
 
 
 def casework_of(app: Fangxin, audit: AuditLog, settings: Settings) -> Casework:
@@ -138,21 +136,15 @@ def open_audit(settings: Settings, keys: KeyStore) -> AuditLog:
 class _Sync:
     """Read-your-writes through whichever runner the process has."""
 
-    def __init__(self) -> None:
-        self.runner: Runner | None = None
-
-    def wait_for(self, position: int) -> None:
-        assert self.runner is not None
-        self.runner.wait_for(position)
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
-        assert self.runner is not None
         self.runner.written(recordings)
 
     async def written_async(self, recordings: list[Recording[UUID]]) -> None:
         # The group commit answers once its batch is projected, so this is a check, not a
         # wait; only if that projection failed does a thread wait for the runner.
-        assert self.runner is not None
         if not recordings or self.runner.has_applied(max(r.notification.id for r in recordings)):
             self.runner.written(recordings)
         else:
@@ -175,7 +167,6 @@ def build_services(
     # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
     keys.on_destroy.append(mapper.forget)
     audit = open_audit(settings, keys)
-    sync = _Sync()
     clock_ = clock or SystemClock()
     common = {
         "clock": clock_,
@@ -186,9 +177,9 @@ def build_services(
         "regions": national_regions(),
     }
     admin = admin_tokens(settings, keys, audit, clock_)
-    env = event_store_env(settings, create_tables)
+    log = EventLog(event_store_env(settings, create_tables), mapper)
     if settings.redis_url:
-        return _production(settings, env, keys, mapper, audit, admin, sync, common, compaction)
+        return _production(settings, log, keys, mapper, audit, admin, common, compaction)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
@@ -198,14 +189,13 @@ def build_services(
         exposures=exposures,
         **common,  # type: ignore[arg-type]
     )
-    store = LogStore(sync, mapper, env)
-    app = Fangxin(ports, store)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    runner = ProjectionRunner(store.recorder, mapper, [projector])
-    committer = group_commit(settings, store, on_saved=runner.apply_own)
-    sync.runner = runner
+    runner = ProjectionRunner(log.recorder, mapper, [projector])
+    committer = group_commit(settings, log, on_saved=runner.apply_own)
+    store = LogStore(log, _Sync(runner), committer)
+    app = Fangxin(ports, store)
     if replay:
         runner.rebuild(progress=_quietly)
     return Services(
@@ -234,12 +224,11 @@ def _quietly(done: int, total: int) -> None:
 
 def _production(
     settings: Settings,
-    env: dict[str, str],
+    log: EventLog,
     keys: KeyStore,
     mapper: ScopedCipherMapper,
     audit: AuditLog,
     admin: AdminTokens,
-    sync: _Sync,
     common: dict[str, object],
     compaction: KeyCompaction,
 ) -> Services:
@@ -264,11 +253,12 @@ def _production(
         exposures=RedisExposureLog(client, records),
         **common,  # type: ignore[arg-type]
     )
-    store = LogStore(sync, mapper, env)
+    runner = RedisProjectionRunner(
+        log.recorder, mapper, projector, client, also=[], on_written=[directory.written]
+    )
+    committer = group_commit(settings, log, on_saved=runner.send_own, settle=runner.own_applied)
+    store = LogStore(log, _Sync(runner), committer)
     app = Fangxin(ports, store)
-    runner = RedisProjectionRunner(store.recorder, mapper, projector, client, also=[])
-    committer = group_commit(settings, store, on_saved=runner.send_own, settle=runner.own_applied)
-    sync.runner = runner
     feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
@@ -278,7 +268,6 @@ def _production(
     feed.on_position(runner.announced)
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
-    runner.on_written.append(directory.written)
     feed.start()
     return Services(
         settings=settings,
