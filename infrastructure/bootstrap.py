@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import redis
@@ -151,6 +153,43 @@ class _Sync:
             await asyncio.to_thread(self.runner.written, recordings)
 
 
+@dataclass
+class _Shared:
+    """What both deployments are built on: keys, audit, the event log and the ports' clock,
+    ids, signers and regions."""
+
+    settings: Settings
+    keys: KeyStore
+    mapper: ScopedCipherMapper
+    audit: AuditLog
+    admin: AdminTokens
+    compaction: KeyCompaction
+    log: EventLog
+    common: dict[str, Any]
+
+    def services(
+        self, ports: Ports, runner: Runner, committer: GroupCommit, **rest: Any
+    ) -> Services:
+        """The store given its runner and group commit, and the application over it."""
+        store = LogStore(self.log, _Sync(runner), committer)
+        app = Fangxin(ports, store)
+        return Services(
+            settings=self.settings,
+            app=app,
+            store=store,
+            casework=casework_of(app, self.audit, self.settings),
+            runner=runner,
+            keys=self.keys,
+            directory=ports.directory,
+            visits=ports.visits,
+            audit=self.audit,
+            admin=self.admin,
+            committer=committer,
+            compaction=self.compaction,
+            **rest,
+        )
+
+
 def build_services(
     settings: Settings,
     clock: Clock | None = None,
@@ -168,18 +207,25 @@ def build_services(
     keys.on_destroy.append(mapper.forget)
     audit = open_audit(settings, keys)
     clock_ = clock or SystemClock()
-    common = {
-        "clock": clock_,
-        "ids": RandomIds(),
-        "credentials": TokenCredentials(keys.service_key("phone-index")),
-        "codes": VenueCodeSigner(keys.service_key("venue-codes")),
-        "keys": keys,
-        "regions": national_regions(),
-    }
-    admin = admin_tokens(settings, keys, audit, clock_)
-    log = EventLog(event_store_env(settings, create_tables), mapper)
+    shared = _Shared(
+        settings=settings,
+        keys=keys,
+        mapper=mapper,
+        audit=audit,
+        admin=admin_tokens(settings, keys, audit, clock_),
+        compaction=compaction,
+        log=EventLog(event_store_env(settings, create_tables), mapper),
+        common={
+            "clock": clock_,
+            "ids": RandomIds(),
+            "credentials": TokenCredentials(keys.service_key("phone-index")),
+            "codes": VenueCodeSigner(keys.service_key("venue-codes")),
+            "keys": keys,
+            "regions": national_regions(),
+        },
+    )
     if settings.redis_url:
-        return _production(settings, log, keys, mapper, audit, admin, common, compaction)
+        return _production(shared)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     ports = Ports(
@@ -187,33 +233,22 @@ def build_services(
         visits=visits,
         contacts=contacts,
         exposures=exposures,
-        **common,  # type: ignore[arg-type]
+        **shared.common,
     )
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes
     )
-    runner = ProjectionRunner(log.recorder, mapper, [projector])
-    committer = group_commit(settings, log, on_saved=runner.apply_own)
-    store = LogStore(log, _Sync(runner), committer)
-    app = Fangxin(ports, store)
+    runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
+    committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
     if replay:
         runner.rebuild(progress=_quietly)
-    return Services(
-        settings=settings,
-        app=app,
-        store=store,
-        casework=casework_of(app, audit, settings),
-        runner=runner,
-        keys=keys,
-        directory=directory,
-        visits=visits,
-        audit=audit,
-        admin=admin,
+    return shared.services(
+        ports,
+        runner,
+        committer,
         answers=MemoryAnswerStore(),
         on_exposure=projector.on_exposure,
-        new_admin_token=admin.first_start(),
-        committer=committer,
-        compaction=compaction,
+        new_admin_token=shared.admin.first_start(),
         _closers=[committer.close],
     )
 
@@ -222,16 +257,8 @@ def _quietly(done: int, total: int) -> None:
     """No progress shown (the embedded server's start)."""
 
 
-def _production(
-    settings: Settings,
-    log: EventLog,
-    keys: KeyStore,
-    mapper: ScopedCipherMapper,
-    audit: AuditLog,
-    admin: AdminTokens,
-    common: dict[str, object],
-    compaction: KeyCompaction,
-) -> Services:
+def _production(shared: _Shared) -> Services:
+    settings, keys, mapper = shared.settings, shared.keys, shared.mapper
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     # Keys Redis never holds: key names are pseudonyms under one, records sealed under another.
@@ -245,20 +272,19 @@ def _production(
     directory = RedisDirectory(
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
-    visits = RedisVisitLog(client, records, projector, loop_clients)
     ports = Ports(
         directory=directory,
-        visits=visits,
+        visits=RedisVisitLog(client, records, projector, loop_clients),
         contacts=RedisContactIndex(client, records, projector),
         exposures=RedisExposureLog(client, records),
-        **common,  # type: ignore[arg-type]
+        **shared.common,
     )
     runner = RedisProjectionRunner(
-        log.recorder, mapper, projector, client, also=[], on_written=[directory.written]
+        shared.log.recorder, mapper, projector, client, also=[], on_written=[directory.written]
     )
-    committer = group_commit(settings, log, on_saved=runner.send_own, settle=runner.own_applied)
-    store = LogStore(log, _Sync(runner), committer)
-    app = Fangxin(ports, store)
+    committer = group_commit(
+        settings, shared.log, on_saved=runner.send_own, settle=runner.own_applied
+    )
     feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
@@ -269,23 +295,14 @@ def _production(
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
     feed.start()
-    return Services(
-        settings=settings,
-        app=app,
-        store=store,
-        casework=casework_of(app, audit, settings),
-        runner=runner,
-        keys=keys,
-        directory=directory,
-        visits=visits,
-        audit=audit,
-        admin=admin,
+    return shared.services(
+        ports,
+        runner,
+        committer,
         answers=RedisAnswerStore(client, prefix, keys.service_key("answer-cache")),
         on_exposure=feed.on_exposure,
         new_admin_token=None,
         redis=client,
         loop_clients=loop_clients,
-        committer=committer,
-        compaction=compaction,
         _closers=[feed.stop, committer.close],
     )
