@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import redis
@@ -31,7 +33,7 @@ from infrastructure.audit.trail import DurableAuditTrail
 from infrastructure.eventstore.environment import blame_duplicate, event_store_env
 from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
-from infrastructure.eventstore.store import LogStore
+from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
@@ -70,21 +72,19 @@ CACHE_SECONDS = 60.0
 
 def group_commit(
     settings: Settings,
-    store: LogStore,
+    log: EventLog,
     on_saved: OnSaved | None = None,
     settle: Callable[[list[Recording[UUID]]], None] | None = None,
 ) -> GroupCommit:
     """Gather concurrent writes of this process into shared transactions."""
-    committer = GroupCommit(
-        store.record,
+    return GroupCommit(
+        log.record,
         max_batch=settings.group_commit_max,
         max_wait=settings.group_commit_wait,
         on_saved=on_saved,
         blame=blame_duplicate,
         settle=settle,
     )
-    store.committer = committer
-    return committer
 
 
 def casework_of(app: Fangxin, audit: AuditLog, settings: Settings) -> Casework:
@@ -140,25 +140,56 @@ def open_audit(settings: Settings, keys: KeyStore) -> AuditLog:
 class _Sync:
     """Read-your-writes through whichever runner the process has."""
 
-    def __init__(self) -> None:
-        self.runner: Runner | None = None
-
-    def wait_for(self, position: int) -> None:
-        assert self.runner is not None
-        self.runner.wait_for(position)
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
 
     def written(self, recordings: list[Recording[UUID]]) -> None:
-        assert self.runner is not None
         self.runner.written(recordings)
 
     async def written_async(self, recordings: list[Recording[UUID]]) -> None:
         # The group commit answers once its batch is projected, so this is a check, not a
         # wait; only if that projection failed does a thread wait for the runner.
-        assert self.runner is not None
         if not recordings or self.runner.has_applied(max(r.notification.id for r in recordings)):
             self.runner.written(recordings)
         else:
             await asyncio.to_thread(self.runner.written, recordings)
+
+
+@dataclass
+class _Shared:
+    """What both deployments are built on: keys, audit, the event log and the ports' clock,
+    ids, signers and regions."""
+
+    settings: Settings
+    keys: KeyStore
+    mapper: ScopedCipherMapper
+    audit: AuditLog
+    admin: AdminTokens
+    compaction: KeyCompaction
+    log: EventLog
+    common: dict[str, Any]
+
+    def services(
+        self, ports: Ports, runner: Runner, committer: GroupCommit, **rest: Any
+    ) -> Services:
+        """The store given its runner and group commit, and the application over it."""
+        store = LogStore(self.log, _Sync(runner), committer)
+        app = Fangxin(ports, store)
+        return Services(
+            settings=self.settings,
+            app=app,
+            store=store,
+            casework=casework_of(app, self.audit, self.settings),
+            runner=runner,
+            keys=self.keys,
+            directory=ports.directory,
+            visits=ports.visits,
+            audit=self.audit,
+            admin=self.admin,
+            committer=committer,
+            compaction=self.compaction,
+            **rest,
+        )
 
 
 def build_services(
@@ -177,20 +208,26 @@ def build_services(
     # A destroyed key must leave memory too, in the derived keys of the mapper's cache.
     keys.on_destroy.append(mapper.forget)
     audit = open_audit(settings, keys)
-    sync = _Sync()
     clock_ = clock or SystemClock()
-    common = {
-        "clock": clock_,
-        "ids": RandomIds(),
-        "credentials": TokenCredentials(keys.service_key("phone-index")),
-        "codes": VenueCodeSigner(keys.service_key("venue-codes")),
-        "keys": keys,
-        "regions": national_regions(),
-    }
-    admin = admin_tokens(settings, keys, audit, clock_)
-    env = event_store_env(settings, create_tables)
+    shared = _Shared(
+        settings=settings,
+        keys=keys,
+        mapper=mapper,
+        audit=audit,
+        admin=admin_tokens(settings, keys, audit, clock_),
+        compaction=compaction,
+        log=EventLog(event_store_env(settings, create_tables), mapper),
+        common={
+            "clock": clock_,
+            "ids": RandomIds(),
+            "credentials": TokenCredentials(keys.service_key("phone-index")),
+            "codes": VenueCodeSigner(keys.service_key("venue-codes")),
+            "keys": keys,
+            "regions": national_regions(),
+        },
+    )
     if settings.redis_url:
-        return _production(settings, env, keys, mapper, audit, admin, sync, common, compaction)
+        return _production(shared)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
     roster = MemoryRoster()
@@ -200,34 +237,22 @@ def build_services(
         contacts=contacts,
         exposures=exposures,
         roster=roster,
-        **common,  # type: ignore[arg-type]
+        **shared.common,
     )
-    store = LogStore(sync, mapper, env)
-    app = Fangxin(ports, store)
     projector = ReadModelProjector(
         directory, visits, contacts, exposures, settings.default_max_dwell_minutes, roster
     )
-    runner = ProjectionRunner(store.recorder, mapper, [projector])
-    committer = group_commit(settings, store, on_saved=runner.apply_own)
-    sync.runner = runner
+    runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
+    committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
     if replay:
         runner.rebuild(progress=_quietly)
-    return Services(
-        settings=settings,
-        app=app,
-        store=store,
-        casework=casework_of(app, audit, settings),
-        runner=runner,
-        keys=keys,
-        directory=directory,
-        visits=visits,
-        audit=audit,
-        admin=admin,
+    return shared.services(
+        ports,
+        runner,
+        committer,
         answers=MemoryAnswerStore(),
         on_exposure=projector.on_exposure,
-        new_admin_token=admin.first_start(),
-        committer=committer,
-        compaction=compaction,
+        new_admin_token=shared.admin.first_start(),
         _closers=[committer.close],
     )
 
@@ -236,17 +261,8 @@ def _quietly(done: int, total: int) -> None:
     """No progress shown (the embedded server's start)."""
 
 
-def _production(
-    settings: Settings,
-    env: dict[str, str],
-    keys: KeyStore,
-    mapper: ScopedCipherMapper,
-    audit: AuditLog,
-    admin: AdminTokens,
-    sync: _Sync,
-    common: dict[str, object],
-    compaction: KeyCompaction,
-) -> Services:
+def _production(shared: _Shared) -> Services:
+    settings, keys, mapper = shared.settings, shared.keys, shared.mapper
     client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     # Keys Redis never holds: key names are pseudonyms under one, records sealed under another.
@@ -260,20 +276,20 @@ def _production(
     directory = RedisDirectory(
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
-    visits = RedisVisitLog(client, records, projector, loop_clients)
     ports = Ports(
         directory=directory,
-        visits=visits,
+        visits=RedisVisitLog(client, records, projector, loop_clients),
         contacts=RedisContactIndex(client, records, projector),
         exposures=RedisExposureLog(client, records),
         roster=RedisRoster(client, records),
-        **common,  # type: ignore[arg-type]
+        **shared.common,
     )
-    store = LogStore(sync, mapper, env)
-    app = Fangxin(ports, store)
-    runner = RedisProjectionRunner(store.recorder, mapper, projector, client, also=[])
-    committer = group_commit(settings, store, on_saved=runner.send_own, settle=runner.own_applied)
-    sync.runner = runner
+    runner = RedisProjectionRunner(
+        shared.log.recorder, mapper, projector, client, also=[], on_written=[directory.written]
+    )
+    committer = group_commit(
+        settings, shared.log, on_saved=runner.send_own, settle=runner.own_applied
+    )
     feed = RedisFeed(client, records)
     # Erasure in one worker must reach every worker's key cache at once.
     keys.on_destroy.append(feed.publish_shredded)
@@ -283,25 +299,15 @@ def _production(
     feed.on_position(runner.announced)
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
-    runner.on_written.append(directory.written)
     feed.start()
-    return Services(
-        settings=settings,
-        app=app,
-        store=store,
-        casework=casework_of(app, audit, settings),
-        runner=runner,
-        keys=keys,
-        directory=directory,
-        visits=visits,
-        audit=audit,
-        admin=admin,
+    return shared.services(
+        ports,
+        runner,
+        committer,
         answers=RedisAnswerStore(client, prefix, keys.service_key("answer-cache")),
         on_exposure=feed.on_exposure,
         new_admin_token=None,
         redis=client,
         loop_clients=loop_clients,
-        committer=committer,
-        compaction=compaction,
         _closers=[feed.stop, committer.close],
     )

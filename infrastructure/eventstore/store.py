@@ -4,11 +4,15 @@ A commit maps the aggregates' new events (encoded, encrypted), hands them to the
 which inserts them with other writers' in one transaction, and returns once they are durable
 and projected into the read models (read-your-writes). A version taken already by a concurrent
 writer is the domain's `ConcurrentChangeError`.
+
+The log's persistence (`EventLog`) opens before the store: the projection runner reads it and
+the group commit inserts into it, and the store is given both, so nothing is wired afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -19,12 +23,15 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
     IntegrityError,
     Mapper,
     Notification,
     Recording,
     StoredEvent,
 )
+from eventsourcing.utils import Environment
 
 from domain.errors import ConcurrentChangeError
 from domain.ports import NotStoredError
@@ -103,73 +110,15 @@ class Mapped(NamedTuple):
         return self.stored.originator_version
 
 
-class LogStore(Application[UUID]):
-    """The domain's `EventStore` over eventsourcing's recorder and repository."""
+class EventLog:
+    """The log's recorder and mapper, and the batch insert the group commit calls."""
 
-    name = "fangxin"
-
-    def __init__(self, sync: ReadModelSync, mapper: Mapper[Any], env: dict[str, str]) -> None:
-        self._mapper = mapper
-        self.sync = sync
-        self.committer: Committer | None = None
-        self._locks = [threading.Lock() for _ in range(LOCKS)]
-        self._async_locks = [asyncio.Lock() for _ in range(LOCKS)]
-        super().__init__(env)
-
-    def construct_mapper(self) -> Mapper[Any]:
-        """The composition root's mapper (scoped encryption), not the library's."""
-        return self._mapper
-
-    # -- the domain's port ----------------------------------------------------------------
-
-    def get(self, aggregate_id: UUID) -> Any:
-        """The aggregate as its events in the log make it."""
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotStoredError(aggregate_id) from None
-
-    @contextmanager
-    def exclusive(self, key: UUID) -> Iterator[None]:
-        """One writer of `key` at a time among this process's threads."""
-        with self._locks[key.int % LOCKS]:
-            yield
-
-    @asynccontextmanager
-    async def exclusive_async(self, key: UUID) -> AsyncIterator[None]:
-        """One writer of `key` at a time among this event loop's tasks."""
-        async with self._async_locks[key.int % LOCKS]:
-            yield
-
-    def commit(self, *aggregates: Aggregate | None) -> None:
-        """Append the aggregates' new events durably, then wait for the read models."""
-        events = [e for a in aggregates if a is not None for e in a.collect_events()]
-        if not events:
-            return
-        try:
-            if self.committer is not None:
-                recordings = self.committer.save(self.mapped(events))
-            else:
-                recordings = self.save(*events)
-        except IntegrityError as exc:
-            raise ConcurrentChangeError("a concurrent change got there first; retry") from exc
-        self.sync.written(recordings)
-
-    async def commit_async(self, *aggregates: Aggregate | None) -> None:
-        """`commit` whose wait for durability is awaited (read models in this process)."""
-        events = [e for a in aggregates if a is not None for e in a.collect_events()]
-        if not events:
-            return
-        try:
-            if self.committer is not None:
-                recordings = await self.committer.save_async(self.mapped(events))
-            else:
-                recordings = self.save(*events)
-        except IntegrityError as exc:
-            raise ConcurrentChangeError("a concurrent change got there first; retry") from exc
-        await self.sync.written_async(recordings)
-
-    # -- what the group commit calls ------------------------------------------------------
+    def __init__(self, env: dict[str, str], mapper: Mapper[Any]) -> None:
+        # As eventsourcing's application reads it: the process environment, then `env`.
+        self.env = Environment(LogStore.name, {**os.environ, **env})
+        self.factory = InfrastructureFactory.construct(self.env)
+        self.recorder: ApplicationRecorder = self.factory.application_recorder()
+        self.mapper = mapper
 
     def mapped(self, events: Sequence[Any]) -> list[Mapped | Any]:
         """Events with their stored forms where making them needs no I/O (their keys are in
@@ -232,3 +181,97 @@ class LogStore(Application[UUID]):
             )
             for (event, stored), notification_id in zip(items, ids, strict=True)
         ]
+
+
+class LogStore(Application[UUID]):
+    """The domain's `EventStore` over eventsourcing's recorder and repository.
+
+    Without a `committer` each commit is its own transaction.
+    """
+
+    name = "fangxin"
+
+    def __init__(
+        self, event_log: EventLog, sync: ReadModelSync, committer: Committer | None = None
+    ) -> None:
+        self.event_log = event_log
+        self.sync = sync
+        self.committer = committer
+        self._locks = [threading.Lock() for _ in range(LOCKS)]
+        self._async_locks = [asyncio.Lock() for _ in range(LOCKS)]
+        super().__init__(event_log.env)
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        """The log's environment, read once when it opened."""
+        return self.event_log.env
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """The log's factory: one set of connections for the store and its readers."""
+        return self.event_log.factory
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The log's recorder, which the projection runner follows too."""
+        return self.event_log.recorder
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """The composition root's mapper (scoped encryption), not the library's."""
+        return self.event_log.mapper
+
+    # -- the domain's port ----------------------------------------------------------------
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """The aggregate as its events in the log make it."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotStoredError(aggregate_id) from None
+
+    @contextmanager
+    def exclusive(self, key: UUID) -> Iterator[None]:
+        """One writer of `key` at a time among this process's threads."""
+        with self._locks[key.int % LOCKS]:
+            yield
+
+    @asynccontextmanager
+    async def exclusive_async(self, key: UUID) -> AsyncIterator[None]:
+        """One writer of `key` at a time among this event loop's tasks."""
+        async with self._async_locks[key.int % LOCKS]:
+            yield
+
+    def commit(self, *aggregates: Aggregate | None) -> None:
+        """Append the aggregates' new events durably, then wait for the read models."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        try:
+            if self.committer is not None:
+                recordings = self.committer.save(self.mapped(events))
+            else:
+                recordings = self.save(*events)
+        except IntegrityError as exc:
+            raise ConcurrentChangeError("a concurrent change got there first; retry") from exc
+        self.sync.written(recordings)
+
+    async def commit_async(self, *aggregates: Aggregate | None) -> None:
+        """`commit` whose wait for durability is awaited (read models in this process)."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        try:
+            if self.committer is not None:
+                recordings = await self.committer.save_async(self.mapped(events))
+            else:
+                recordings = self.save(*events)
+        except IntegrityError as exc:
+            raise ConcurrentChangeError("a concurrent change got there first; retry") from exc
+        await self.sync.written_async(recordings)
+
+    def mapped(self, events: Sequence[Any]) -> list[Mapped | Any]:
+        """The log's `mapped`: what a commit hands the group commit."""
+        return self.event_log.mapped(events)
+
+    def record(
+        self, *items: Mapped | Any, writers: Sequence[int] | None = None
+    ) -> list[Recording[UUID] | None]:
+        """The log's batch insert."""
+        return self.event_log.record(*items, writers=writers)

@@ -75,6 +75,7 @@ class RedisProjectionRunner:
         client: redis.Redis,
         also: list[Projector],
         failures: Failures | None = None,
+        on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] | None = None,
     ) -> None:
         self._recorder = recorder
         self._mapper = mapper
@@ -89,8 +90,7 @@ class RedisProjectionRunner:
         self._apply_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Told of this process's own projected events (to refresh its caches at once).
-        self.on_written: list[Callable[[list[DomainEventProtocol[UUID]]], None]] = []
+        self.on_written = on_written or []  # told of own projected events, to refresh caches
         # The highest position this process saw applied (positions only ever grow).
         self._seen = 0
         self._own = ParkedBatches(recorder, projector)

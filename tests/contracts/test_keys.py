@@ -1,8 +1,6 @@
 """The key backend contract, run against SQLite and PostgreSQL (each PG test in its own schema).
 
-The tables have fixed names, so every PostgreSQL test creates `keys_test_<random>`, points the
-backend's search_path at it and drops it afterwards. Without CI the PostgreSQL tests skip when
-the server is unreachable; with CI set they fail.
+Without CI the PostgreSQL tests skip when the server is unreachable; with CI set they fail.
 """
 
 from __future__ import annotations
@@ -10,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import secrets
 import threading
 import time
@@ -38,54 +35,20 @@ from infrastructure.keys.keystore import (
 )
 from infrastructure.keys.postgres import PARTS, PostgresKeyBackend, ensure_schema
 from tests.conftest import CountingBackend
+from tests.contracts.conftest import Opened, tables_in
+from tests.integration.conftest import DATABASE_URL
 from tests.unit.test_mapper import AT, key_id_links, visit_events, visitor_events
-
-pytestmark = pytest.mark.integration
-
-DSN = os.environ.get("FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 Opener = Callable[[], KeyBackend]
 
 
-@pytest.fixture
-def schema_dsn() -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema, dropped after the test."""
-    try:
-        admin = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        reason = f"PostgreSQL is unreachable at {DSN}: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"keys_test_{uuid.uuid4().hex}"
-    with admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        try:
-            yield make_conninfo(DSN, options=f"-csearch_path={schema}")
-        finally:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens backends over one store (one file, or one schema); closes them after the test."""
-    opened: list[KeyBackend] = []
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def open_backend(request: pytest.FixtureRequest, opened: Opened, tmp_path: Path) -> Opener:
+    """Opens backends over one store (one file, or one schema); closed after the test."""
     if request.param == "sqlite":
-
-        def open_backend() -> KeyBackend:
-            opened.append(SQLiteKeyBackend(tmp_path / "keys.sqlite3"))
-            return opened[-1]
-
-    else:
-        dsn: str = request.getfixturevalue("schema_dsn")
-
-        def open_backend() -> KeyBackend:
-            opened.append(PostgresKeyBackend(dsn, pool_size=2))
-            return opened[-1]
-
-    yield open_backend
-    for backend in opened:
-        backend.close()
+        return opened.track(lambda: SQLiteKeyBackend(tmp_path / "keys.sqlite3"))
+    dsn: str = request.getfixturevalue("schema_dsn")
+    return opened.track(lambda: PostgresKeyBackend(dsn, pool_size=2))
 
 
 @pytest.fixture
@@ -312,6 +275,7 @@ def test_a_key_loaded_while_the_cache_is_cleared_is_not_kept_past_the_clearing(
     assert not keys.in_memory(scope)
 
 
+@pytest.mark.integration
 def test_a_keystore_over_postgres_gives_one_key_per_scope_and_refuses_a_destroyed_one(
     schema_dsn: str,
 ) -> None:
@@ -425,6 +389,7 @@ def test_a_rotation_stopped_halfway_continues_where_it_stopped_and_a_rerun_finds
     assert {scope: retired.key_for(scope)[1] for scope in made} == made
 
 
+@pytest.mark.integration
 def test_a_rewrap_waiting_on_a_destruction_in_progress_leaves_the_key_destroyed(
     schema_dsn: str,
 ) -> None:
@@ -473,6 +438,7 @@ def test_a_destroyed_key_leaves_no_copy_of_its_wrapping_in_the_sqlite_file(
     keys.close()
 
 
+@pytest.mark.integration
 def test_keys_kept_before_the_table_was_partitioned_are_moved_with_their_tombstones(
     schema_dsn: str,
 ) -> None:
@@ -526,22 +492,20 @@ def test_a_key_id_the_store_never_had_is_an_error(open_backend: Opener) -> None:
         keys.key_by_id(new_id())
 
 
-def test_ensure_schema_makes_the_tables_in_the_schema_of_the_dsn(schema_dsn: str) -> None:
+@pytest.mark.integration
+def test_ensure_schema_makes_the_tables_in_the_schema_of_the_dsn(
+    schema_dsn: str, pg_schema: str
+) -> None:
     ensure_schema(schema_dsn)
     ensure_schema(schema_dsn)
 
-    with psycopg.connect(schema_dsn) as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = current_schema() AND table_schema LIKE 'keys_test_%'"
-            " ORDER BY table_name"
-        ).fetchall()
-    assert sorted(name for (name,) in tables) == sorted(
+    assert sorted(tables_in(schema_dsn, pg_schema)) == sorted(
         ["fangxin_key_compaction", "fangxin_key_settings", "fangxin_keys"]
         + [f"fangxin_keys_{part}" for part in range(PARTS)]
     )
 
 
+@pytest.mark.integration
 def test_the_backend_keeps_synchronous_commit_on_whatever_the_dsn_says(schema_dsn: str) -> None:
     schema = psycopg.conninfo.conninfo_to_dict(schema_dsn)["options"]
     relaxed = make_conninfo(schema_dsn, options=f"{schema} -csynchronous_commit=off")
@@ -561,7 +525,7 @@ def worker_role(schema_dsn: str) -> Iterator[str]:
     ensure_schema(schema_dsn)
     schema = psycopg.conninfo.conninfo_to_dict(schema_dsn)["options"].partition("=")[2]
     role = f"keys_test_worker_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(DSN, autocommit=True) as admin:
+    with psycopg.connect(DATABASE_URL, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         try:
             admin.execute(
@@ -583,6 +547,7 @@ def worker_role(schema_dsn: str) -> Iterator[str]:
             )
 
 
+@pytest.mark.integration
 def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: str) -> None:
     with worker_role(schema_dsn) as worker_dsn:
         backend = PostgresKeyBackend(worker_dsn, pool_size=1)
@@ -594,6 +559,7 @@ def test_a_worker_without_ddl_rights_starts_once_the_schema_exists(schema_dsn: s
             backend.close()
 
 
+@pytest.mark.integration
 def test_a_worker_that_cannot_rewrite_the_key_table_says_so_and_leaves_the_mark_for_the_owner(
     schema_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,7 +1,7 @@
-"""The audit chain: one contract for every store, run here against SQLite in a temp folder.
+"""The audit chain: one contract for every store, SQLite in a temp folder and PostgreSQL in a
+schema of the test's own.
 
-`tests/integration/test_audit_postgres.py` runs the same contract against PostgreSQL. Each
-backend provides `open_log` (a new log over the same store) and `tamper` (SQL straight into
+Each store provides `open_log` (a new log over the same store) and `tamper` (SQL straight into
 the store, `?` placeholders), as someone with access to the database would.
 """
 
@@ -12,12 +12,14 @@ import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,7 +38,9 @@ from infrastructure.audit.checkpoint import (
     ChainHead,
     CheckpointCheck,
 )
+from infrastructure.audit.postgres import PostgresAuditLog
 from infrastructure.audit.sqlite import SQLiteAuditLog
+from tests.contracts.conftest import Opened, tables_in
 
 KEY = b"a" * 32
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -79,15 +83,82 @@ def rebuild(open_log: Opener, tamper: Tamper, entries: list[AuditEntry]) -> Audi
 HOLDS = CheckpointCheck(valid=True)
 
 
-class AuditLogContract:
-    """What every audit store must do; subclasses provide `open_log` and `tamper` fixtures."""
+@dataclass
+class Store:
+    """One audit store: how to open logs over it and edit it behind their back."""
 
-    TIME_COLUMN = "at"
-    SHIFT_TIME = ""
+    open_log: Opener
+    tamper: Tamper
+    # The column of an entry's time, and SQL that moves entry `?`'s time by the least step.
+    time_column: str
+    shift_time: str
 
-    @pytest.fixture
-    def log(self, open_log: Opener) -> AuditLog:
-        return open_log()
+    def forge_after(self, position: int) -> str:
+        """SQL that copies entry `position` as a forged entry chained right after it."""
+        column = self.time_column
+        return (
+            f"INSERT INTO fangxin_audit (position, {column}, actor, action, case_id, subject,"
+            " event_ref, prev_mac, mac)"
+            f" SELECT position + 1, {column}, 'forger', action, case_id, subject,"
+            f" 'forged-{position}', mac, ? FROM fangxin_audit WHERE position = {position}"
+        )
+
+
+def sqlite_store(path: Path, opened: Opened) -> Store:
+    def tamper(statement: str, *params: object) -> None:
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute(statement, params)
+
+    return Store(
+        open_log=opened.track(lambda key=KEY: SQLiteAuditLog(path, key)),
+        tamper=tamper,
+        time_column="at_us",
+        shift_time="UPDATE fangxin_audit SET at_us = at_us + 1 WHERE position = ?",
+    )
+
+
+def postgres_store(dsn: str, opened: Opened) -> Store:
+    def tamper(statement: str, *params: object) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(statement.replace("?", "%s").encode(), params)
+
+    return Store(
+        open_log=opened.track(lambda key=KEY: PostgresAuditLog(dsn, key)),
+        tamper=tamper,
+        time_column="at",
+        shift_time="UPDATE fangxin_audit SET at = at + interval '1 microsecond' WHERE position = ?",
+    )
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "events.db"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, opened: Opened, sqlite_path: Path) -> Store:
+    if request.param == "sqlite":
+        return sqlite_store(sqlite_path, opened)
+    return postgres_store(request.getfixturevalue("schema_dsn"), opened)
+
+
+@pytest.fixture
+def open_log(store: Store) -> Opener:
+    return store.open_log
+
+
+@pytest.fixture
+def tamper(store: Store) -> Tamper:
+    return store.tamper
+
+
+@pytest.fixture
+def log(open_log: Opener) -> AuditLog:
+    return open_log()
+
+
+class TestAuditLog:
+    """What every audit store must do."""
 
     def test_an_empty_chain_verifies(self, log: AuditLog) -> None:
         assert log.verify() == Verification(valid=True, entries=0, first_bad_position=None)
@@ -146,11 +217,11 @@ class AuditLogContract:
         assert log.verify() == broken_at(3, 5)
 
     def test_a_time_edited_in_the_store_is_detected_at_its_position(
-        self, log: AuditLog, tamper: Tamper
+        self, store: Store, log: AuditLog, tamper: Tamper
     ) -> None:
         fill(log, 5)
 
-        tamper(self.SHIFT_TIME, 4)
+        tamper(store.shift_time, 4)
 
         assert log.verify() == broken_at(4, 5)
 
@@ -211,13 +282,13 @@ class AuditLogContract:
         assert log.verify() == broken_at(2, 5)
 
     def test_a_forged_entry_inserted_in_the_middle_is_detected(
-        self, log: AuditLog, tamper: Tamper
+        self, store: Store, log: AuditLog, tamper: Tamper
     ) -> None:
         fill(log, 5)
 
         tamper("UPDATE fangxin_audit SET position = -(position + 1) WHERE position >= 3")
         tamper("UPDATE fangxin_audit SET position = -position WHERE position < 0")
-        tamper(self._forge_after(2), secrets.token_bytes(32))
+        tamper(store.forge_after(2), secrets.token_bytes(32))
         tamper(
             "UPDATE fangxin_audit_head SET position = 6,"
             " mac = (SELECT mac FROM fangxin_audit WHERE position = 6)"
@@ -226,12 +297,12 @@ class AuditLogContract:
         assert log.verify() == broken_at(3, 6)
 
     def test_a_forged_entry_appended_with_a_matching_head_is_detected(
-        self, log: AuditLog, tamper: Tamper
+        self, store: Store, log: AuditLog, tamper: Tamper
     ) -> None:
         fill(log, 5)
         forged_mac = secrets.token_bytes(32)
 
-        tamper(self._forge_after(5), forged_mac)
+        tamper(store.forge_after(5), forged_mac)
         tamper("UPDATE fangxin_audit_head SET position = 6, mac = ?", forged_mac)
 
         assert log.verify() == broken_at(6, 6)
@@ -472,44 +543,13 @@ class AuditLogContract:
 
         assert log.verify(checkpoint).checkpoint == HOLDS
 
-    def _forge_after(self, position: int) -> str:
-        """SQL that copies entry `position` as a forged entry chained right after it."""
-        column = self.TIME_COLUMN
-        return (
-            f"INSERT INTO fangxin_audit (position, {column}, actor, action, case_id, subject,"
-            " event_ref, prev_mac, mac)"
-            f" SELECT position + 1, {column}, 'forger', action, case_id, subject,"
-            f" 'forged-{position}', mac, ? FROM fangxin_audit WHERE position = {position}"
-        )
 
-
-class TestSQLiteAuditLog(AuditLogContract):
-    TIME_COLUMN = "at_us"
-    SHIFT_TIME = "UPDATE fangxin_audit SET at_us = at_us + 1 WHERE position = ?"
+class TestSQLiteAuditLog:
+    """What only SQLite's loose column types let someone with the file do."""
 
     @pytest.fixture
-    def path(self, tmp_path: Path) -> Path:
-        return tmp_path / "data" / "events.db"
-
-    @pytest.fixture
-    def open_log(self, path: Path) -> Iterator[Opener]:
-        opened: list[SQLiteAuditLog] = []
-
-        def open_log(key: bytes = KEY) -> AuditLog:
-            opened.append(SQLiteAuditLog(path, key))
-            return opened[-1]
-
-        yield open_log
-        for log in opened:
-            log.close()
-
-    @pytest.fixture
-    def tamper(self, path: Path) -> Tamper:
-        def tamper(sql: str, *params: object) -> None:
-            with closing(sqlite3.connect(path)) as db, db:
-                db.execute(sql, params)
-
-        return tamper
+    def store(self, opened: Opened, sqlite_path: Path) -> Store:
+        return sqlite_store(sqlite_path, opened)
 
     def test_text_that_is_not_utf8_is_detected_not_raised(
         self, log: AuditLog, tamper: Tamper
@@ -539,9 +579,9 @@ class TestSQLiteAuditLog(AuditLogContract):
 
         assert log.verify() == broken_at(1, 1)
 
-    def test_a_key_of_the_wrong_length_is_refused(self, path: Path) -> None:
+    def test_a_key_of_the_wrong_length_is_refused(self, sqlite_path: Path) -> None:
         with pytest.raises(ValueError, match="32 bytes"):
-            SQLiteAuditLog(path, b"short")
+            SQLiteAuditLog(sqlite_path, b"short")
 
 
 def test_the_event_store_file_keeps_its_tables_and_wal_mode(tmp_path: Path) -> None:
@@ -596,3 +636,12 @@ def test_any_entries_read_back_exactly_and_verify(
             )
         finally:
             log.close()
+
+
+@pytest.mark.integration
+def test_the_postgres_tables_are_made_in_the_schema_of_the_dsn(
+    opened: Opened, schema_dsn: str, pg_schema: str
+) -> None:
+    postgres_store(schema_dsn, opened).open_log()
+
+    assert tables_in(schema_dsn, pg_schema) == ["fangxin_audit", "fangxin_audit_head"]
