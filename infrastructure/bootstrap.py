@@ -41,6 +41,7 @@ from infrastructure.keys.sqlite import SQLiteKeyBackend
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
+from infrastructure.outreach import embedded_outreach, production_outreach
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
@@ -206,6 +207,10 @@ def build_services(
     runner = ProjectionRunner(store.recorder, mapper, [projector])
     committer = group_commit(settings, store, on_saved=runner.apply_own)
     sync.runner = runner
+    # Issue 19's read models: projected by the same runner, so added before it replays.
+    outreach = embedded_outreach(
+        app, DurableAuditTrail(audit), directory, runner, settings.retention_days
+    )
     if replay:
         runner.rebuild(progress=_quietly)
     return Services(
@@ -222,6 +227,7 @@ def build_services(
         answers=MemoryAnswerStore(),
         on_exposure=projector.on_exposure,
         new_admin_token=admin.first_start(),
+        outreach=outreach,
         committer=committer,
         compaction=compaction,
         _closers=[committer.close],
@@ -279,6 +285,18 @@ def _production(
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
     runner.on_written.append(directory.written)
+    # Issue 19's read models (notices, risk levels, accesses) and this worker's own writes.
+    outreach, outreach_written = production_outreach(
+        app,
+        DurableAuditTrail(audit),
+        client,
+        records,
+        directory,
+        feed,
+        CACHE_SECONDS,
+        settings.retention_days,
+    )
+    runner.on_written.append(outreach_written)
     feed.start()
     return Services(
         settings=settings,
@@ -294,6 +312,7 @@ def _production(
         answers=RedisAnswerStore(client, prefix, keys.service_key("answer-cache")),
         on_exposure=feed.on_exposure,
         new_admin_token=None,
+        outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
         committer=committer,

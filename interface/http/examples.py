@@ -13,6 +13,7 @@ from interface.http.case_schemas import (
     NewExposure,
     NewOfficer,
 )
+from interface.http.notice_schemas import NOTICE_EXAMPLES
 from interface.http.schemas import (
     AssistedCheckIn,
     CheckInBody,
@@ -56,3 +57,6 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "to": "2026-03-10T20:00:00+08:00",
     },
 }
+
+# Notices and risk levels (issue 19).
+EXAMPLES.update(NOTICE_EXAMPLES)
