@@ -129,7 +129,10 @@ def test_a_venue_sends_at_most_5_notices_a_day(world: World, clock: MovableClock
     ]
     assert [a.status_code for a in answers] == [201] * 5 + [409]
     assert answers[-1].json()["type"] == "/problems/notice-limit-reached"
-    assert send(world, merchant, other, message="x", **window(clock, timedelta(hours=1))).status_code == 201
+    assert (
+        send(world, merchant, other, message="x", **window(clock, timedelta(hours=1))).status_code
+        == 201
+    )
     clock.advance(timedelta(days=1))
     again = send(world, merchant, venue, message="n6", **window(clock, timedelta(hours=1)))
     assert again.status_code == 201, again.text
