@@ -31,10 +31,12 @@ def test_a_supervisor_sets_a_level_that_anyone_reads_and_counties_inherit(world:
     own = set_level(world, supervisor["token"], "110108", "high")
 
     assert city.status_code == 200, city.text
-    assert county["level"] == "medium" and county["set_for"] == "110100"
+    assert county["level"] == "medium"
+    assert county["set_for"] == "110100"
     assert county["since"] is not None
     assert other_county["level"] == "medium"
-    assert own.json()["level"] == "high" and own.json()["set_for"] == "110108"
+    assert own.json()["level"] == "high"
+    assert own.json()["set_for"] == "110108"
     assert world.client.get("/v1/regions/110105/risk").json()["level"] == "medium"
     assert "两周内" not in city.text  # the note stays in the log
 
@@ -70,7 +72,8 @@ def test_setting_a_level_is_on_the_audit_trail_without_its_note(world: World) ->
     entries = [e for e in trail.json()["entries"] if e["action"] == "set risk level"]
     assert len(entries) == 1
     assert entries[0]["actor"] == supervisor["officer_id"]
-    assert "secret reasoning" not in trail.text and "理由" not in trail.text
+    assert "secret reasoning" not in trail.text
+    assert "理由" not in trail.text
 
 
 def test_a_check_in_answer_carries_the_venue_region_s_level(world: World) -> None:
@@ -97,4 +100,5 @@ def test_a_rotated_merchant_token_stops_at_once(world: World) -> None:
     assert new != merchant["token"]
     assert world.client.get("/v1/venues", headers=bearer(merchant["token"])).status_code == 401
     venues = world.client.get("/v1/venues", headers=bearer(new))
-    assert venues.status_code == 200 and len(venues.json()["venues"]) == 1
+    assert venues.status_code == 200
+    assert len(venues.json()["venues"]) == 1
