@@ -93,6 +93,19 @@ class Merchant(Aggregate):
         self.contact_phone = contact_phone
         self.token_hash = token_hash
 
+    class TokenRotated(Aggregate.Event):
+        """The merchant replaced their token; the old one stops at once."""
+
+        token_hash: str
+
+    def rotate_token(self, token_hash: str) -> None:
+        """Replace the token (only its hash is kept)."""
+        self._token_rotated(token_hash=token_hash)
+
+    @event(TokenRotated)
+    def _token_rotated(self, token_hash: str) -> None:
+        self.token_hash = token_hash
+
 
 class Agency(Aggregate):
     """A health authority with a jurisdiction of region codes."""

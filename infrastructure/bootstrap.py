@@ -43,6 +43,7 @@ from infrastructure.keys.sqlite import SQLiteKeyBackend
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
+from infrastructure.outreach import embedded_outreach, production_outreach
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
@@ -169,12 +170,22 @@ class _Shared:
     log: EventLog
     common: dict[str, Any]
 
-    def services(
-        self, ports: Ports, runner: Runner, committer: GroupCommit, **rest: Any
-    ) -> Services:
+    def application(
+        self, ports: Ports, runner: Runner, committer: GroupCommit
+    ) -> tuple[LogStore, Fangxin]:
         """The store given its runner and group commit, and the application over it."""
         store = LogStore(self.log, _Sync(runner), committer)
-        app = Fangxin(ports, store)
+        return store, Fangxin(ports, store)
+
+    def services(
+        self,
+        store: LogStore,
+        app: Fangxin,
+        runner: Runner,
+        committer: GroupCommit,
+        **rest: Any,
+    ) -> Services:
+        """Everything the process runs with."""
         return Services(
             settings=self.settings,
             app=app,
@@ -182,8 +193,8 @@ class _Shared:
             casework=casework_of(app, self.audit, self.settings),
             runner=runner,
             keys=self.keys,
-            directory=ports.directory,
-            visits=ports.visits,
+            directory=app.ports.directory,
+            visits=app.ports.visits,
             audit=self.audit,
             admin=self.admin,
             committer=committer,
@@ -244,15 +255,22 @@ def build_services(
     )
     runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
     committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
+    store, app = shared.application(ports, runner, committer)
+    # Notices, risk levels and accesses: projected by the same runner, so added before it replays.
+    outreach = embedded_outreach(
+        app, DurableAuditTrail(shared.audit), directory, runner, settings.retention_days
+    )
     if replay:
         runner.rebuild(progress=_quietly)
     return shared.services(
-        ports,
+        store,
+        app,
         runner,
         committer,
         answers=MemoryAnswerStore(),
         on_exposure=projector.on_exposure,
         new_admin_token=shared.admin.first_start(),
+        outreach=outreach,
         _closers=[committer.close],
     )
 
@@ -299,14 +317,29 @@ def _production(shared: _Shared) -> Services:
     feed.on_position(runner.announced)
     for forget_all in (directory.forget_all, keys.forget_all, mapper.forget_all):
         feed.on_subscribed(forget_all)
+    store, app = shared.application(ports, runner, committer)
+    # Notices, risk levels and accesses, and what this worker must forget of its own writes.
+    outreach, outreach_written = production_outreach(
+        app,
+        DurableAuditTrail(shared.audit),
+        client,
+        records,
+        directory,
+        feed,
+        CACHE_SECONDS,
+        settings.retention_days,
+    )
+    runner.on_written.append(outreach_written)
     feed.start()
     return shared.services(
-        ports,
+        store,
+        app,
         runner,
         committer,
         answers=RedisAnswerStore(client, prefix, keys.service_key("answer-cache")),
         on_exposure=feed.on_exposure,
         new_admin_token=None,
+        outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
         _closers=[feed.stop, committer.close],

@@ -21,6 +21,7 @@ from infrastructure.eventstore.store import LogStore
 from infrastructure.keys.keystore import KeyStore
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
+from infrastructure.outreach import Outreach
 from infrastructure.projections.runner import Runner
 from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.settings import Settings
@@ -67,6 +68,8 @@ class Services:
     answers: AnswerStore
     on_exposure: Callable[[Callable[[ExposureView], None]], None]
     new_admin_token: str | None
+    # Merchants' notices, regions' risk levels, accesses to a visitor's data (issue 19).
+    outreach: Outreach
     committer: GroupCommit | None = None
     compaction: KeyCompaction | None = None
     redis: redis.Redis | None = None

@@ -34,14 +34,17 @@ from interface.http.contract import ContractDocument, operation
 from interface.http.events import ExposureHub, event_handlers
 from interface.http.idempotency import ResponseCache
 from interface.http.merchants import merchant_handlers
+from interface.http.notices import notice_handlers, publish_notices
 from interface.http.observability import ObservabilityMiddleware, observability_handlers
 from interface.http.pages import page_handlers
 from interface.http.problems import exception_handlers, problem_type
 from interface.http.ratelimit import rate_limit_state
 from interface.http.reference import ReferencePage, reference_handlers, schema_router
 from interface.http.regions_api import region_handlers
+from interface.http.risk import risk_handlers
 from interface.http.session_routes import session_handlers
 from interface.http.sessions import COOKIE, MemoryBackend, RedisBackend, Sessions
+from interface.http.venue_figures import venue_figure_handlers
 from interface.http.visitors import visitor_handlers
 
 log = logging.getLogger("fangxin.http")
@@ -218,6 +221,8 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         built.on_exposure(
             lambda exposure: hub.publish(exposure, _venue_name(built, exposure.venue_id))
         )
+        # Merchants' notices reach connected visitors too (issue 19).
+        publish_notices(built, hub)
         if built.new_admin_token:
             # Printed once, on the console only; only its hash is kept.
             print(f"fangxin: admin token (shown once): {built.new_admin_token}", flush=True)
@@ -259,6 +264,7 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
             health,
             *visitor_handlers,
             *merchant_handlers,
+            *venue_figure_handlers,
             # Before the POSTs of the same paths: litestar 2.25 answers 500 to a sync POST
             # that returns a Response when a GET of its path is registered after it.
             *account_handlers,
@@ -271,6 +277,9 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
             *reference_handlers,
             *session_handlers,
             *region_handlers,
+            # Notices, risk levels, accesses, merchants' token rotations (issue 19).
+            *notice_handlers,
+            *risk_handlers,
         ],
         middleware=[ObservabilityMiddleware()],
         lifespan=[lifespan],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -24,6 +24,8 @@ from interface.http.times import to_second
 from interface.http.visitors import VISITOR
 
 KEEPALIVE_SECONDS = 15.0
+# A connected visitor's events: (`exposure` or `notice`, the JSON payload).
+Queue = asyncio.Queue[tuple[str, bytes]]
 
 
 class ExposureHub:
@@ -32,17 +34,17 @@ class ExposureHub:
     def __init__(self, visits: VisitLog) -> None:
         self._visits = visits
         self._lock = threading.Lock()
-        self._subscribers: dict[UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[bytes]]]]
+        self._subscribers: dict[UUID, set[tuple[asyncio.AbstractEventLoop, Queue]]]
         self._subscribers = defaultdict(set)
 
-    def subscribe(self, visitor_id: UUID) -> asyncio.Queue[bytes]:
-        """A queue that receives this visitor's exposure events."""
-        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
+    def subscribe(self, visitor_id: UUID) -> Queue:
+        """A queue that receives this visitor's events (kind, JSON payload)."""
+        queue: Queue = asyncio.Queue(maxsize=100)
         with self._lock:
             self._subscribers[visitor_id].add((asyncio.get_running_loop(), queue))
         return queue
 
-    def unsubscribe(self, visitor_id: UUID, queue: asyncio.Queue[bytes]) -> None:
+    def unsubscribe(self, visitor_id: UUID, queue: Queue) -> None:
         """Stop delivering to a queue."""
         with self._lock:
             self._subscribers[visitor_id] = {
@@ -67,7 +69,16 @@ class ExposureHub:
         for visitor_id, queues in targets:
             if self._was_there(visitor_id, exposure):
                 for loop, queue in queues:
-                    loop.call_soon_threadsafe(_offer, queue, payload)
+                    loop.call_soon_threadsafe(_offer, queue, ("exposure", payload))
+
+    def publish_to(self, reaches: Callable[[UUID], bool], kind: str, payload: bytes) -> None:
+        """Deliver an event of this kind to every connected visitor it `reaches` (any thread)."""
+        with self._lock:
+            targets = list(self._subscribers.items())
+        for visitor_id, queues in targets:
+            if reaches(visitor_id):
+                for loop, queue in queues:
+                    loop.call_soon_threadsafe(_offer, queue, (kind, payload))
 
     def _was_there(self, visitor_id: UUID, exposure: ExposureView) -> bool:
         visits = self._visits.of_guardian(
@@ -82,7 +93,7 @@ class ExposureHub:
         )
 
 
-def _offer(queue: asyncio.Queue[bytes], payload: bytes) -> None:
+def _offer(queue: Queue, payload: tuple[str, bytes]) -> None:
     if not queue.full():
         queue.put_nowait(payload)
 
@@ -122,7 +133,8 @@ async def my_events(
     request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]
 ) -> ServerSentEvent:
     """A visitor's open stream of server-sent events: an `exposure` event (a MyExposure as
-    JSON) whenever a newly declared exposure overlaps their visits; a comment every 15 s."""
+    JSON) whenever a newly declared exposure overlaps their visits, a `notice` event (a
+    MyNotice as JSON) whenever a venue's notice reaches them; a comment every 15 s."""
     hub: ExposureHub = request.app.state.hub
 
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
@@ -131,11 +143,11 @@ async def my_events(
             yield ServerSentEventMessage(comment="connected")
             while True:
                 try:
-                    payload = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    kind, payload = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue
-                yield ServerSentEventMessage(event="exposure", data=payload.decode())
+                yield ServerSentEventMessage(event=kind, data=payload.decode())
         finally:
             hub.unsubscribe(visitor_id, queue)
 

@@ -13,6 +13,7 @@ from interface.http.case_schemas import (
     NewExposure,
     NewOfficer,
 )
+from interface.http.notice_schemas import NOTICE_EXAMPLES
 from interface.http.schemas import (
     AssistedCheckIn,
     CheckInBody,
@@ -59,3 +60,6 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "advice": "请自我健康监测 14 天。如有发热请就医 / Watch your health for 14 days",
     },
 }
+
+# Notices and risk levels (issue 19).
+EXAMPLES.update(NOTICE_EXAMPLES)

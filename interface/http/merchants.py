@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -14,15 +12,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from domain.answers import VenueCodes
-from domain.errors import InvalidInputError
 from domain.ports import VenueView
-from domain.stats import Bucket, BucketStats
 from domain.venues import CodeKind
 from interface.http.auth import (
     AnonymousIdempotencyKey,
     IdempotencyKey,
     checked_idempotency_key,
-    parse_time,
     provide_merchant,
     services_of,
 )
@@ -39,9 +34,6 @@ from interface.http.schemas import (
     MerchantCreated,
     NewMerchant,
     NewVenue,
-    OccupancyOut,
-    StatsBucketOut,
-    StatsOut,
     TillCheckOut,
     VenueList,
     VenueOut,
@@ -49,35 +41,6 @@ from interface.http.schemas import (
 from interface.http.visitors import checked_out, created
 
 MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
-From = Annotated[
-    str | None,
-    QueryParameter(
-        name="from",
-        required=False,
-        description="RFC 3339 time with an offset, rounded down to a whole bucket; "
-        "default one day before `to`.",
-    ),
-]
-To = Annotated[
-    str | None,
-    QueryParameter(
-        name="to",
-        required=False,
-        description="RFC 3339 time with an offset, rounded up to a whole bucket; default now.",
-    ),
-]
-BucketParam = Annotated[
-    Bucket, QueryParameter(name="bucket", required=False, description="`hour` or `day`.")
-]
-TzParam = Annotated[
-    str,
-    QueryParameter(
-        name="tz",
-        required=False,
-        max_length=64,
-        description="An IANA time zone whose offset is whole hours, such as Asia/Shanghai.",
-    ),
-]
 KindParam = Annotated[
     CodeKind,
     QueryParameter(
@@ -335,67 +298,6 @@ def till_check_out(
     return checked_out(result)
 
 
-@get(
-    "/v1/venues/{venue_id:uuid}/stats",
-    dependencies=MERCHANT,
-    sync_to_thread=True,
-    **operation("venue_stats", "Show a venue's statistics", tag=TAG, problems=(400, 404)),
-)
-def venue_stats(
-    request: Request[Any, Any, Any],
-    merchant_id: NamedDependency[UUID],
-    venue_id: FromPath[UUID],
-    start: From = None,
-    end: To = None,
-    bucket: BucketParam = Bucket.HOUR,
-    tz: TzParam = "UTC",
-) -> StatsOut:
-    """The owner's check-ins, unique visitors and dwell (whole seconds) per hour or day,
-    k-anonymous and never a visitor id. `from` and `to` are rounded outward to whole buckets
-    of `tz` (at most 92 days); the answer says the window it covers. A bucket of fewer than 5
-    unique visitors is `suppressed`, with no figures."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError("`tz` is not a known IANA time zone") from None
-    app = services_of(request).app
-    to = parse_time(end, "to") if end else app.ports.clock.now()
-    since = parse_time(start, "from") if start else to - timedelta(days=1)
-    stats = app.venue_stats(merchant_id, venue_id, since, to, bucket, zone)
-    return StatsOut(
-        start=stats.start,
-        end=stats.end,
-        buckets=[_bucket_out(b) for b in stats.buckets],
-        totals=_bucket_out(stats.totals),
-    )
-
-
-def _bucket_out(b: BucketStats) -> StatsBucketOut:
-    return StatsBucketOut(
-        start=b.start,
-        suppressed=b.suppressed,
-        check_ins=b.check_ins,
-        unique_visitors=b.unique_visitors,
-        median_dwell_seconds=b.median_dwell_seconds,
-        p90_dwell_seconds=b.p90_dwell_seconds,
-        auto_closed=b.auto_closed,
-    )
-
-
-@get(
-    "/v1/venues/{venue_id:uuid}/occupancy",
-    dependencies=MERCHANT,
-    sync_to_thread=True,
-    **operation("occupancy", "Show a venue's occupancy", tag=TAG, problems=(400, 404)),
-)
-def occupancy(
-    request: Request[Any, Any, Any], merchant_id: NamedDependency[UUID], venue_id: FromPath[UUID]
-) -> OccupancyOut:
-    """How many people are in the owner's venue now (open visits), and its capacity."""
-    current, capacity = services_of(request).app.occupancy(merchant_id, venue_id)
-    return OccupancyOut(current=current, capacity=capacity)
-
-
 merchant_handlers = [
     register_merchant,
     register_venue,
@@ -406,6 +308,4 @@ merchant_handlers = [
     rotate_codes,
     assisted_check_in,
     till_check_out,
-    venue_stats,
-    occupancy,
 ]

@@ -157,13 +157,21 @@ class VenueRef(msgspec.Struct):
     name: str
 
 
+class RiskOut(msgspec.Struct):
+    """A region's risk level in force, and since when (null: never set, so `low`)."""
+
+    level: str
+    since: datetime | None
+
+
 class CheckInOut(msgspec.Struct):
-    """201 of a check-in."""
+    """201 of a check-in; `risk` is the level of the venue's region."""
 
     visit_id: UUID
     venue: VenueRef
     checked_in_at: datetime
     party_visit_ids: list[UUID] = []
+    risk: RiskOut | None = None
 
 
 class CheckOutBody(msgspec.Struct, forbid_unknown_fields=True):

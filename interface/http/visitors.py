@@ -35,6 +35,7 @@ from interface.http.schemas import (
     CheckOutBody,
     CheckOutOut,
     NewVisitor,
+    RiskOut,
     VenueRef,
     VisitorCreated,
     VisitOut,
@@ -173,12 +174,15 @@ async def answer_check_in(
     key = checked_idempotency_key(idempotency)
     result = await services.app.check_in(visitor_id, req.code, req.party, key)
     state.metrics.count_check_in()
+    # The venue region's risk level (issue 19): a cached read of the read model.
+    risk = services.outreach.risk.in_force(result.venue.region)
     return _encoder.encode(
         CheckInOut(
             visit_id=result.visit_id,
             venue=venue_ref(result.venue, result.venue.venue_id),
             checked_in_at=result.checked_in_at,
             party_visit_ids=result.party_visit_ids,
+            risk=RiskOut(level=risk.level, since=risk.since),
         )
     )
 

@@ -209,6 +209,35 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
     "regions": (lambda m: ("GET", "/v1/regions?parent=110000", None), dict.fromkeys(ROLES, 200)),
 }
 
+# Notices, risk levels, accesses and merchants' token rotations (issue 19).
+ENDPOINTS.update(
+    {
+        "send notice": (
+            lambda m: (
+                "POST",
+                f"/v1/venues/{m.venue['venue_id']}/notices",
+                {
+                    "message": "hi",
+                    "from": m.start.isoformat(),
+                    "to": (m.start + timedelta(minutes=10)).isoformat(),
+                },
+            ),
+            {"merchant": 201},
+        ),
+        "my notices": (lambda m: ("GET", "/v1/me/notices", None), {"visitor": 200}),
+        "my accesses": (lambda m: ("GET", "/v1/me/accesses", None), {"visitor": 200}),
+        "set risk level": (
+            lambda m: ("PUT", "/v1/regions/110105/risk", {"level": "medium", "note": ""}),
+            # Both agencies cover 110100: the other agency's supervisor may set it too.
+            {"supervisor": 200, "other_supervisor": 200},
+        ),
+        "show risk level": (
+            lambda m: ("GET", "/v1/regions/110105/risk", None),
+            {role: 200 for role in ROLES},
+        ),
+    }
+)
+
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
@@ -235,3 +264,13 @@ def test_only_allowed_roles_get_an_answer(matrix: Matrix, endpoint: str, role: s
         assert response.headers["content-type"].startswith("application/problem+json")
         for secret in (matrix.contact["visitor_id"], matrix.index["visitor_id"]):
             assert secret not in response.text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_merchant_rotates_their_token(matrix: Matrix, role: str) -> None:
+    # A merchant of its own: rotating the matrix's merchant would change the other rows' token.
+    token = matrix.world.merchant()["token"] if role == "merchant" else matrix.tokens[role]
+    headers = bearer(token) if token else {}
+    response = matrix.world.client.post("/v1/merchants/me/token-rotations", headers=headers)
+    expected = {"merchant": 201, "anonymous": 401}.get(role, 403)
+    assert response.status_code == expected, f"{role}: {response.text}"

@@ -31,7 +31,9 @@ def merchant_venue(server: Server, name: str, phone: str) -> dict[str, str]:
     return post(server, "/v1/venues", body, merchant["token"])
 
 
-def listen(server: Server, token: str, events: queue.Queue[tuple[str, str]]) -> None:
+def listen(
+    server: Server, token: str, events: queue.Queue[tuple[str, str]], wanted: str = "exposure"
+) -> None:
     with (
         server.client(token) as client,
         client.stream("GET", "/v1/me/events", timeout=httpx.Timeout(30, read=30)) as stream,
@@ -44,7 +46,7 @@ def listen(server: Server, token: str, events: queue.Queue[tuple[str, str]]) -> 
                 events.put(("connected", ""))
             elif line.startswith("event:"):
                 kind = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and kind == "exposure":
+            elif line.startswith("data:") and kind == wanted:
                 events.put((kind, line.split(":", 1)[1].strip()))
                 return
 
@@ -99,6 +101,31 @@ def test_a_connected_visitor_hears_of_a_matching_exposure(tmp_path: Path) -> Non
         assert kind == "exposure"
         assert json.loads(data)["venue"]["name"] == "老王面馆"
         assert json.loads(data)["advice"] == "请居家观察"
+
+
+def test_a_connected_visitor_hears_of_a_venue_s_notice(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data") as server:
+        merchant = post(server, "/v1/merchants", {"name": "M", "contact_phone": "+8613900000005"})
+        body = {"name": "老王面馆", "address": "1 Rd", "region": "110105", "category": "food"}
+        venue = post(server, "/v1/venues", body, merchant["token"])
+        visitor = post(server, "/v1/visitors", {"name": "V", "phone": "+8613900000006"})
+        post(server, "/v1/check-ins", {"code": venue["code"]}, visitor["token"])
+        events: queue.Queue[tuple[str, str]] = queue.Queue()
+        listener = threading.Thread(
+            target=listen, args=(server, visitor["token"], events, "notice")
+        )
+        listener.start()
+        assert events.get(timeout=10) == ("connected", "")
+        now = datetime.now(UTC)
+        window = {"from": (now - timedelta(hours=1)).isoformat(), "to": now.isoformat()}
+        path = f"/v1/venues/{venue['venue_id']}/notices"
+        sent = post(server, path, {"message": "今晚 8 点停业", **window}, merchant["token"])
+        assert sent["reached"] == "fewer than 5"
+        kind, data = events.get(timeout=10)
+        listener.join(timeout=10)
+        assert kind == "notice"
+        notice = json.loads(data)
+        assert (notice["venue"]["name"], notice["message"]) == ("老王面馆", "今晚 8 点停业")
 
 
 def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_path: Path) -> None:

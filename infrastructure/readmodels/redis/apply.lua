@@ -75,6 +75,13 @@ elseif kind == 'erased' then
     for _, person in ipairs(known.people) do redis.call('DEL', P .. 'guardian:' .. person) end
   end
   redis.call('DEL', P .. 'guardian:' .. visitor, P .. 'visitor:' .. visitor)
+  -- What linked them and their dependents to cases (issue 19's accesses).
+  redis.call('DEL', P .. 'acase:' .. visitor, P .. 'aperson:' .. visitor)
+  if raw then
+    for _, person in ipairs(cjson.decode(raw).people) do
+      redis.call('DEL', P .. 'acase:' .. person, P .. 'aperson:' .. person)
+    end
+  end
   for _, visit in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. visitor, 0, -1)) do
     remove_visit(visit)
   end
@@ -151,6 +158,29 @@ elseif kind == 'account' then
 elseif kind == 'exposure' then
   redis.call('RPUSH', P .. 'exp:' .. ARGV[5], ARGV[6])
   redis.call('PUBLISH', P .. 'exposures', ARGV[7])
+-- Notices, risk levels, case reads and merchants' new tokens (issue 19).
+elseif kind == 'notice' then
+  -- At most 5 a day per venue; what is older than retention reaches nobody, so a bound will do.
+  redis.call('RPUSH', P .. 'ntc:' .. ARGV[5], ARGV[6])
+  redis.call('LTRIM', P .. 'ntc:' .. ARGV[5], -200, -1)
+  redis.call('PUBLISH', P .. 'notices', ARGV[7])
+elseif kind == 'risk' then
+  redis.call('SET', P .. 'risk:' .. ARGV[5], ARGV[6])
+  redis.call('PUBLISH', P .. 'changed', 'risk:' .. ARGV[5])
+elseif kind == 'access-case' then
+  -- (person, sealed case id) for each index person.
+  for i = 5, #ARGV, 2 do redis.call('RPUSH', P .. 'acase:' .. ARGV[i], ARGV[i + 1]) end
+elseif kind == 'access-read' then
+  if ARGV[6] ~= '' then redis.call('RPUSH', P .. 'areads:' .. ARGV[5], ARGV[6]) end
+  for i = 7, #ARGV, 2 do redis.call('RPUSH', P .. 'aperson:' .. ARGV[i], ARGV[i + 1]) end
+elseif kind == 'retoken' then
+  local principal = ARGV[6]
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. principal)) do
+    redis.call('DEL', P .. 'tok:' .. token)
+  end
+  redis.call('DEL', P .. 'toks:' .. principal)
+  add_token(ARGV[5], principal, ARGV[7])
+  redis.call('PUBLISH', P .. 'changed', 'principal:' .. principal)
 end
 return 1
 end

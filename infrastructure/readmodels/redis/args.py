@@ -19,6 +19,7 @@ from domain.people import Account, Agency, Auditor, Merchant, Officer, Visitor
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.readmodels import views
+from infrastructure.readmodels.redis.notice_args import notice_args
 from infrastructure.readmodels.redis.records import RedisRecords, VisitIn
 from infrastructure.readmodels.redis.roster import roster_args
 from infrastructure.readmodels.rosters import new_principal, roster_entry
@@ -82,7 +83,8 @@ class EventArgs:
             stored = self._records.seal(self._records.name("exp", e.venue_id), exposure)
             told = self._records.seal(f"{self._prefix}exposures", exposure)
             return ["exposure", self._p(e.venue_id), stored, told]
-        return ["skip"]
+        # Notices, risk levels, case reads and merchants' new tokens (issue 19).
+        return notice_args(self._records, event) or ["skip"]
 
     def _checked_in(self, e: Visit.CheckedIn) -> Args:
         visit, person = self._p(e.originator_id), self._p(e.visitor_id)

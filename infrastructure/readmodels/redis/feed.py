@@ -10,6 +10,7 @@ from collections.abc import Callable
 import msgspec
 import redis
 
+from domain.outreach_ports import NoticeView
 from domain.ports import ExposureView
 from infrastructure.readmodels.redis.records import RedisRecords
 
@@ -39,6 +40,14 @@ class RedisFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._decoder = msgspec.msgpack.Decoder(ExposureView)
+        # Merchants' notices reach connected visitors the same way (issue 19).
+        self._notices = prefix + "notices"
+        self._notice_listeners: list[Callable[[NoticeView], None]] = []
+        self._notice_decoder = msgspec.msgpack.Decoder(NoticeView)
+
+    def on_notice(self, listener: Callable[[NoticeView], None]) -> None:
+        """Call `listener` for every notice sent from now on."""
+        self._notice_listeners.append(listener)
 
     def on_exposure(self, listener: Callable[[ExposureView], None]) -> None:
         """Call `listener` for every exposure declared from now on."""
@@ -78,7 +87,9 @@ class RedisFeed:
         while not self._stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._channel, self._shredded, self._changed, self._position)
+                pubsub.subscribe(
+                    self._channel, self._shredded, self._changed, self._position, self._notices
+                )
                 for subscribe_listener in self._subscribe_listeners:
                     subscribe_listener()
                 while not self._stop.is_set():
@@ -104,6 +115,12 @@ class RedisFeed:
             ids = [data[i : i + 16] for i in range(0, len(data), 16)]
             for shred_listener in self._shred_listeners:
                 shred_listener(ids)
+            return
+        if channel.decode() == self._notices:
+            notice = self._records.open(self._notices, data, self._notice_decoder, "notice")
+            if notice is not None:
+                for notice_listener in self._notice_listeners:
+                    notice_listener(notice)
             return
         # Sealed by the projection: a message published by anyone else is refused.
         exposure = self._records.open(self._channel, data, self._decoder, "exposure")
