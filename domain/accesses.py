@@ -18,14 +18,15 @@ from domain.cases import Case
 from domain.outreach_ports import AccessIndex
 from domain.ports import AuditTrail, NotStoredError
 
-# What each recorded read is called for the visitor (the case event's `what`, by its first word).
+# What each recorded read is called for the visitor: its audit action, also for the shorter
+# names that case events carried before the audit actions were named for what happened.
 ACTIONS = {
     "trajectory": "read trajectory",
     "contacts": "read contacts",
-    "contact": "read contact details",
-    "export": "export",
+    "contact details": "reveal contact details",
     "exposure": "declare exposure",
 }
+DETAILS = ("reveal contact details", "contact details")
 
 
 class Access(msgspec.Struct, frozen=True):
@@ -64,7 +65,7 @@ class Accesses:
             found.append(
                 Access(
                     agency=agency.name if agency else "",
-                    action=ACTIONS.get(read.what.split(" ")[0], read.what),
+                    action=ACTIONS.get(read.what, read.what),
                     at=read.at,
                     legal_basis=case.legal_basis,
                 )
@@ -81,7 +82,7 @@ class Accesses:
 
 def concerned(what: str, subject: str | None, listed: list[UUID]) -> tuple[bool, list[UUID]]:
     """Whom a recorded case read concerns: (the case's index people?, these other people)."""
-    if what == "contact details":
+    if what in DETAILS:
         try:
             return False, [UUID(subject or "")]
         except ValueError:

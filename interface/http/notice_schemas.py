@@ -59,12 +59,6 @@ class MyNotices(msgspec.Struct):
     notices: list[MyNotice]
 
 
-class TokenOut(msgspec.Struct):
-    """201 of a token rotation: the only copy of the new token."""
-
-    token: str
-
-
 class AccessOut(msgspec.Struct):
     """One read of the visitor's data by an agency."""
 

@@ -14,6 +14,7 @@ from domain.outreach_ports import NoticeView
 from domain.ports import VenueView
 from domain.token_rotation import rotate_merchant_token
 from infrastructure.services import Services
+from interface.http.account_schemas import TokenOut
 from interface.http.auth import IdempotencyKey, checked_idempotency_key, checked_time, services_of
 from interface.http.bodies import decode_body
 from interface.http.contract import answer, operation
@@ -27,7 +28,6 @@ from interface.http.notice_schemas import (
     MyNotices,
     NewNotice,
     NoticeSent,
-    TokenOut,
 )
 from interface.http.schemas import VenueRef
 from interface.http.visitors import VISITOR, created

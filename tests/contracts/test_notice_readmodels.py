@@ -140,17 +140,15 @@ def test_reads_concern_the_index_people_and_the_listed_and_erasure_drops_them(
         end=T0 + timedelta(days=1),
         legal_basis="basis",
     )
-    case._accessed(by=uuid.uuid4(), what="trajectory", subject=None, listed=[], at=T0)
+    case._accessed(by=uuid.uuid4(), what="read trajectory", subject=None, listed=[], at=T0)
+    case._accessed(by=uuid.uuid4(), what="read contacts", subject=None, listed=[contact.id], at=T0)
     case._accessed(
-        by=uuid.uuid4(), what="contacts depth=1", subject=None, listed=[contact.id], at=T0
-    )
-    case._accessed(
-        by=uuid.uuid4(), what="contact details", subject=str(contact.id), listed=[], at=T0
+        by=uuid.uuid4(), what="reveal contact details", subject=str(contact.id), listed=[], at=T0
     )
     models.project(events(index, contact, case))
     assert [a.what for a in models.accesses.of_people([index.id])] == [
-        "trajectory",
-        "contacts depth=1",
+        "read trajectory",
+        "read contacts",
     ]
     assert [a.version for a in models.accesses.of_people([contact.id])] == [3, 4]
     assert models.accesses.of_people([uuid.uuid4()]) == []

@@ -52,7 +52,7 @@ def test_the_index_person_and_a_listed_contact_see_the_reads_that_concerned_them
     assert details.status_code == 200, details.text
     assert [a["action"] for a in accesses_of(world, contact)] == [
         "read contacts",
-        "read contact details",
+        "reveal contact details",
     ]
     assert len(accesses_of(world, index)) == 2
 

@@ -35,7 +35,7 @@ def notice_args(records: RedisRecords, event: DomainEventProtocol[UUID]) -> Args
         pairs: Args = []
         for person in e.index_ids:
             pairs += [p(person), records.seal(records.name("acase", person), e.originator_id)]
-        return ["access-case", *pairs]
+        return ["access-case", str(len(e.index_ids)), *pairs]
     if isinstance(event, Case.Accessed):
         access, of_index, people = access_of(e)
         case = records.seal(records.name("areads", e.originator_id), access) if of_index else b""
