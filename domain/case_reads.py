@@ -50,7 +50,7 @@ class CaseReads(CaseAccess):
     def trajectory(self, officer: Principal, case_id: UUID) -> Trajectory:
         """The index person's visits in the window, oldest first, inside the jurisdiction."""
         case = self.case(officer, case_id)
-        case.record_access(officer.id, "trajectory", self.ports.clock.now())
+        case.record_access(officer.id, "read trajectory", self.ports.clock.now())
         self._save(case)
         self._record_event(case, officer.id, "read trajectory")
         return self._trajectory(case)
@@ -81,12 +81,13 @@ class CaseReads(CaseAccess):
         found = self._contacts(case, rule, depth)
         case.record_access(
             officer.id,
-            f"contacts depth={depth}",
+            "read contacts",
             self.ports.clock.now(),
+            subject=f"depth={depth}",
             listed=[c.visitor_id for c in found],
         )
         self._save(case)
-        self._record_event(case, officer.id, f"read contacts depth={depth}")
+        self._record_event(case, officer.id, "read contacts", subject=f"depth={depth}")
         return found
 
     def _contacts(self, case: Case, rule: ContactRule, depth: int) -> list[Contact]:
@@ -124,8 +125,12 @@ class CaseReads(CaseAccess):
         case = self.case(officer, case_id)
         case.require_readable(self.ports.clock.now())
         case.check_listed(visitor_id)
+        return self._reveal(case, officer, visitor_id)
+
+    def _reveal(self, case: Case, officer: Principal, visitor_id: UUID) -> ContactDetails:
+        """Record the reveal (on the case, then in the trail), then read the contact."""
         case.record_access(
-            officer.id, "contact details", self.ports.clock.now(), subject=str(visitor_id)
+            officer.id, "reveal contact details", self.ports.clock.now(), subject=str(visitor_id)
         )
         self._save(case)
         self._record_event(case, officer.id, "reveal contact details", subject=str(visitor_id))
@@ -144,9 +149,10 @@ class CaseReads(CaseAccess):
         return ContactDetails(name=guardian.dependent_names[index], phone=guardian.phone)
 
     def export(
-        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int
-    ) -> tuple[Trajectory, list[Contact]]:
-        """Trajectory and contacts together, as one recorded read."""
+        self, officer: Principal, case_id: UUID, rule: ContactRule, depth: int, details: bool
+    ) -> CaseExport:
+        """Trajectory and contacts together as one recorded read; with `details`, each
+        contact's name and phone too, each reveal recorded as a details call is."""
         case = self.case(officer, case_id)
         case.require_readable(self.ports.clock.now())
         contacts = self._contacts(case, rule, depth)
@@ -154,8 +160,25 @@ class CaseReads(CaseAccess):
             officer.id,
             "export",
             self.ports.clock.now(),
+            subject=f"depth={depth}",
             listed=[c.visitor_id for c in contacts],
         )
         self._save(case)
-        self._record_event(case, officer.id, f"export depth={depth}")
-        return self._trajectory(case), contacts
+        shown = "with details" if details else "without details"
+        self._record_event(case, officer.id, "export", subject=f"depth={depth} {shown}")
+        revealed: dict[UUID, ContactDetails | None] = {}
+        if details:
+            for contact in contacts:
+                try:
+                    revealed[contact.visitor_id] = self._reveal(case, officer, contact.visitor_id)
+                except ContactErasedError:
+                    revealed[contact.visitor_id] = None
+        return CaseExport(trajectory=self._trajectory(case), contacts=contacts, details=revealed)
+
+
+class CaseExport(msgspec.Struct, frozen=True):
+    """What an export holds: with details, a contact's (None: erased) by visitor id."""
+
+    trajectory: Trajectory
+    contacts: list[Contact]
+    details: dict[UUID, ContactDetails | None]

@@ -104,6 +104,9 @@ class Case(Aggregate):
         start: datetime
         end: datetime
         legal_basis: str
+        # Added later: cases opened before have neither (see `opened_on`).
+        opened_at: datetime | None = None
+        index_by: str = ""
 
     class Approved(Aggregate.Event):
         """A supervisor approved the case."""
@@ -145,6 +148,8 @@ class Case(Aggregate):
         start: datetime,
         end: datetime,
         legal_basis: str,
+        opened_at: datetime | None = None,
+        index_by: str = "",
     ) -> None:
         self.agency_id = agency_id
         self.opened_by = opened_by
@@ -152,6 +157,9 @@ class Case(Aggregate):
         self.start = start
         self.end = end
         self.legal_basis = legal_basis
+        self.opened_at = opened_at
+        # How the tracer named the index person: `phone` or `visitor_id` (never the phone).
+        self.index_by = index_by
         self.status = CaseStatus.PENDING
         self.approved_by = None
         self.listed: set[UUID] = set()
@@ -247,6 +255,11 @@ class Case(Aggregate):
             self.listed = set()
         self.listed.update(listed)
 
+    @property
+    def opened_on(self) -> datetime:
+        """When the case was opened (the event's own time for cases opened before it was kept)."""
+        return self.opened_at or self.created_on
+
     def check_listed(self, visitor_id: UUID) -> None:
         """Refuse details of anyone a contacts answer of this case has not listed."""
         if visitor_id not in getattr(self, "listed", set()):
@@ -268,6 +281,10 @@ class ExposureNotice(Aggregate):
         declared_by: UUID
         declared_at: datetime
         notified: int
+        # Added later: what the people reached should do, and who is not alerted (the case's
+        # index persons, at their own visits).
+        advice: str = ""
+        exempt: tuple[UUID, ...] = ()
 
     @event(Declared)
     def __init__(
@@ -280,6 +297,8 @@ class ExposureNotice(Aggregate):
         declared_by: UUID,
         declared_at: datetime,
         notified: int,
+        advice: str = "",
+        exempt: tuple[UUID, ...] = (),
     ) -> None:
         self.case_id = case_id
         self.venue_id = venue_id
@@ -288,3 +307,5 @@ class ExposureNotice(Aggregate):
         self.declared_by = declared_by
         self.declared_at = declared_at
         self.notified = notified
+        self.advice = advice
+        self.exempt = tuple(exempt)

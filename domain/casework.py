@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from domain.accounts import ADMIN_ACTOR, Accounts
 from domain.answers import Registration
+from domain.case_list import CaseList
 from domain.case_reads import CaseReads
 from domain.cases import Case, ExposureNotice
 from domain.errors import (
@@ -23,8 +25,8 @@ from domain.people import Agency, Auditor, Officer, OfficerRole
 from domain.ports import ExposureView, NotStoredError, Principal, VenueView
 from domain.tracing import ContactRule
 
-# The audit trail's actor for the platform admin, who has one token and no account id.
-ADMIN_ACTOR = "platform-admin"
+__all__ = ["ADMIN_ACTOR", "Casework"]
+
 # What an exposure declared from a case may cover around the index person's visit.
 EXPOSURE_RULE = ContactRule()
 
@@ -41,7 +43,7 @@ class ExposureOffTrajectoryError(ConflictError):
     kind = "exposure-off-trajectory"
 
 
-class Casework(CaseReads):
+class Casework(Accounts, CaseList, CaseReads):
     """Commands and queries of agencies, officers and auditors."""
 
     # -- the admin's ----------------------------------------------------------------------
@@ -134,6 +136,8 @@ class Casework(CaseReads):
             start=start,
             end=end,
             legal_basis=legal_basis,
+            opened_at=self.ports.clock.now(),
+            index_by="phone" if phone is not None else "visitor_id",
         )
         self._save(case)
         # Free text (legal basis, reasons) stays in the encrypted case: the trail is plain text.
@@ -162,9 +166,18 @@ class Casework(CaseReads):
     # -- exposures ------------------------------------------------------------------------
 
     def declare_exposure(
-        self, officer: Principal, case_id: UUID, venue_id: UUID, start: datetime, end: datetime
+        self,
+        officer: Principal,
+        case_id: UUID,
+        venue_id: UUID,
+        start: datetime,
+        end: datetime,
+        advice: str,
     ) -> ExposureNotice:
-        """A tracer alerts those at a venue while the case's index person was there."""
+        """A tracer alerts those at a venue while the case's index person was there, with
+        advice on what to do; the index persons are not alerted at their own visits."""
+        if not advice.strip():
+            raise InvalidInputError("an exposure needs advice for the people it reaches")
         case = self.case(officer, case_id)
         if officer.role != OfficerRole.TRACER:
             raise ForbiddenError("only a tracer declares exposures")
@@ -196,8 +209,10 @@ class Casework(CaseReads):
             declared_by=officer.id,
             declared_at=now,
             notified=len(people),
+            advice=advice,
+            exempt=tuple(case.index_ids),
         )
-        case.record_access(officer.id, "exposure", now, subject=str(venue_id))
+        case.record_access(officer.id, "declare exposure", now, subject=str(venue_id))
         self._save(case, notice)
         self._record_event(case, officer.id, "declare exposure", subject=f"venue {venue_id}")
         return notice
@@ -227,5 +242,7 @@ class Casework(CaseReads):
                 now, visit.checked_in_at + timedelta(minutes=venue.max_dwell_minutes)
             )
             for exposure in self.ports.exposures.at_venue(visit.venue_id, visit.checked_in_at, end):
+                if visit.visitor_id in exposure.exempt:
+                    continue
                 found.setdefault(exposure.exposure_id, (exposure, venue))
         return sorted(found.values(), key=lambda pair: pair[0].declared_at)

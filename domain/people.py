@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import GoneError
+from domain.errors import GoneError, NotFoundError
 
 
 class VisitorErasedError(GoneError):
@@ -118,10 +118,72 @@ class OfficerRole(StrEnum):
     SUPERVISOR = "supervisor"
 
 
-class Officer(Aggregate):
-    """A tracer or supervisor of one agency."""
+class Account(Aggregate):
+    """An officer's or auditor's account: its token can be replaced, the account closed.
+
+    Only the hash of a token is in the log; closing keeps the account (its past actions stay
+    in the audit trail under its id) but no token of it works again.
+    """
 
     forgotten = False
+    active = True
+
+    class TokenRotated(Aggregate.Event):
+        """The token was replaced: the old one stops, the new one's hash is kept.
+
+        It names whose token it is (role, agency), as a registration does, for the read side.
+        """
+
+        token_hash: str
+        role: str
+        agency_id: UUID | None
+        at: datetime
+
+    class Deactivated(Aggregate.Event):
+        """The account was closed: its token stops for good."""
+
+        at: datetime
+
+    def rotate_token(self, token_hash: str, at: datetime) -> None:
+        """Replace the token (refused once the account is closed)."""
+        if not self.active:
+            raise AccountClosedError("this account was deactivated")
+        self._token_rotated(
+            token_hash=token_hash,
+            role=self.role_name,
+            agency_id=getattr(self, "agency_id", None),
+            at=at,
+        )
+
+    @property
+    def role_name(self) -> str:
+        """What the account's token lets it do: `tracer`, `supervisor` or `auditor`."""
+        return str(getattr(self, "role", "auditor"))
+
+    @event(TokenRotated)
+    def _token_rotated(
+        self, token_hash: str, role: str, agency_id: UUID | None, at: datetime
+    ) -> None:
+        self.token_hash = token_hash
+
+    def deactivate(self, at: datetime) -> None:
+        """Close the account; closing a closed account changes nothing."""
+        if self.active:
+            self._deactivated(at=at)
+
+    @event(Deactivated)
+    def _deactivated(self, at: datetime) -> None:
+        self.active = False
+
+
+class AccountClosedError(NotFoundError):
+    """A deactivated account is gone for everything but the audit trail."""
+
+    kind = "account-deactivated"
+
+
+class Officer(Account):
+    """A tracer or supervisor of one agency."""
 
     class Registered(Aggregate.Created):
         """The admin created an officer."""
@@ -139,10 +201,8 @@ class Officer(Aggregate):
         self.token_hash = token_hash
 
 
-class Auditor(Aggregate):
+class Auditor(Account):
     """Reads and verifies the audit trail; reads nothing else."""
-
-    forgotten = False
 
     class Registered(Aggregate.Created):
         """The admin created an auditor."""

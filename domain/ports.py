@@ -224,6 +224,9 @@ class ExposureView(msgspec.Struct, frozen=True):
     start: datetime
     end: datetime
     declared_at: datetime
+    advice: str = ""
+    # People not alerted at their own visits (the case's index persons).
+    exempt: tuple[UUID, ...] = ()
 
 
 class ContactIndex(Protocol):
@@ -247,6 +250,25 @@ class ExposureLog(Protocol):
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures at a venue overlapping [start, end]."""
+        ...
+
+
+class Listed(msgspec.Struct, frozen=True):
+    """One entry of a roster: what was made, and when."""
+
+    at: datetime
+    id: UUID
+
+
+class Roster(Protocol):
+    """Read model of what is listed by whom: agencies, auditors, an agency's officers, cases.
+
+    Kinds are `agencies` and `auditors` (no owner), `officers` and `cases` (owner: the agency).
+    Entries carry ids only; what they are is read from the log, where it is encrypted.
+    """
+
+    def listed(self, kind: str, owner: UUID | None) -> list[Listed]:
+        """Entries of one roster, newest first."""
         ...
 
 
@@ -337,3 +359,4 @@ class Ports:
     contacts: ContactIndex
     exposures: ExposureLog
     regions: Regions
+    roster: Roster

@@ -46,6 +46,7 @@ from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.projection import ReadModelProjector
+from infrastructure.readmodels.memory.roster import MemoryRoster
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
 from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.records import Pseudonyms, Seals
@@ -55,6 +56,7 @@ from infrastructure.readmodels.redis.feed import RedisFeed
 from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.readmodels.redis.projection import RedisProjector
 from infrastructure.readmodels.redis.records import RedisRecords
+from infrastructure.readmodels.redis.roster import RedisRoster
 from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.readmodels.redis.visits import RedisVisitLog
 from infrastructure.services import RandomIds, Services, SystemClock
@@ -191,17 +193,19 @@ def build_services(
         return _production(settings, env, keys, mapper, audit, admin, sync, common, compaction)
     directory, visits = MemoryDirectory(), MemoryVisitLog()
     contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
+    roster = MemoryRoster()
     ports = Ports(
         directory=directory,
         visits=visits,
         contacts=contacts,
         exposures=exposures,
+        roster=roster,
         **common,  # type: ignore[arg-type]
     )
     store = LogStore(sync, mapper, env)
     app = Fangxin(ports, store)
     projector = ReadModelProjector(
-        directory, visits, contacts, exposures, settings.default_max_dwell_minutes
+        directory, visits, contacts, exposures, settings.default_max_dwell_minutes, roster
     )
     runner = ProjectionRunner(store.recorder, mapper, [projector])
     committer = group_commit(settings, store, on_saved=runner.apply_own)
@@ -262,6 +266,7 @@ def _production(
         visits=visits,
         contacts=RedisContactIndex(client, records, projector),
         exposures=RedisExposureLog(client, records),
+        roster=RedisRoster(client, records),
         **common,  # type: ignore[arg-type]
     )
     store = LogStore(sync, mapper, env)

@@ -86,6 +86,8 @@ def exposure_view(e: ExposureNotice.Declared) -> ExposureView:
         start=e.start,
         end=e.end,
         declared_at=e.declared_at,
+        advice=e.advice,
+        exempt=tuple(e.exempt),
     )
 
 

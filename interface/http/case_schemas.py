@@ -12,6 +12,7 @@ from msgspec import Meta
 from interface.http.schemas import OFFICER_ROLE_PATTERN, Name, Phone, Region, Time, VenueRef
 
 Reason = Annotated[str, Meta(max_length=500)]
+Advice = Annotated[str, Meta(min_length=1, max_length=500)]
 LegalBasis = Annotated[str, Meta(min_length=3, max_length=500)]
 Jurisdiction = Annotated[list[Region], Meta(min_length=1, max_length=50)]
 
@@ -125,6 +126,17 @@ class CaseOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
     legal_basis: str
     index_persons: int
     expires_at: datetime | None = None
+    opened_at: datetime | None = None
+    # How the tracer named the index person: `phone` or `visitor_id`; never who it is.
+    index_by: str | None = None
+
+
+class CaseList(msgspec.Struct):
+    """GET /v1/cases: a page of the agency's cases, newest first; `cursor` asks for the next
+    page (null: this was the last)."""
+
+    cases: list[CaseOut]
+    cursor: str | None = None
 
 
 class TrajectoryVenue(msgspec.Struct):
@@ -197,6 +209,10 @@ class NewExposure(
     end: Annotated[
         Time, Meta(description="End of the exposure window: after `from`, at most 28 days later.")
     ]
+    advice: Annotated[
+        Advice,
+        Meta(description="What the people reached should do (1 to 500 characters); they see it."),
+    ]
 
 
 class ExposureCreated(msgspec.Struct):
@@ -213,6 +229,7 @@ class MyExposure(msgspec.Struct, rename={"start": "from", "end": "to"}):
     start: datetime
     end: datetime
     declared_at: datetime
+    advice: str = ""
 
 
 class MyExposures(msgspec.Struct):

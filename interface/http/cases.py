@@ -41,7 +41,15 @@ from interface.http.case_schemas import (
     TrajectoryVisitOut,
 )
 from interface.http.contract import operation
-from interface.http.exports import CSV_MEDIA_TYPE, CaseExport, to_csv, to_json
+from interface.http.exports import (
+    CSV_MEDIA_TYPE,
+    CaseExportOut,
+    RuleOut,
+    call_list,
+    to_csv,
+    to_json,
+)
+from interface.http.times import maybe_second, to_second, zone
 
 OFFICER = {"officer": Provide(provide_officer, sync_to_thread=False)}
 Minutes = Annotated[int, QueryParameter(ge=0, le=24 * 60, description="Minutes, 0 to 1440.")]
@@ -55,6 +63,18 @@ Format = Annotated[
     Literal["csv", "json"],
     QueryParameter(name="format", description="`csv` (a spreadsheet) or `json`."),
 ]
+Details = Annotated[
+    bool,
+    QueryParameter(
+        description="`true` adds each contact's name and phone; each reveal is audited."
+    ),
+]
+Tz = Annotated[
+    str,
+    QueryParameter(
+        min_length=1, max_length=64, description="IANA time zone of the times, e.g. Asia/Shanghai."
+    ),
+]
 TAG = "cases"
 CASE_READ_PROBLEMS = (400, 404, 409)
 
@@ -64,13 +84,15 @@ def case_out(case: Case, status: CaseStatus) -> CaseOut:
     return CaseOut(
         case_id=case.id,
         status=status.value,
-        start=case.start,
-        end=case.end,
+        start=to_second(case.start),
+        end=to_second(case.end),
         opened_by=case.opened_by,
         approved_by=case.approved_by,
         legal_basis=case.legal_basis,
         index_persons=len(case.index_ids),
-        expires_at=case.expires_at,
+        expires_at=maybe_second(case.expires_at),
+        opened_at=to_second(case.opened_on),
+        index_by=case.index_by or None,
     )
 
 
@@ -91,8 +113,8 @@ def trajectory_out(trajectory: Trajectory) -> TrajectoryOut:
                     region=t.venue.region,
                     region_name=national_regions().name(t.venue.region),
                 ),
-                checked_in_at=t.visit.checked_in_at,
-                checked_out_at=t.visit.checked_out_at,
+                checked_in_at=to_second(t.visit.checked_in_at),
+                checked_out_at=maybe_second(t.visit.checked_out_at),
                 checkout_reason=t.visit.checkout_reason,
             )
             for t in trajectory.visits
@@ -109,8 +131,8 @@ def contact_out(contact: Contact) -> ContactOut:
         exposures=[
             ExposureOut(
                 venue_id=e.venue_id,
-                start=e.start,
-                end=e.end,
+                start=to_second(e.start),
+                end=to_second(e.end),
                 overlap_seconds=int(e.overlap.total_seconds()),
             )
             for e in contact.exposures
@@ -283,14 +305,14 @@ def contact_details(
     sync_to_thread=True,
     **operation(
         "export_case",
-        "Export a case",
+        "Export a case's call list",
         tag=TAG,
         problems=CASE_READ_PROBLEMS,
         answers={
             200: ResponseSpec(
-                data_container=CaseExport,
-                description="`format=json`: the trajectory and contacts. `format=csv` answers "
-                "text/csv instead: one table, trajectory rows then contact rows.",
+                data_container=CaseExportOut,
+                description="`format=json`: the call list and the trajectory. `format=csv` "
+                "answers text/csv instead: one table, a row per contact, then the trajectory.",
                 generate_examples=False,
             )
         },
@@ -306,24 +328,38 @@ def export_case(
     after_minutes: Minutes = 30,
     before_minutes: Minutes = 0,
     depth: Depth = 1,
+    details: Details = False,
+    tz: Tz = "UTC",
 ) -> Response[bytes]:
-    """An officer of the agency downloads an approved case's trajectory and contacts as a CSV
-    or JSON file; no CSV cell can start a spreadsheet formula. Audited."""
-    found_trajectory, found_contacts = services_of(request).casework.export(
-        officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
+    """An officer of the agency downloads an approved case's call list: a row per contact
+    (depth, venue names, first and last overlap, overlap minutes; with `details=true` also
+    name and phone, each reveal audited as a details call is, an erased contact marked
+    erased), then the trajectory. Times in `tz`, to the second. No CSV cell can start a
+    spreadsheet formula. Audited before it is answered."""
+    where = zone(tz)
+    exported = services_of(request).casework.export(
+        officer,
+        case_id,
+        rule_of(before_minutes, after_minutes, min_overlap_minutes),
+        depth,
+        details,
     )
-    t_out = trajectory_out(found_trajectory)
-    c_out = [contact_out(c) for c in found_contacts]
+    venues = services_of(request).directory.venue
+    rule = RuleOut(
+        min_overlap_minutes=min_overlap_minutes,
+        after_minutes=after_minutes,
+        before_minutes=before_minutes,
+        depth=depth,
+    )
+    out = call_list(str(case_id), exported, where, rule, details, venues)
     name = f"case-{case_id}.{fmt}"
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store",
     }
     if fmt == "json":
-        return Response(
-            to_json(str(case_id), t_out, c_out), media_type="application/json", headers=headers
-        )
-    return Response(to_csv(t_out, c_out), media_type=CSV_MEDIA_TYPE, headers=headers)
+        return Response(to_json(out), media_type="application/json", headers=headers)
+    return Response(to_csv(out), media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
 @post(
@@ -339,13 +375,14 @@ def declare_exposure(
     request: Request[Any, Any, Any], officer: NamedDependency[Principal], body: RawBody
 ) -> ExposureCreated:
     """A tracer with an approved case declares an exposure at a venue the index person
-    visited: every other visitor whose visit overlaps the window is alerted (the index person
-    is not). The window must overlap a visit of the index person, else 409. Audited."""
+    visited, with `advice` (1 to 500 characters): every other visitor whose visit overlaps the
+    window is alerted and sees the advice (the index person is not alerted). The window must
+    overlap a visit of the index person, else 409. Audited."""
     req = decode_body(body, NewExposure)
     checked_time(req.start, "from")
     checked_time(req.end, "to")
     notice = services_of(request).casework.declare_exposure(
-        officer, req.case_id, req.venue_id, req.start, req.end
+        officer, req.case_id, req.venue_id, req.start, req.end, req.advice
     )
     return ExposureCreated(exposure_id=notice.id, notified=notice.notified)
 

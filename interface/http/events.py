@@ -20,6 +20,7 @@ from interface.http.auth import services_of
 from interface.http.case_schemas import MyExposure, MyExposures
 from interface.http.contract import operation
 from interface.http.schemas import VenueRef
+from interface.http.times import to_second
 from interface.http.visitors import VISITOR
 
 KEEPALIVE_SECONDS = 15.0
@@ -57,9 +58,10 @@ class ExposureHub:
         payload = msgspec.json.encode(
             MyExposure(
                 venue=VenueRef(venue_id=exposure.venue_id, name=venue_name),
-                start=exposure.start,
-                end=exposure.end,
-                declared_at=exposure.declared_at,
+                start=to_second(exposure.start),
+                end=to_second(exposure.end),
+                declared_at=to_second(exposure.declared_at),
+                advice=exposure.advice,
             )
         )
         for visitor_id, queues in targets:
@@ -73,6 +75,7 @@ class ExposureHub:
         )
         return any(
             v.venue_id == exposure.venue_id
+            and v.visitor_id not in exposure.exempt
             and v.checked_in_at <= exposure.end
             and (v.checked_out_at is None or v.checked_out_at >= exposure.start)
             for v in visits
@@ -92,15 +95,17 @@ def _offer(queue: asyncio.Queue[bytes], payload: bytes) -> None:
 )
 def my_exposures(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID]) -> MyExposures:
     """A visitor lists the declared exposures that overlap their own visits (or their
-    dependents'). Reads only."""
+    dependents'), each with the tracer's advice; never one declared from their own case.
+    Reads only."""
     found = services_of(request).casework.exposures_of(visitor_id)
     return MyExposures(
         exposures=[
             MyExposure(
                 venue=VenueRef(venue_id=venue.venue_id, name=venue.name),
-                start=exposure.start,
-                end=exposure.end,
-                declared_at=exposure.declared_at,
+                start=to_second(exposure.start),
+                end=to_second(exposure.end),
+                declared_at=to_second(exposure.declared_at),
+                advice=exposure.advice,
             )
             for exposure, venue in found
         ]

@@ -56,5 +56,6 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "venue_id": "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9",
         "from": "2026-03-10T18:00:00+08:00",
         "to": "2026-03-10T20:00:00+08:00",
+        "advice": "请自我健康监测 14 天。如有发热请就医 / Watch your health for 14 days",
     },
 }

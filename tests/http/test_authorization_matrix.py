@@ -73,6 +73,14 @@ class Matrix:
         case_id: str = response.json()["case_id"]
         return case_id
 
+    def spare_officer(self) -> str:
+        officer_id: str = self.world.officer(self.agency, "tracer")["officer_id"]
+        return officer_id
+
+    def spare_auditor(self) -> str:
+        auditor_id: str = self.world.auditor()["auditor_id"]
+        return auditor_id
+
     def approve(self, case_id: str) -> None:
         response = self.world.client.post(
             f"/v1/cases/{case_id}/approval",
@@ -148,9 +156,34 @@ ENDPOINTS: dict[str, tuple[Request, dict[str, int]]] = {
                 "venue_id": m.venue["venue_id"],
                 "from": m.start.isoformat(),
                 "to": (m.start + timedelta(minutes=10)).isoformat(),
+                "advice": "watch your health",
             },
         ),
         {"tracer": 201, "supervisor": 403, "other_tracer": 404, "other_supervisor": 404},
+    ),
+    # Case lists and account management; another account's token is the admin's to rotate.
+    "list cases": (
+        lambda m: ("GET", "/v1/cases?status=pending", None),
+        {"tracer": 200, "supervisor": 200, "other_tracer": 200, "other_supervisor": 200},
+    ),
+    "list agencies": (lambda m: ("GET", "/v1/agencies", None), {"admin": 200}),
+    "list officers": (lambda m: ("GET", f"/v1/agencies/{m.agency}/officers", None), {"admin": 200}),
+    "list auditors": (lambda m: ("GET", "/v1/auditors", None), {"admin": 200}),
+    "rotate an officer's token": (
+        lambda m: ("POST", f"/v1/officers/{m.spare_officer()}/token-rotations", None),
+        {"admin": 201},
+    ),
+    "rotate an auditor's token": (
+        lambda m: ("POST", f"/v1/auditors/{m.spare_auditor()}/token-rotations", None),
+        {"admin": 201},
+    ),
+    "deactivate an officer": (
+        lambda m: ("DELETE", f"/v1/officers/{m.spare_officer()}", None),
+        {"admin": 204},
+    ),
+    "deactivate an auditor": (
+        lambda m: ("DELETE", f"/v1/auditors/{m.spare_auditor()}", None),
+        {"admin": 204},
     ),
     "audit": (lambda m: ("GET", "/v1/audit", None), {"auditor": 200}),
     "audit verification": (lambda m: ("GET", "/v1/audit/verification", None), {"auditor": 200}),

@@ -82,10 +82,22 @@ OWNED_BY = {
         "contact_details",
         "export_case",
         "declare_exposure",
+        "list_cases",
     },
     "supervisor": {"decide_case"},
     "auditor": {"audit_entries", "audit_checkpoint", "audit_verification"},
-    "admin": {"create_agency", "create_officer", "create_auditor"},
+    "admin": {
+        "create_agency",
+        "create_officer",
+        "create_auditor",
+        "list_agencies",
+        "list_officers",
+        "list_auditors",
+        "rotate_officer_token",
+        "rotate_auditor_token",
+        "deactivate_officer",
+        "deactivate_auditor",
+    },
 }
 
 
@@ -164,9 +176,23 @@ def cast_in(server: Server) -> Cast:
         "visitor_id": contact["visitor_id"],
         "agency_id": agency["agency_id"],
     }
+    # Accounts of their own for the operations that replace tokens or close accounts.
+    spare = {
+        operation: cast.call("POST", path, ADMIN, body)
+        for operation, path, body in (
+            ("rotate_officer_token", officers, {"name": "R", "role": "tracer"}),
+            ("deactivate_officer", officers, {"name": "D", "role": "tracer"}),
+            ("rotate_auditor_token", "/v1/auditors", {"name": "R"}),
+            ("deactivate_auditor", "/v1/auditors", {"name": "D"}),
+        )
+    }
     cast.ids_by_operation = {
         "decide_case": {"case_id": pending},
         "close_case": {"case_id": closable},
+        **{
+            operation: {key: value for key, value in made.items() if key != "token"}
+            for operation, made in spare.items()
+        },
     }
     return cast
 

@@ -89,6 +89,7 @@ def test_a_connected_visitor_hears_of_a_matching_exposure(tmp_path: Path) -> Non
                 "venue_id": venue["venue_id"],
                 "from": visits[0]["checked_in_at"],
                 "to": (now + timedelta(minutes=5)).isoformat(),
+                "advice": "请居家观察",
             },
             tracer["token"],
         )
@@ -97,6 +98,7 @@ def test_a_connected_visitor_hears_of_a_matching_exposure(tmp_path: Path) -> Non
         listener.join(timeout=10)
         assert kind == "exposure"
         assert json.loads(data)["venue"]["name"] == "老王面馆"
+        assert json.loads(data)["advice"] == "请居家观察"
 
 
 def test_sigterm_stops_the_server_cleanly_and_a_restart_finds_everything(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def test_answers_sent_as_encoded_bytes_are_documented_as_what_they_hold(
         content = document["paths"][path][method]["responses"]["201"]["content"]
         assert content["application/json"]["schema"]["$ref"].endswith(f"/{name}")
     export = document["paths"]["/v1/cases/{case_id}/export"]["get"]["responses"]["200"]["content"]
-    assert export["application/json"]["schema"]["$ref"].endswith("/CaseExport")
+    assert export["application/json"]["schema"]["$ref"].endswith("/CaseExportOut")
     assert export["text/csv"]["schema"] == {"type": "string"}
 
 

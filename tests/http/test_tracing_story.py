@@ -154,6 +154,8 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert rows[0][0] == "section"
     assert {r[0] for r in rows[1:]} == {"trajectory", "contact"}
+    # A call list: one row per contact, before the trajectory.
+    assert [r[0] for r in rows[1:3]] == ["contact", "contact"]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r)
     as_json = world.client.get(cases + "/export?format=json", headers=bearer(tracer["token"]))
     assert len(as_json.json()["contacts"]) == 2
@@ -166,6 +168,7 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
             "venue_id": noodles["venue_id"],
             "from": (start + timedelta(minutes=70)).isoformat(),
             "to": (start + timedelta(minutes=110)).isoformat(),
+            "advice": "请自我健康监测 14 天",
         },
         headers=bearer(tracer["token"]),
     )
@@ -173,6 +176,7 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert exposure.json()["notified"] == 2  # the friend and the child; never the index person
     seen = world.client.get("/v1/me/exposures", headers=bearer(friend["token"])).json()
     assert [e["venue"]["name"] for e in seen["exposures"]] == ["老王面馆"]
+    assert seen["exposures"][0]["advice"] == "请自我健康监测 14 天"
     unseen = world.client.get("/v1/me/exposures", headers=bearer(later["token"])).json()
     assert unseen["exposures"] == []
 
@@ -194,10 +198,9 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert actions[:2] == ["open case", "approve case"]
     for expected in (
         "read trajectory",
-        "read contacts depth=1",
-        "read contacts depth=2",
+        "read contacts",
         "reveal contact details",
-        "export depth=1",
+        "export",
         "declare exposure",
     ):
         assert expected in actions

@@ -335,6 +335,7 @@ def test_an_exposure_declared_on_one_worker_reaches_a_visitor_connected_to_anoth
                 "venue_id": venue["venue_id"],
                 "from": visits[0]["checked_in_at"],
                 "to": (now + timedelta(minutes=5)).isoformat(),
+                "advice": "请居家观察",
             },
             headers={"Authorization": f"Bearer {tracer['token']}"},
         )
@@ -343,6 +344,7 @@ def test_an_exposure_declared_on_one_worker_reaches_a_visitor_connected_to_anoth
         listener.join(timeout=10)
         assert kind == "exposure"
         assert json.loads(data)["venue"]["name"] == "老王面馆"
+        assert json.loads(data)["advice"] == "请居家观察"
 
 
 def test_an_unreachable_redis_answers_503_with_retry_after_never_500(

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.accounts import AccountKind
 from domain.case_reads import ContactErasedError
 from domain.cases import (
     CaseAlreadyDecidedError,
@@ -19,7 +20,7 @@ from domain.cases import (
     NotListedContactError,
 )
 from domain.casework import Casework, ExposureOffTrajectoryError
-from domain.errors import ForbiddenError
+from domain.errors import ForbiddenError, InvalidInputError
 from domain.people import OfficerRole
 from domain.ports import Principal
 from domain.tracing import ContactRule
@@ -72,6 +73,9 @@ class Story:
         return case.id
 
 
+ADVICE = "请自我健康监测 14 天"
+
+
 @pytest.fixture
 def story(services: Services, clock: MovableClock) -> Story:
     return Story(services, clock)
@@ -106,7 +110,7 @@ def test_every_read_is_on_the_audit_record_before_it_is_answered(story: Story) -
     details = work.details(story.tracer, case_id, story.contact)
     assert details.phone == "+8613955550002"
     actions = [e.action for e in story.services.audit.entries()[before:]]
-    assert actions == ["read trajectory", "read contacts depth=1", "reveal contact details"]
+    assert actions == ["read trajectory", "read contacts", "reveal contact details"]
 
 
 def test_details_only_of_listed_contacts_and_never_of_an_erased_one(story: Story) -> None:
@@ -149,9 +153,106 @@ def test_an_exposure_lies_within_the_index_persons_visit(story: Story) -> None:
             story.venue_id,
             story.start - timedelta(hours=2),
             story.start - timedelta(hours=1),
+            ADVICE,
         )
     notice = work.declare_exposure(
-        story.tracer, case_id, story.venue_id, story.start, story.start + timedelta(minutes=40)
+        story.tracer,
+        case_id,
+        story.venue_id,
+        story.start,
+        story.start + timedelta(minutes=40),
+        ADVICE,
     )
     assert notice.notified == 1
     assert [e.exposure_id for e, _ in work.exposures_of(story.contact)] == [notice.id]
+
+
+def test_the_index_person_never_sees_the_exposure_of_their_own_case(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    window = (story.start, story.start + timedelta(minutes=40))
+    notice = work.declare_exposure(story.tracer, case_id, story.venue_id, *window, ADVICE)
+    assert notice.notified == 1
+    assert work.exposures_of(story.index) == []
+    [(seen, _)] = work.exposures_of(story.contact)
+    assert seen.advice == ADVICE
+
+
+def test_an_exposure_without_advice_is_refused(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    window = (story.start, story.start + timedelta(minutes=40))
+    with pytest.raises(InvalidInputError):
+        work.declare_exposure(story.tracer, case_id, story.venue_id, *window, "  ")
+
+
+def test_actions_are_named_for_what_happened(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    work.export(story.tracer, case_id, ContactRule(), 1, details=True)
+    window = (story.start, story.start + timedelta(minutes=40))
+    work.declare_exposure(story.tracer, case_id, story.venue_id, *window, ADVICE)
+    entries = [e for e in story.services.audit.entries() if e.case_id == case_id]
+    assert [e.action for e in entries] == [
+        "open case",
+        "approve case",
+        "export",
+        "reveal contact details",
+        "declare exposure",
+    ]
+    assert entries[3].subject == str(story.contact)
+
+
+def test_an_export_with_details_reveals_each_contact_after_recording_it(story: Story) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    plain = work.export(story.tracer, case_id, ContactRule(), 1, details=False)
+    assert plain.details == {}
+    story.services.app.erase_visitor(story.contact)
+    # Erased after it was listed: the export names nobody, and says so.
+    exported = work.export(story.tracer, case_id, ContactRule(), 1, details=True)
+    assert all(found is None for found in exported.details.values())
+
+
+def test_the_case_list_is_the_agencys_own_newest_first_a_page_at_a_time(story: Story) -> None:
+    work = story.work
+    opened = []
+    for _ in range(3):
+        opened.append(story.open_case())
+        story.clock.advance(timedelta(seconds=1))
+    first, second, third = opened
+    work.decide(story.supervisor, second, True, "lab result seen")
+    page = work.cases_of(story.supervisor, None, 2, None)
+    assert [c.case.id for c in page.cases] == [third, second]
+    assert page.cursor is not None
+    rest = work.cases_of(story.supervisor, None, 2, page.cursor)
+    assert [c.case.id for c in rest.cases] == [first]
+    assert rest.cursor is None
+    queue = work.cases_of(story.supervisor, CaseStatus.PENDING, 50, None)
+    assert [c.case.id for c in queue.cases] == [third, first]
+    other_agency = work.create_agency("上海疾控", ["310000"], None)
+    stranger = story.officer(other_agency, OfficerRole.TRACER)
+    assert work.cases_of(stranger, None, 50, None).cases == []
+    with pytest.raises(InvalidInputError):
+        work.cases_of(story.tracer, None, 50, "not-a-cursor")
+
+
+def test_a_rotated_or_closed_account_loses_its_token(story: Story) -> None:
+    work, services = story.work, story.services
+    made = work.create_officer(
+        work.agencies()[0].agency.agency_id, "临时", OfficerRole.TRACER, None
+    )
+    token_hash = services.app.ports.credentials.token_hash
+    me = services.directory.principal(token_hash(made.token))
+    assert me is not None
+    new = work.rotate_token(me, AccountKind.OFFICER, made.id)
+    assert services.directory.principal(token_hash(made.token)) is None
+    assert services.directory.principal(token_hash(new)) == me
+    with pytest.raises(ForbiddenError):
+        work.rotate_token(story.tracer, AccountKind.OFFICER, made.id)
+    work.deactivate(AccountKind.OFFICER, made.id)
+    assert services.directory.principal(token_hash(new)) is None
+    listed = {e.id: e.active for e in work.officers_of(me.agency_id or made.id)}
+    assert listed[made.id] is False
+    actions = [e.action for e in services.audit.entries()[-2:]]
+    assert actions == ["rotate officer token", "deactivate officer"]

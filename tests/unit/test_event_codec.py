@@ -45,6 +45,8 @@ def sample(hint: Any, n: int) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if origin is list:
         return [sample(args[0], n), sample(args[0], n + 1)]
+    if origin is tuple:
+        return (sample(args[0], n), sample(args[0], n + 1))
     if args and type(None) in args:  # Optional: the non-None member
         return sample(next(a for a in args if a is not type(None)), n)
     values = {

@@ -10,7 +10,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from domain.cases import ExposureNotice
 from domain.forgetting import Forgotten
-from domain.people import Agency, Auditor, Merchant, Officer, Visitor
+from domain.people import Account, Agency, Auditor, Merchant, Officer, Visitor
 from domain.ports import (
     ExposureView,
     VenueView,
@@ -19,8 +19,10 @@ from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.readmodels import views
 from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.roster import MemoryRoster
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
 from infrastructure.readmodels.memory.visits import MemoryVisitLog
+from infrastructure.readmodels.rosters import new_principal, roster_entry
 
 
 class ReadModelProjector:
@@ -33,8 +35,10 @@ class ReadModelProjector:
         contacts: MemoryContactIndex,
         exposures: MemoryExposureLog,
         default_max_dwell_minutes: int = 180,
+        roster: MemoryRoster | None = None,
     ) -> None:
         self.directory = directory
+        self.roster = roster or MemoryRoster()
         self.visits = visits
         self.contacts = contacts
         self.exposures = exposures
@@ -52,6 +56,8 @@ class ReadModelProjector:
             Venue.CodeRotated: self._venue_codes_rotated,  # type: ignore[dict-item]
             Visit.CheckedIn: self._checked_in,  # type: ignore[dict-item]
             Visit.CheckedOut: self._checked_out,  # type: ignore[dict-item]
+            Account.TokenRotated: self._token_rotated,  # type: ignore[dict-item]
+            Account.Deactivated: self._deactivated,  # type: ignore[dict-item]
         }
 
     def apply(self, event: DomainEventProtocol[UUID]) -> None:
@@ -61,6 +67,9 @@ class ReadModelProjector:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
+        entry = roster_entry(event)
+        if entry is not None:
+            self.roster.add(entry)
 
     def _visitor_registered(self, e: Visitor.Registered) -> None:
         self._token_registered(e)
@@ -76,6 +85,13 @@ class ReadModelProjector:
     def _token_registered(self, e: views.Registered) -> None:
         if e.token_hash:
             self.directory.add_token(e.token_hash, views.principal(e))
+
+    def _token_rotated(self, e: Account.TokenRotated) -> None:
+        self.directory.remove_tokens_of(e.originator_id)
+        self.directory.add_token(e.token_hash, new_principal(e))
+
+    def _deactivated(self, e: Account.Deactivated) -> None:
+        self.directory.remove_tokens_of(e.originator_id)
 
     def _exposure_declared(self, e: ExposureNotice.Declared) -> None:
         exposure = views.exposure_view(e)

@@ -45,9 +45,15 @@ local function add_token(token, principal, sealed)
   end
 end
 
+-- A roster entry (rosters.py): the roster's name, the entry's time, its sealed id.
+local function list_entry(i)
+  if ARGV[i] then redis.call('ZADD', P .. ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+end
+
 -- Everything here arrives as pseudonyms and sealed values; nothing is decrypted here.
 if kind == 'principal' then
   add_token(ARGV[5], ARGV[6], ARGV[7])
+  list_entry(8)
 elseif kind == 'visitor' then
   local visitor = ARGV[6]
   add_token(ARGV[5], visitor, ARGV[7])
@@ -84,6 +90,7 @@ elseif kind == 'rotated' then
   redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
 elseif kind == 'agency' then
   redis.call('SET', P .. 'agency:' .. ARGV[5], ARGV[6])
+  list_entry(7)
 elseif kind == 'checkin' then
   -- ARGV[5] is the visit's record as JSON but for its planned dwell, added here (the
   -- venue's, or the default in ARGV[6]); the pseudonyms the indexes need come apart, so the
@@ -129,6 +136,18 @@ elseif kind == 'checkout' then
       redis.call('ZREM', P .. 'due', v.v)
     end
   end
+elseif kind == 'listed' then
+  list_entry(5)
+elseif kind == 'account' then
+  -- An officer's or auditor's token rotated (a new one in ARGV[6], ARGV[7]) or the account
+  -- closed (ARGV[6] empty): every old token goes, and every worker drops its cached copy.
+  local principal = ARGV[5]
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'toks:' .. principal)) do
+    redis.call('DEL', P .. 'tok:' .. token)
+  end
+  redis.call('DEL', P .. 'toks:' .. principal)
+  add_token(ARGV[6], principal, ARGV[7])
+  redis.call('PUBLISH', P .. 'changed', 'principal:' .. principal)
 elseif kind == 'exposure' then
   redis.call('RPUSH', P .. 'exp:' .. ARGV[5], ARGV[6])
   redis.call('PUBLISH', P .. 'exposures', ARGV[7])

@@ -15,11 +15,13 @@ import msgspec
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.cases import ExposureNotice
-from domain.people import Agency, Auditor, Merchant, Officer, Visitor
+from domain.people import Account, Agency, Auditor, Merchant, Officer, Visitor
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.readmodels import views
 from infrastructure.readmodels.redis.records import RedisRecords, VisitIn
+from infrastructure.readmodels.redis.roster import roster_args
+from infrastructure.readmodels.rosters import new_principal, roster_entry
 
 Args = list[str | bytes]
 
@@ -39,7 +41,18 @@ class EventArgs:
 
     def of(self, event: DomainEventProtocol[UUID]) -> Args:
         """The arguments after (prefix, id) for one event; ['skip'] for events of no concern."""
+        args = self._of(event)
+        # An entry of a roster comes after the event's own arguments, or alone.
+        entry = roster_entry(event)
+        if entry is not None:
+            listed = roster_args(self._records, entry)
+            return [*args, *listed] if args[0] != "skip" else ["listed", *listed]
+        return args
+
+    def _of(self, event: DomainEventProtocol[UUID]) -> Args:
         e: Any = event
+        if isinstance(event, Account.TokenRotated | Account.Deactivated):
+            return self._account(e)
         if isinstance(event, Visit.CheckedIn):
             return self._checked_in(e)
         if isinstance(event, Visit.CheckedOut):
@@ -84,6 +97,15 @@ class EventArgs:
             f'"s":{start},"i":"{sealed}"}}'
         )
         return ["checkin", record, visit, person, guardian, venue, start]
+
+    def _account(self, e: Account.TokenRotated | Account.Deactivated) -> Args:
+        """(principal, new token, sealed principal): the old tokens go, a new one may come."""
+        principal = self._p(e.originator_id)
+        if isinstance(e, Account.Deactivated):
+            return ["account", principal, "", b""]
+        token = self._records.pseudonyms.token(e.token_hash)
+        sealed = self._records.seal(f"{self._prefix}tok:{token}", new_principal(e))
+        return ["account", principal, token, sealed]
 
     def _token(self, e: views.Registered) -> Args:
         """(token, principal, sealed principal): the pseudonyms and the record of a token."""

@@ -16,7 +16,7 @@ import msgspec
 import redis
 from eventsourcing.domain import DomainEventProtocol
 
-from domain.people import Visitor
+from domain.people import Account, Visitor
 from domain.ports import (
     AgencyView,
     Principal,
@@ -120,7 +120,7 @@ class RedisDirectory:
         for event in events:
             if isinstance(event, Venue.CodeRotated):
                 self.changed(f"venue:{self._pseudonyms.of(event.originator_id)}")
-            elif isinstance(event, Visitor.Erased):
+            elif isinstance(event, Visitor.Erased | Account.TokenRotated | Account.Deactivated):
                 self.changed(f"principal:{self._pseudonyms.of(event.originator_id)}")
 
     def _token_name(self, token_hash: str) -> str:
