@@ -1,4 +1,5 @@
-"""The pages: the shopper's `/`, `/c/{code}` and `/o/{code}`, and the merchant's `/merchant`."""
+"""The pages: the shopper's `/`, `/c/{code}` and `/o/{code}`, the merchant's `/merchant`, and
+the agencies', auditors' and admin's `/console`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ ASSETS = {
     "shopper.js": "text/javascript",
     "shopper.css": "text/css",
     "merchant.js": "text/javascript",
+    "console-kit.js": "text/javascript",
+    "console.js": "text/javascript",
+    "console-cases.js": "text/javascript",
+    "console-case.js": "text/javascript",
+    "console-queue.js": "text/javascript",
+    "console-audit.js": "text/javascript",
+    "console-admin.js": "text/javascript",
+    "console.css": "text/css",
     "merchant-chart.js": "text/javascript",
     "print.js": "text/javascript",
     "api-reference.js": "text/javascript",
@@ -166,6 +175,7 @@ def console_page(data: ConsoleData) -> Response[str]:
         chart_css_url="uPlot.min.css",
         chart_lib_url="uPlot.iife.min.js",
         chart_js_url="merchant-chart.js",
+        kit_js_url="console-kit.js",
         js_url="merchant.js",
     )
 
@@ -185,6 +195,25 @@ def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") 
     return render("poster.html", data, css_url="shopper.css", js_url="print.js")
 
 
+@get("/console", sync_to_thread=False, include_in_schema=False)
+def officers_console_page() -> Response[str]:
+    """The console of tracers, supervisors, auditors and the admin: each sees only their part,
+    and the API refuses the rest whatever the page shows."""
+    return render(
+        "console.html",
+        ConsoleData(mode="console"),
+        css_url="shopper.css",
+        console_css_url="console.css",
+        kit_js_url="console-kit.js",
+        cases_js_url="console-cases.js",
+        case_js_url="console-case.js",
+        queue_js_url="console-queue.js",
+        audit_js_url="console-audit.js",
+        admin_js_url="console-admin.js",
+        js_url="console.js",
+    )
+
+
 @get("/static/{name:str}", sync_to_thread=False, include_in_schema=False)
 def static_asset(name: FromPath[str]) -> Response[bytes]:
     """The pages' scripts and stylesheets (only those listed: no file system path is built)."""
@@ -199,6 +228,7 @@ page_handlers: list[Any] = [
     check_in_page,
     check_out_page,
     merchant_page,
+    officers_console_page,
     poster_print_page,
     static_asset,
 ]
