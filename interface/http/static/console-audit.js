@@ -48,11 +48,11 @@
           const row = el("tr", null, { testid: "audit-row" });
           row.dataset.action = e.action;
           row.append(
-            el("td", String(e.position)),
+            el("td", String(e.position), { class: "num" }),
             el("td", when(e.at)),
             el("td", e.actor, { class: "mono" }),
             el("td", e.action),
-            el("td", e.case_id ? e.case_id.slice(0, 8) : "—", { class: "mono" }),
+            el("td", e.case_id ? e.case_id.slice(0, 8) : "—", { class: "mono nowrap" }),
             el("td", e.subject || "—", { class: "mono" }),
           );
           return row;

@@ -134,10 +134,10 @@
     const names = [...new Set(contact.exposures.map((e) => venues.get(e.venue_id) || "轨迹外场所 another venue"))];
     const seconds = contact.exposures.reduce((sum, e) => sum + e.overlap_seconds, 0);
     row.append(
-      el("td", String(contact.depth)),
+      el("td", String(contact.depth), { class: "num" }),
       el("td", names.join("、")),
       el("td", overlapText(contact.exposures)),
-      el("td", String(Math.round(seconds / 60))),
+      el("td", String(Math.round(seconds / 60)), { class: "num" }),
       revealCell(contact),
     );
     return row;

@@ -89,6 +89,11 @@ window.FangxinKit = (() => {
     }
   }
 
+  // A refusal shown stays until the next attempt or until the form it was about is edited.
+  document.addEventListener("input", () => {
+    $("error").hidden = true;
+  });
+
   // Runs `work` with the form's submit button busy; the page does not reload.
   function onSubmit(id, work) {
     $(id).addEventListener("submit", (event) => {
