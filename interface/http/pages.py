@@ -46,6 +46,10 @@ VENDOR = {
     "uPlot.min.css": ("uplot/dist/uPlot.min.css", "text/css"),
 }
 
+PARTS = ("meta", "messages")
+# The consoles' look and their shared script, before each console's own files.
+CONSOLE_BASE = {"css_url": "shopper.css", "kit_js_url": "console-kit.js"}
+
 # Scripts and stylesheets come only from this origin: no inline code, so an injected tag does
 # nothing. The URL holds the venue code: no referrer carries it elsewhere.
 PAGE_HEADERS = {
@@ -104,10 +108,12 @@ def asset_url(name: str) -> str:
 
 
 def render(template: str, data: msgspec.Struct, status: int = 200, **assets: str) -> Response[str]:
-    """A page from its template; page data reach the HTML only as escaped JSON."""
+    """A page from its template; page data reach the HTML only as escaped JSON. `${meta}` and
+    `${messages}` stand for the parts the consoles share (static/*.part.html)."""
     values = {key: html.escape(asset_url(name), quote=True) for key, name in assets.items()}
+    parts = {name: static_text(f"{name}.part.html").rstrip("\n") for name in PARTS}
     body = Template(static_text(template)).substitute(
-        page_data=html.escape(msgspec.json.encode(data).decode(), quote=True), **values
+        page_data=html.escape(msgspec.json.encode(data).decode(), quote=True), **parts, **values
     )
     return Response(content=body, status_code=status, media_type="text/html", headers=PAGE_HEADERS)
 
@@ -168,14 +174,13 @@ class ConsoleData(msgspec.Struct, omit_defaults=True):
 
 def console_page(data: ConsoleData) -> Response[str]:
     """The merchant console's page, with the chart library."""
+    charts = {"chart_css_url": "uPlot.min.css", "chart_lib_url": "uPlot.iife.min.js"}
     return render(
         "merchant.html",
         data,
-        css_url="shopper.css",
-        chart_css_url="uPlot.min.css",
-        chart_lib_url="uPlot.iife.min.js",
+        **CONSOLE_BASE,
+        **charts,
         chart_js_url="merchant-chart.js",
-        kit_js_url="console-kit.js",
         js_url="merchant.js",
     )
 
@@ -199,17 +204,13 @@ def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") 
 def officers_console_page() -> Response[str]:
     """The console of tracers, supervisors, auditors and the admin: each sees only their part,
     and the API refuses the rest whatever the page shows."""
+    views = {f"{v}_js_url": f"console-{v}.js" for v in ("cases", "case", "queue", "audit", "admin")}
     return render(
         "console.html",
         ConsoleData(mode="console"),
-        css_url="shopper.css",
+        **CONSOLE_BASE,
+        **views,
         console_css_url="console.css",
-        kit_js_url="console-kit.js",
-        cases_js_url="console-cases.js",
-        case_js_url="console-case.js",
-        queue_js_url="console-queue.js",
-        audit_js_url="console-audit.js",
-        admin_js_url="console-admin.js",
         js_url="console.js",
     )
 
