@@ -224,7 +224,8 @@ class Casework(Accounts, CaseList, CaseReads):
         rule = EXPOSURE_RULE
         return any(
             stay.venue_id == venue_id
-            and stay.start - rule.before <= start
+            # Answers show times to the second, so a window copied from one must fit.
+            and stay.start.replace(microsecond=0) - rule.before <= start
             and end <= stay.end + rule.after
             for stay in self._index_stays(case, now, jurisdiction=None)
         )

@@ -31,8 +31,13 @@ class AdminTokens:
 
     def is_admin(self, token: str) -> bool:
         """Whether this bearer token is the admin's (constant-time comparison)."""
+        return self.is_admin_hash(_hash(token))
+
+    def is_admin_hash(self, token_hash: str) -> bool:
+        """Whether a token's SHA-256 (as `TokenCredentials.token_hash` makes it) is the
+        current admin token's: a console session keeps only the hash, and re-checks it."""
         expected = self._configured or self._backend.get_setting(SETTING)
-        return expected is not None and hmac.compare_digest(expected, _hash(token))
+        return expected is not None and hmac.compare_digest(expected, token_hash)
 
     def issue(self) -> str:
         """Make a new admin token (the old one stops working) and return it, once."""

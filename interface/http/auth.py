@@ -77,19 +77,27 @@ def principal_by(services: Services, authorization: str | None) -> Principal:
     """Who presents the bearer token of an `Authorization` header; 401 when it is unknown."""
     token = token_in(authorization)
     token_hash = services.app.ports.credentials.token_hash(token)
-    return _known(services, token, services.directory.principal(token_hash))
+    return _known(services, token_hash, services.directory.principal(token_hash))
 
 
 async def principal_by_async(services: Services, authorization: str | None) -> Principal:
     """`principal_by` on the event loop: the token's read is awaited."""
     token = token_in(authorization)
     token_hash = services.app.ports.credentials.token_hash(token)
-    return _known(services, token, await services.directory.principal_async(token_hash))
+    return _known(services, token_hash, await services.directory.principal_async(token_hash))
 
 
-def _known(services: Services, token: str, principal: Principal | None) -> Principal:
+def principal_of_hash(services: Services, token_hash: str) -> Principal | None:
+    """Who holds the token of this hash now: an account, the admin, or nobody."""
+    principal = services.directory.principal(token_hash)
+    if principal is None and services.admin.is_admin_hash(token_hash):
+        return Principal(role="admin", id=ADMIN_ID)
+    return principal
+
+
+def _known(services: Services, token_hash: str, principal: Principal | None) -> Principal:
     if principal is None:
-        if services.admin.is_admin(token):
+        if services.admin.is_admin_hash(token_hash):
             return Principal(role="admin", id=ADMIN_ID)
         raise NotAuthorizedException("the bearer token is not valid")
     return principal
@@ -124,7 +132,7 @@ def session_of(request: Request[Any, Any, Any]) -> Session:
     ):
         raise PermissionDeniedException("the X-CSRF-Token header is missing or wrong")
     # The token may have been rotated or its account deleted since the session began.
-    current = services_of(request).directory.principal(session.token_hash)
+    current = principal_of_hash(services_of(request), session.token_hash)
     if current is None or (current.role, current.id) != (
         session.principal.role,
         session.principal.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -9,7 +10,10 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
+from domain.ports import VenueView
+from domain.tracing import Contact
 from interface.http.schemas import OFFICER_ROLE_PATTERN, Name, Phone, Region, Time, VenueRef
+from interface.http.times import to_second
 
 Reason = Annotated[str, Meta(max_length=500)]
 Advice = Annotated[str, Meta(min_length=1, max_length=500)]
@@ -170,6 +174,8 @@ class ExposureOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
     """One exposure of a contact."""
 
     venue_id: UUID
+    # The venue's name, so that a call list reads without a second lookup; null if unknown.
+    venue_name: str | None
     start: datetime
     end: datetime
     overlap_seconds: int
@@ -296,3 +302,20 @@ class VerificationOut(msgspec.Struct, omit_defaults=True):
     first_bad_position: int | None = None
     checkpoint: CheckpointCheckOut | None = None
     public_key: str | None = None
+
+
+def contact_out(contact: Contact, venue: Callable[[UUID], VenueView | None]) -> ContactOut:
+    """One contact with its exposures, each naming its venue."""
+    exposures = []
+    for e in contact.exposures:
+        found = venue(e.venue_id)
+        exposures.append(
+            ExposureOut(
+                venue_id=e.venue_id,
+                venue_name=found.name if found else None,
+                start=to_second(e.start),
+                end=to_second(e.end),
+                overlap_seconds=int(e.overlap.total_seconds()),
+            )
+        )
+    return ContactOut(visitor_id=contact.visitor_id, depth=contact.depth, exposures=exposures)

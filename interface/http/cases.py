@@ -15,7 +15,7 @@ from domain.case_reads import Trajectory
 from domain.cases import Case, CaseStatus
 from domain.errors import InvalidInputError
 from domain.ports import Principal
-from domain.tracing import Contact, ContactRule
+from domain.tracing import ContactRule
 from infrastructure.ops.regions import national_regions
 from interface.http.auth import (
     IdempotencyKey,
@@ -29,16 +29,15 @@ from interface.http.case_schemas import (
     Approval,
     CaseOut,
     Closure,
-    ContactOut,
     ContactsOut,
     DetailsOut,
     ExposureCreated,
-    ExposureOut,
     NewCase,
     NewExposure,
     TrajectoryOut,
     TrajectoryVenue,
     TrajectoryVisitOut,
+    contact_out,
 )
 from interface.http.contract import operation
 from interface.http.exports import (
@@ -120,23 +119,6 @@ def trajectory_out(trajectory: Trajectory) -> TrajectoryOut:
             for t in trajectory.visits
         ],
         outside_jurisdiction=trajectory.outside_jurisdiction,
-    )
-
-
-def contact_out(contact: Contact) -> ContactOut:
-    """One contact with its exposures."""
-    return ContactOut(
-        visitor_id=contact.visitor_id,
-        depth=contact.depth,
-        exposures=[
-            ExposureOut(
-                venue_id=e.venue_id,
-                start=to_second(e.start),
-                end=to_second(e.end),
-                overlap_seconds=int(e.overlap.total_seconds()),
-            )
-            for e in contact.exposures
-        ],
     )
 
 
@@ -269,10 +251,11 @@ def contacts(
     """An officer of the agency lists the close contacts of an approved case: visitors whose
     visit overlapped the index person's at a venue by `min_overlap_minutes`, counting from
     `before_minutes` before to `after_minutes` after. Pseudonymous ids only. Audited."""
-    found = services_of(request).casework.contacts(
+    services = services_of(request)
+    found = services.casework.contacts(
         officer, case_id, rule_of(before_minutes, after_minutes, min_overlap_minutes), depth
     )
-    return ContactsOut(contacts=[contact_out(c) for c in found])
+    return ContactsOut(contacts=[contact_out(c, services.directory.venue) for c in found])
 
 
 @post(

@@ -1,4 +1,5 @@
-"""The pages: the shopper's `/`, `/c/{code}` and `/o/{code}`, and the merchant's `/merchant`."""
+"""The pages: the shopper's `/`, `/c/{code}` and `/o/{code}`, the merchant's `/merchant`, and
+the agencies', auditors' and admin's `/console`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ ASSETS = {
     "shopper.js": "text/javascript",
     "shopper.css": "text/css",
     "merchant.js": "text/javascript",
+    "console-kit.js": "text/javascript",
+    "console.js": "text/javascript",
+    "console-cases.js": "text/javascript",
+    "console-case.js": "text/javascript",
+    "console-queue.js": "text/javascript",
+    "console-audit.js": "text/javascript",
+    "console-admin.js": "text/javascript",
+    "console.css": "text/css",
     "merchant-chart.js": "text/javascript",
     "print.js": "text/javascript",
     "api-reference.js": "text/javascript",
@@ -36,6 +45,10 @@ VENDOR = {
     "uPlot.iife.min.js": ("uplot/dist/uPlot.iife.min.js", "text/javascript"),
     "uPlot.min.css": ("uplot/dist/uPlot.min.css", "text/css"),
 }
+
+PARTS = ("meta", "messages")
+# The consoles' look and their shared script, before each console's own files.
+CONSOLE_BASE = {"css_url": "shopper.css", "kit_js_url": "console-kit.js"}
 
 # Scripts and stylesheets come only from this origin: no inline code, so an injected tag does
 # nothing. The URL holds the venue code: no referrer carries it elsewhere.
@@ -95,10 +108,12 @@ def asset_url(name: str) -> str:
 
 
 def render(template: str, data: msgspec.Struct, status: int = 200, **assets: str) -> Response[str]:
-    """A page from its template; page data reach the HTML only as escaped JSON."""
+    """A page from its template; page data reach the HTML only as escaped JSON. `${meta}` and
+    `${messages}` stand for the parts the consoles share (static/*.part.html)."""
     values = {key: html.escape(asset_url(name), quote=True) for key, name in assets.items()}
+    parts = {name: static_text(f"{name}.part.html").rstrip("\n") for name in PARTS}
     body = Template(static_text(template)).substitute(
-        page_data=html.escape(msgspec.json.encode(data).decode(), quote=True), **values
+        page_data=html.escape(msgspec.json.encode(data).decode(), quote=True), **parts, **values
     )
     return Response(content=body, status_code=status, media_type="text/html", headers=PAGE_HEADERS)
 
@@ -159,12 +174,13 @@ class ConsoleData(msgspec.Struct, omit_defaults=True):
 
 def console_page(data: ConsoleData) -> Response[str]:
     """The merchant console's page, with the chart library."""
+    charts = {"chart_css_url": "uPlot.min.css", "chart_lib_url": "uPlot.iife.min.js"}
     return render(
         "merchant.html",
         data,
-        css_url="shopper.css",
-        chart_css_url="uPlot.min.css",
-        chart_lib_url="uPlot.iife.min.js",
+        200,
+        **CONSOLE_BASE,
+        **charts,
         chart_js_url="merchant-chart.js",
         js_url="merchant.js",
     )
@@ -185,6 +201,22 @@ def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") 
     return render("poster.html", data, css_url="shopper.css", js_url="print.js")
 
 
+@get("/console", sync_to_thread=False, include_in_schema=False)
+def officers_console_page() -> Response[str]:
+    """The console of tracers, supervisors, auditors and the admin: each sees only their part,
+    and the API refuses the rest whatever the page shows."""
+    views = {f"{v}_js_url": f"console-{v}.js" for v in ("cases", "case", "queue", "audit", "admin")}
+    return render(
+        "console.html",
+        ConsoleData(mode="console"),
+        200,
+        **CONSOLE_BASE,
+        **views,
+        console_css_url="console.css",
+        js_url="console.js",
+    )
+
+
 @get("/static/{name:str}", sync_to_thread=False, include_in_schema=False)
 def static_asset(name: FromPath[str]) -> Response[bytes]:
     """The pages' scripts and stylesheets (only those listed: no file system path is built)."""
@@ -199,6 +231,7 @@ page_handlers: list[Any] = [
     check_in_page,
     check_out_page,
     merchant_page,
+    officers_console_page,
     poster_print_page,
     static_asset,
 ]

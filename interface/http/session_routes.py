@@ -77,10 +77,11 @@ def _same_site_only(request: Request[Any, Any, Any]) -> None:
     ),
 )
 def sign_in(request: Request[Any, Any, Any], body: RawBody) -> Response[SessionOut]:
-    """A merchant, officer or auditor exchanges their token for a session cookie (`HttpOnly`,
-    `SameSite=Strict`, `Secure` over https) that ends after 30 idle minutes or 12 hours.
+    """A merchant, officer, auditor or the admin exchanges their token for a session cookie
+    (`HttpOnly`, `SameSite=Strict`, `Secure` over https) that ends after 30 idle minutes or
+    12 hours.
     Unsafe requests made with the cookie must carry the answer's `csrf_token` in the
-    `X-CSRF-Token` header. Shoppers keep their token on the phone; the admin uses the API."""
+    `X-CSRF-Token` header. Shoppers keep their token on the phone."""
     _same_site_only(request)
     req = decode_body(body, SignIn)
     services = services_of(request)

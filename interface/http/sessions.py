@@ -6,9 +6,10 @@ record sealed with AES-GCM bound to that name; both keys come from the key store
 key, which is wrapped by the master key. So someone who can write Redis cannot forge a
 session or promote one (they can only delete or replay records), someone with a copy of the
 database or Redis finds no usable id, and a script injected into a page cannot read the
-cookie. Each request re-reads the principal of the stored token hash, so a rotated or deleted
-token ends its sessions at once. Unsafe requests must echo a CSRF token that is a keyed hash
-of the session id: another site can neither read it nor compute it.
+cookie. Each request re-reads the principal of the stored token hash (for the admin: compares
+it with the admin token's hash), so a rotated or deleted token ends its sessions at once.
+Unsafe requests must echo a CSRF token that is a keyed hash of the session id: another site
+can neither read it nor compute it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 MAX_LIFETIME = timedelta(hours=12)
 # A session's last use is rewritten at most this often: most requests only read it.
 TOUCH_EVERY = timedelta(minutes=1)
-SESSION_ROLES = frozenset({"merchant", "tracer", "supervisor", "auditor"})
+SESSION_ROLES = frozenset({"merchant", "tracer", "supervisor", "auditor", "admin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NONCE_BYTES = 12
 MAX_ID_LENGTH = 100

@@ -7,23 +7,15 @@ import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.http.browsing import Watched, api, check_accessible, shoot, text_sizes_ok
 from tests.live import Server, running_server
 
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 ADMIN = "walk-admin-token-" + "x" * 24
-VIEWPORTS = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
-}
 
 
 @pytest.fixture(scope="module")
@@ -34,30 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-class Watched:
-    """A browser context whose pages fail the test on a script error or a CSP violation."""
-
-    def __init__(self, browser: Browser, size: str) -> None:
-        self.context: BrowserContext = browser.new_context(
-            **VIEWPORTS[size], locale="zh-CN", timezone_id="Asia/Shanghai"
-        )
-        self.size = size
-        self.problems: list[str] = []
-
-    def page(self) -> Page:
-        opened = self.context.new_page()
-
-        def on_console(message: ConsoleMessage) -> None:
-            refused_by_api = "/v1/" in message.location.get("url", "")
-            if message.type == "error" and not refused_by_api:
-                self.problems.append(f"{message.text} ({message.location.get('url', '')})")
-
-        opened.on("console", on_console)
-        opened.on("pageerror", lambda error: self.problems.append(str(error)))
-        return opened
-
-
-@pytest.fixture(params=list(VIEWPORTS))
+@pytest.fixture(params=["phone", "desktop"])
 def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Watched]:
     made = Watched(browser, request.param)
     try:
@@ -67,49 +36,7 @@ def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Watche
     assert made.problems == []
 
 
-def check_accessible(page: Page) -> None:
-    """axe-core (npm, pinned) finds no serious or critical violation."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    found: list[dict[str, Any]] = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target).slice(0, 3)}))"
-    )
-    bad = [v for v in found if v["impact"] in ("serious", "critical")]
-    assert bad == [], bad
-
-
-def shoot(page: Page, name: str, size: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
-
-
-def text_sizes_ok(page: Page) -> None:
-    """Body text is at least 16 px and every visible button or link at least 44 px tall."""
-    small: list[str] = page.evaluate(
-        """() => Array.from(document.querySelectorAll('p, span, li, td, th, label, button, a'))
-        .filter(e => e.offsetParent !== null && e.textContent.trim())
-        .filter(e => parseFloat(getComputedStyle(e).fontSize) < 16)
-        .map(e => e.textContent.trim().slice(0, 30))"""
-    )
-    assert small == []
-    low: list[str] = page.evaluate(
-        """() => Array.from(document.querySelectorAll('button, a.secondary, input, select'))
-        .filter(e => e.offsetParent !== null && e.type !== 'checkbox')
-        .filter(e => e.getBoundingClientRect().height < 44)
-        .map(e => e.outerHTML.slice(0, 60))"""
-    )
-    assert low == []
-
-
 ADVICE = "请居家观察 14 天 Stay at home and watch your health for 14 days"
-
-
-def api(server: Server, method: str, path: str, token: str | None, **kw: Any) -> Any:
-    with server.client(token) as client:
-        answer = client.request(method, path, **kw)
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 def decode_poster(server: Server, context: BrowserContext, venue_id: str) -> str:
@@ -323,7 +250,13 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
 
 def test_every_page_sends_a_csp_without_inline_script(server: Server) -> None:
     with httpx.Client(base_url=server.base_url) as anyone:
-        for path in ("/", "/merchant", f"/merchant/posters/{uuid.uuid4()}", "/c/forged"):
+        for path in (
+            "/",
+            "/merchant",
+            "/console",
+            f"/merchant/posters/{uuid.uuid4()}",
+            "/c/forged",
+        ):
             answer = anyone.get(path)
             assert answer.headers["content-type"].startswith("text/html"), path
             csp = answer.headers["content-security-policy"]

@@ -119,6 +119,7 @@ def test_a_case_from_check_ins_to_a_verified_audit_trail(
     assert (
         contacts1[friend["visitor_id"]]["exposures"][0]["overlap_seconds"] == 60 * 60
     )  # index stay + 30 min of lingering air
+    assert contacts1[friend["visitor_id"]]["exposures"][0]["venue_name"] == "老王面馆"
     assert child_id not in contacts1  # visit ids are not person ids
     depth2 = world.client.get(cases + "/contacts?depth=2", headers=bearer(tracer["token"])).json()[
         "contacts"

@@ -167,6 +167,18 @@ def test_an_exposure_lies_within_the_index_persons_visit(story: Story) -> None:
     assert [e.exposure_id for e, _ in work.exposures_of(story.contact)] == [notice.id]
 
 
+def test_an_exposure_window_copied_from_an_answer_to_the_second_fits_the_visit(
+    story: Story,
+) -> None:
+    work, case_id = story.work, story.open_case()
+    work.decide(story.supervisor, case_id, True, "lab result seen")
+    shown = story.start.replace(microsecond=0)  # how answers show the check-in
+    notice = work.declare_exposure(
+        story.tracer, case_id, story.venue_id, shown, shown + timedelta(minutes=40), ADVICE
+    )
+    assert notice.notified == 1
+
+
 def test_the_index_person_never_sees_the_exposure_of_their_own_case(story: Story) -> None:
     work, case_id = story.work, story.open_case()
     work.decide(story.supervisor, case_id, True, "lab result seen")

@@ -3,101 +3,15 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
-  const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+  const { $, api, notice, fail, busy, regionPicker } = window.FangxinKit;
   const OCCUPANCY_EVERY_MS = 15000;
-  let csrf = null;
   let current = null;
   let occupancyTimer = null;
-
-  class ApiError extends Error {
-    constructor(status, detail) {
-      super(detail || `HTTP ${status}`);
-      this.status = status;
-      this.detail = detail;
-    }
-  }
-
-  function newKey() {
-    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
-  async function api(method, path, body, idempotent) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (csrf && UNSAFE.has(method)) headers["X-CSRF-Token"] = csrf;
-    if (idempotent) headers["Idempotency-Key"] = newKey();
-    let response;
-    try {
-      response = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-        cache: "no-store",
-      });
-    } catch {
-      throw new ApiError(0, "Network error; please try again.");
-    }
-    if (response.status === 204) return null;
-    const payload = await response.json().catch(() => null);
-    if (!response.ok) {
-      throw new ApiError(response.status, (payload && (payload.detail || payload.title)) || "");
-    }
-    return payload;
-  }
-
-  // -- messages ---------------------------------------------------------------------------
-
-  function notice(text) {
-    const box = $("notice");
-    box.textContent = "";
-    window.setTimeout(() => {
-      box.textContent = text;
-      box.hidden = false;
-    }, 50);
-  }
-
-  const TITLES = {
-    0: "网络连接失败。",
-    400: "填写的信息有误。",
-    401: "登录已失效，请重新登录。",
-    403: "没有权限。",
-    404: "没有找到。",
-    409: "无法完成此操作。",
-    429: "操作太频繁，请稍后再试。",
-  };
-
-  function fail(error) {
-    if (!(error instanceof ApiError)) throw error;
-    if (error.status === 401 && csrf) {
-      showSignedOut();
-    }
-    $("error-title").textContent = TITLES[error.status] || "出错了。";
-    $("error-detail").textContent = error.detail || "";
-    $("error").hidden = false;
-  }
-
-  async function busy(form, work) {
-    const button = form.querySelector("button[type=submit]") || form;
-    if (button.disabled) return;
-    button.disabled = true;
-    $("error").hidden = true;
-    try {
-      await work();
-    } catch (error) {
-      fail(error);
-    } finally {
-      button.disabled = false;
-    }
-  }
-
 
   // -- signing in and out -------------------------------------------------------------------
 
   function showSignedOut() {
-    csrf = null;
+    window.FangxinKit.forgetSession();
     current = null;
     window.clearInterval(occupancyTimer);
     $("signed-in").hidden = true;
@@ -107,8 +21,7 @@
   }
 
   async function signIn(token) {
-    const session = await api("POST", "/v1/sessions", { token });
-    csrf = session.csrf_token;
+    await window.FangxinKit.signIn(token);
     await showSignedIn();
   }
 
@@ -119,16 +32,6 @@
     $("sign-out").hidden = false;
     await loadVenues();
   }
-
-  $("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    busy(form, async () => {
-      await signIn(form.elements.token.value.trim());
-      form.reset();
-      notice("已登录。 Signed in.");
-    });
-  });
 
   let pendingToken = null;
   $("merchant-register-form").addEventListener("submit", (event) => {
@@ -156,14 +59,6 @@
       pendingToken = null;
       $("token-value").textContent = "";
       await signIn(token);
-    });
-  });
-
-  $("sign-out").addEventListener("click", (event) => {
-    busy(event.currentTarget, async () => {
-      await api("DELETE", "/v1/sessions/current");
-      showSignedOut();
-      notice("已退出登录。 Signed out.");
     });
   });
 
@@ -237,43 +132,19 @@
 
   // -- the new-venue form and its region picker ---------------------------------------------
 
-  async function fillRegions(select, parent) {
-    const query = parent ? `?parent=${parent}` : "";
-    const answer = await api("GET", `/v1/regions${query}`);
-    const blank = document.createElement("option");
-    blank.value = "";
-    blank.textContent = "请选择 Choose…";
-    select.replaceChildren(
-      blank,
-      ...answer.regions.map((region) => {
-        const option = document.createElement("option");
-        option.value = region.code;
-        option.textContent = region.name;
-        return option;
-      }),
-    );
-  }
+  const resetRegions = regionPicker($("region-province"), $("region-city"), $("region-county"));
 
   $("new-venue").addEventListener("click", async () => {
     $("venue-detail").hidden = true;
     $("venue-form-card").hidden = false;
     try {
-      await fillRegions($("region-province"));
-      $("region-city").replaceChildren();
-      $("region-county").replaceChildren();
+      await resetRegions();
     } catch (error) {
       fail(error);
     }
     $("venue-name-input").focus();
   });
 
-  $("region-province").addEventListener("change", (event) => {
-    $("region-county").replaceChildren();
-    if (event.target.value) fillRegions($("region-city"), event.target.value).catch(fail);
-  });
-  $("region-city").addEventListener("change", (event) => {
-    if (event.target.value) fillRegions($("region-county"), event.target.value).catch(fail);
-  });
   $("venue-cancel").addEventListener("click", () => {
     $("venue-form-card").hidden = true;
     if (current) $("venue-detail").hidden = false;
@@ -405,13 +276,5 @@
   // -- start --------------------------------------------------------------------------------
 
   defaultRange();
-  api("GET", "/v1/sessions/current")
-    .then((session) => {
-      csrf = session.csrf_token;
-      return showSignedIn();
-    })
-    .catch((error) => {
-      if (error instanceof ApiError && error.status === 401) showSignedOut();
-      else fail(error);
-    });
+  window.FangxinKit.startSession(showSignedIn, showSignedOut);
 })();
