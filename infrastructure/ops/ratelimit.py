@@ -110,11 +110,12 @@ class RateLimiter:
         assert self._loop_clients is not None
         if not self._loop_clients.cluster:
             return await self._hit_slot(keys)
-        # On a cluster one call holds the buckets of one slot: the slots go concurrently.
-        groups = by_slot(keys)
-        replies = await asyncio.gather(*(self._hit_slot([keys[i] for i in g]) for g in groups))
+        # On a cluster one call holds the buckets of one slot. The slots go one after another:
+        # redis-py's asyncio cluster client, opening connections concurrently, can send a
+        # command twice, and INCR is not idempotent (ADR 0012).
         answers: list[tuple[int, int]] = [(0, 0)] * len(keys)
-        for group, counts in zip(groups, replies, strict=True):
+        for group in by_slot(keys):
+            counts = await self._hit_slot([keys[i] for i in group])
             for i, count in zip(group, counts, strict=True):
                 answers[i] = count
         return answers
