@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-prod migrate test lint fmt typecheck contract unit unit-production resilience \
+.PHONY: run run-prod migrate test lint fmt typecheck contract unit unit-production unit-cluster resilience \
 	bench lock clean chromium
 
 # The production deployment on this machine: the local PostgreSQL and Redis unless told otherwise.
@@ -75,6 +75,16 @@ unit: $(VENV)/.dev
 # The whole HTTP suite again, on PostgreSQL and Redis (each test in its own schema and prefix).
 unit-production: $(VENV)/.dev
 	FANGXIN_TEST_DEPLOYMENT=production $(BIN)/pytest tests/http -m "not browser"
+
+# The contract, integration and HTTP suites on a local Redis Cluster of three nodes
+# (scripts/redis-cluster.sh), started here and stopped whatever the result.
+CLUSTER_PORT ?= 7000
+unit-cluster: $(VENV)/.dev
+	@eval "$$(FANGXIN_CLUSTER_PORT=$(CLUSTER_PORT) scripts/redis-cluster.sh start)" && \
+	  status=0; \
+	  $(BIN)/pytest tests/contracts tests/integration || status=$$?; \
+	  FANGXIN_TEST_DEPLOYMENT=production $(BIN)/pytest tests/http -m "not browser" || status=$$?; \
+	  FANGXIN_CLUSTER_PORT=$(CLUSTER_PORT) scripts/redis-cluster.sh stop; exit $$status
 
 # The production deployment under faults (a killed worker, a Redis restart) during a check-in
 # load: its own PostgreSQL schema and a Redis server of its own, which it restarts.

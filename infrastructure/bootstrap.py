@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import redis
 from eventsourcing.persistence import Recording
 
 from domain.app import Fangxin
@@ -54,6 +53,7 @@ from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryE
 from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.records import Pseudonyms, Seals
 from infrastructure.readmodels.redis.answers import RedisAnswerStore
+from infrastructure.readmodels.redis.cluster import open_client
 from infrastructure.readmodels.redis.directory import RedisDirectory
 from infrastructure.readmodels.redis.feed import RedisFeed
 from infrastructure.readmodels.redis.loop import LoopClients
@@ -281,7 +281,7 @@ def _quietly(done: int, total: int) -> None:
 
 def _production(shared: _Shared) -> Services:
     settings, keys, mapper = shared.settings, shared.keys, shared.mapper
-    client = redis.Redis.from_url(settings.redis_url)
+    client = open_client(settings.redis_url, settings.redis_cluster)
     prefix = settings.redis_prefix
     # Keys Redis never holds: key names are pseudonyms under one, records sealed under another.
     records = RedisRecords(
@@ -290,7 +290,7 @@ def _production(shared: _Shared) -> Services:
         Seals(keys.service_key("redis-records")),
     )
     projector = RedisProjector(client, records, settings.default_max_dwell_minutes)
-    loop_clients = LoopClients(settings.redis_url)
+    loop_clients = LoopClients(settings.redis_url, settings.redis_cluster)
     directory = RedisDirectory(
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )

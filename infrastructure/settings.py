@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_schema: str = ""
     redis_url: str = ""
     redis_prefix: str = "fx:"
+    # `FANGXIN_REDIS_URL` names one node of a Redis Cluster (ADR 0012).
+    redis_cluster: bool = False
     retention_days: int = 28
     # An approved case is readable this long, then expires (officers may close it earlier).
     case_lifetime_days: int = 14

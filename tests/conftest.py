@@ -71,6 +71,7 @@ TEST_DATABASE_URL = os.environ.get(
     "FANGXIN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 TEST_REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_REDIS_CLUSTER = os.environ.get("FANGXIN_TEST_REDIS_CLUSTER") == "1"
 
 
 @pytest.fixture
@@ -87,7 +88,8 @@ def placed_deployment() -> Iterator[dict[str, str]]:
         yield {}
         return
     import psycopg
-    import redis
+
+    from infrastructure.readmodels.redis.cluster import open_client
 
     schema = f"t_{uuid.uuid4().hex}"
     prefix = f"fxt:{schema}:"
@@ -98,10 +100,11 @@ def placed_deployment() -> Iterator[dict[str, str]]:
         "database_schema": schema,
         "redis_url": TEST_REDIS_URL,
         "redis_prefix": prefix,
+        "redis_cluster": "1" if TEST_REDIS_CLUSTER else "0",
     }
     with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as db:
         db.execute(f"DROP SCHEMA {schema} CASCADE")
-    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client = open_client(TEST_REDIS_URL, TEST_REDIS_CLUSTER)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)

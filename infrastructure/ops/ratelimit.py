@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from infrastructure.readmodels.redis.cluster import by_slot
 from infrastructure.readmodels.redis.loop import Gathered, LoopClients
 
 log = logging.getLogger("fangxin.ratelimit")
@@ -106,6 +107,20 @@ class RateLimiter:
         return self._verdict(count, ttl_ms)
 
     async def _hit_all(self, keys: list[str]) -> list[tuple[int, int]]:
+        assert self._loop_clients is not None
+        if not self._loop_clients.cluster:
+            return await self._hit_slot(keys)
+        # On a cluster one call holds the buckets of one slot. The slots go one after another:
+        # redis-py's asyncio cluster client, opening connections concurrently, can send a
+        # command twice, and INCR is not idempotent (ADR 0012).
+        answers: list[tuple[int, int]] = [(0, 0)] * len(keys)
+        for group in by_slot(keys):
+            counts = await self._hit_slot([keys[i] for i in group])
+            for i, count in zip(group, counts, strict=True):
+                answers[i] = count
+        return answers
+
+    async def _hit_slot(self, keys: list[str]) -> list[tuple[int, int]]:
         assert self._loop_clients is not None
         client = self._loop_clients.client()
         try:

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from infrastructure.ops.ratelimit import Limiter, MemoryRateLimiter, RateLimiter
-from tests.integration.conftest import REDIS_URL
+from tests.integration.conftest import redis_of
 
 
 class FakeClock:
@@ -45,7 +45,7 @@ def limiters(request: pytest.FixtureRequest) -> Iterator[Limiters]:
     opened: list[redis.Redis] = []
 
     def per_thread(limiter: Limiter) -> Limiter:
-        connection = redis.Redis.from_url(REDIS_URL)
+        connection = redis_of()
         opened.append(connection)
         return RateLimiter(connection, limiter.per_minute, prefix=prefix)
 

@@ -27,7 +27,7 @@ from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.readmodels.redis.projection import RedisProjector
 from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.readmodels.redis.visits import RedisVisitLog
-from tests.integration.conftest import REDIS_URL, records_of
+from tests.integration.conftest import REDIS_CLUSTER, REDIS_URL, records_of
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days
 
@@ -59,7 +59,7 @@ def redis_models(client: redis.Redis, prefix: str) -> Models:
     records = records_of(prefix)
     projector = RedisProjector(client, records, 180)
     counter = iter(range(1, 1_000_000))
-    loop_clients = LoopClients(REDIS_URL)
+    loop_clients = LoopClients(REDIS_URL, REDIS_CLUSTER)
 
     def project(events: list[Any]) -> None:
         projector.apply_batch([(next(counter), event) for event in events])

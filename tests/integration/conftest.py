@@ -14,9 +14,12 @@ import pytest
 import redis
 
 from infrastructure.readmodels.records import Pseudonyms, Seals
+from infrastructure.readmodels.redis.cluster import open_client
 from infrastructure.readmodels.redis.records import RedisRecords
 
 REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The URL names one node of a Redis Cluster (`scripts/redis-cluster.sh start` sets both).
+REDIS_CLUSTER = os.environ.get("FANGXIN_TEST_REDIS_CLUSTER") == "1"
 # Starts a Redis that requires a password, as production's does.
 PASSWORD_REDIS = Path(__file__).resolve().parents[2] / "scripts" / "redis-with-password.sh"
 DATABASE_URL = os.environ.get(
@@ -29,6 +32,11 @@ def records_of(prefix: str) -> RedisRecords:
     return RedisRecords(prefix, Pseudonyms(b"n" * 32), Seals(b"s" * 32))
 
 
+def redis_of(url: str = REDIS_URL) -> redis.Redis:
+    """A client of the test Redis, or of the test cluster."""
+    return open_client(url, REDIS_CLUSTER)
+
+
 def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI is set: integration tests must run")
@@ -37,7 +45,7 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis_of()
     try:
         client.ping()
     except redis.ConnectionError:
@@ -66,8 +74,9 @@ def password_redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own, removed afterwards."""
-    prefix = f"fxtest:{uuid.uuid4().hex}:"
+    """A key prefix of this test's own, removed afterwards; hash-tagged, so that the read models
+    keep it as it is."""
+    prefix = f"fxtest:{{{uuid.uuid4().hex}}}:"
     yield prefix
     keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
     if keys:
@@ -101,5 +110,6 @@ def production(pg_schema: str, redis_prefix: str, tmp_path: Path) -> dict[str, s
         "database_schema": pg_schema,
         "redis_url": REDIS_URL,
         "redis_prefix": redis_prefix,
+        "redis_cluster": "1" if REDIS_CLUSTER else "0",
         "admin_token": "integration-admin-token-0123456789",
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.cluster
 
 from domain.people import Agency
 from infrastructure.readmodels.redis.feed import RedisFeed
@@ -23,6 +24,14 @@ def wait_until(test: object, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def kill_subscribers(client: redis.Redis) -> int:
+    """Drop every pub/sub connection (on a cluster, on each node)."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        killed = client.client_kill_filter(_type="pubsub", target_nodes="all")
+        return sum(killed.values()) if isinstance(killed, dict) else int(killed)
+    return int(client.client_kill_filter(_type="pubsub"))
 
 
 def test_the_feed_tells_its_listeners_each_time_it_subscribes_again(
@@ -42,7 +51,7 @@ def test_the_feed_tells_its_listeners_each_time_it_subscribes_again(
         assert subscribed.acquire(timeout=10)
         assert count[0] == 1
         # Drop the subscription as a network failure or an overflowing output buffer would.
-        assert wait_until(lambda: redis_client.client_kill_filter(_type="pubsub") > 0)
+        assert wait_until(lambda: kill_subscribers(redis_client) > 0)
         assert subscribed.acquire(timeout=10)
         assert count[0] >= 2
     finally:

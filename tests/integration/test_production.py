@@ -174,7 +174,8 @@ def deployed(request: pytest.FixtureRequest, production: dict[str, str]) -> dict
     with pytest.raises(redis.AuthenticationError):
         without_password.ping()
     without_password.close()
-    return {**production, "redis_url": url}
+    # A single Redis of its own (a cluster with a password: `FANGXIN_CLUSTER_PASSWORD`).
+    return {**production, "redis_url": url, "redis_cluster": "0"}
 
 
 def test_two_workers_serve_a_check_in_on_one_and_the_history_on_the_other(
@@ -354,7 +355,9 @@ def test_an_unreachable_redis_answers_503_with_retry_after_never_500(
 
     from interface.http.app import create_app
 
-    settings = load_settings({}, **{**production, "redis_url": "redis://127.0.0.1:1/0"})
+    # A cluster client needs a reachable node to start; a single Redis may be down at start.
+    unreachable = {"redis_url": "redis://127.0.0.1:1/0", "redis_cluster": "0"}
+    settings = load_settings({}, **{**production, **unreachable})
     services = build_services(settings)
     try:
         with TestClient(create_app(settings, services=services)) as client:

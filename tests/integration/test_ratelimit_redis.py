@@ -6,7 +6,7 @@ Without CI the tests skip when Redis is unreachable; with CI set they fail.
 from __future__ import annotations
 
 import asyncio
-import os
+import uuid
 
 import pytest
 import redis
@@ -14,11 +14,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from infrastructure.ops.ratelimit import RateLimiter
+from infrastructure.readmodels.redis.cluster import by_slot
 from infrastructure.readmodels.redis.loop import LoopClients
+from tests.integration.conftest import REDIS_CLUSTER, REDIS_URL, redis_of
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def test_the_counter_expires_with_its_window(redis_client: redis.Redis, redis_prefix: str) -> None:
@@ -42,7 +42,7 @@ def test_a_counter_that_lost_its_expiry_gets_it_back(
 
 
 def test_workers_share_one_count(redis_client: redis.Redis, redis_prefix: str) -> None:
-    other_worker = redis.Redis.from_url(REDIS_URL)
+    other_worker = redis_of()
     first = RateLimiter(redis_client, 2, prefix=redis_prefix)
     second = RateLimiter(other_worker, 2, prefix=redis_prefix)
     first.hit("a")
@@ -80,7 +80,7 @@ def test_an_unreachable_redis_lets_requests_through_with_a_warning(
 def test_concurrent_hits_on_the_event_loop_are_each_counted_once(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    loop_clients = LoopClients(REDIS_URL)
+    loop_clients = LoopClients(REDIS_URL, REDIS_CLUSTER)
     limiter = RateLimiter(redis_client, 5, prefix=redis_prefix, loop_clients=loop_clients)
 
     async def hit_many() -> list[float | None]:
@@ -114,3 +114,28 @@ def test_the_event_loop_path_fails_open_when_redis_is_unreachable(
             await loop_clients.close()
 
     assert asyncio.run(hit_twice()) == [None, None]
+
+
+def test_concurrent_hits_on_buckets_of_many_slots_are_each_counted(
+    redis_client: redis.Redis,
+) -> None:
+    # Untagged bucket names, as production's: on a cluster they lie in many slots.
+    prefix = f"fxtest:rl:{uuid.uuid4().hex}:"
+    buckets = [f"b{i}" for i in range(12)]
+    assert len(by_slot([prefix + b for b in buckets])) > 1
+    loop_clients = LoopClients(REDIS_URL, REDIS_CLUSTER)
+    limiter = RateLimiter(redis_client, 1, prefix=prefix, loop_clients=loop_clients)
+
+    async def hit_each_twice() -> list[float | None]:
+        try:
+            return await asyncio.gather(*(limiter.hit_async(b) for b in buckets * 2))
+        finally:
+            await loop_clients.close()
+
+    try:
+        waits = asyncio.run(hit_each_twice())
+        assert waits[: len(buckets)] == [None] * len(buckets)
+        assert all(w is not None for w in waits[len(buckets) :])
+        assert [int(redis_client.get(prefix + b) or 0) for b in buckets] == [2] * len(buckets)
+    finally:
+        redis_client.delete(*(prefix + b for b in buckets))

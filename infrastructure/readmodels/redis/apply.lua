@@ -1,5 +1,6 @@
--- All keys are built from the prefix in ARGV[1]: one Redis (or one hash slot per deployment
--- with a `{tag}` prefix in Redis Cluster). Times are epoch seconds. One call applies a slice of
+-- KEYS: the position and the parked events. The other keys are built from the prefix in
+-- ARGV[1], which holds the deployment's hash tag: on a Redis Cluster they share the slot of
+-- KEYS, and the call goes to its node (ADR 0012). Times are epoch seconds. One call applies a slice of
 -- events: for each, its number of arguments, then the arguments `apply` takes. All events of
 -- one call share one prefix.
 local function apply(ARGV)
@@ -189,8 +190,8 @@ end
 
 -- The position is read once, followed through the call, and stored once at its end.
 local P = ARGV[2]
-local PARKED = P .. 'parked'
-local pos = tonumber(redis.call('GET', P .. 'pos') or '0')
+local PARKED = KEYS[2]
+local pos = tonumber(redis.call('GET', KEYS[1]) or '0')
 local moved = nil
 
 -- Applies a list of events (each: its number of arguments, then the arguments) in order; one
@@ -240,7 +241,7 @@ while redis.call('HLEN', PARKED) > 0 do
   run(list)
 end
 if moved then
-  redis.call('SET', P .. 'pos', moved)
+  redis.call('SET', KEYS[1], moved)
   -- Writers of every worker wait for the position to pass their events: tell them it moved.
   redis.call('PUBLISH', P .. 'pos', moved)
 end

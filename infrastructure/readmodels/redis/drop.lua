@@ -1,7 +1,8 @@
--- Retention: drop visits that began before a cutoff (ARGV[2]), a slice at a time.
+-- Retention: drop visits that began before a cutoff (ARGV[2]), a slice at a time. KEYS[1]:
+-- every visit by start; the other keys share its hash tag (prefix ARGV[1], ADR 0012).
 local P = ARGV[1]
 local DAY = 86400
-local ids = redis.call('ZRANGEBYSCORE', P .. 'allvisits', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 500)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, 500)
 for _, visit in ipairs(ids) do
   local raw = redis.call('GET', P .. 'visit:' .. visit)
   if raw then
@@ -21,6 +22,6 @@ for _, visit in ipairs(ids) do
     redis.call('ZREM', P .. 'due', visit)
     redis.call('DEL', P .. 'visit:' .. visit)
   end
-  redis.call('ZREM', P .. 'allvisits', visit)
+  redis.call('ZREM', KEYS[1], visit)
 end
 return #ids

@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 import redis.asyncio
 
+from infrastructure.readmodels.redis.cluster import open_loop_client
+
 Q = TypeVar("Q")
 A = TypeVar("A")
 
@@ -21,8 +23,9 @@ A = TypeVar("A")
 class LoopClients:
     """Hands out the asyncio Redis client of the running event loop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cluster: bool = False) -> None:
         self._url = url
+        self.cluster = cluster
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
             weakref.WeakKeyDictionary()
         )
@@ -32,7 +35,7 @@ class LoopClients:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = redis.asyncio.Redis.from_url(self._url)
+            client = open_loop_client(self._url, self.cluster)
             self._clients[loop] = client
         return client
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import redis
+import redis.cluster
 from eventsourcing.domain import DomainEventProtocol
 
 from infrastructure.readmodels.redis.args import EventArgs, epoch
@@ -66,6 +67,9 @@ class RedisProjector:
     ) -> None:
         self._client = client
         self.prefix = records.prefix
+        # The keys every APPLY call declares: its position and its parked events.
+        self._anchors = (self.prefix + "pos", self.prefix + "parked")
+        self._cluster = isinstance(client, redis.cluster.RedisCluster)
         self._args = EventArgs(records)
         self._default_dwell = str(default_max_dwell_minutes * 60)
         self._drop = client.register_script(DROP_SCRIPT)
@@ -130,11 +134,12 @@ class RedisProjector:
     def _run(self, calls: list[list[str | int | bytes]]) -> list[Any]:
         # EVALSHA itself: redis-py's script objects would first ask whether the script
         # exists, one more round trip per batch. Most batches are one call: no pipeline.
-        if len(calls) == 1:
-            return [self._client.evalsha(APPLY_SHA, 0, *calls[0])]
+        # redis-py's cluster pipelines refuse EVALSHA: there the calls go one by one.
+        if len(calls) == 1 or self._cluster:
+            return [self._client.evalsha(APPLY_SHA, 2, *self._anchors, *c) for c in calls]
         pipe = self._client.pipeline(transaction=False)
         for call_args in calls:
-            pipe.evalsha(APPLY_SHA, 0, *call_args)
+            pipe.evalsha(APPLY_SHA, 2, *self._anchors, *call_args)
         replies: list[Any] = pipe.execute()
         return replies
 
@@ -142,7 +147,8 @@ class RedisProjector:
         """Retention: drop visits that began before the cutoff."""
         dropped = 0
         while True:
-            n = int(self._drop(args=[self.prefix, repr(epoch(cutoff))]))
+            keys, args = [self.prefix + "allvisits"], [self.prefix, repr(epoch(cutoff))]
+            n = int(self._drop(keys=keys, args=args))
             dropped += n
             if n < 500:
                 return dropped

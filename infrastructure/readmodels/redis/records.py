@@ -19,6 +19,7 @@ import redis
 
 from domain.ports import VisitView
 from infrastructure.readmodels.records import Pseudonyms, Seals, refused
+from infrastructure.readmodels.redis.cluster import one_slot
 from infrastructure.readmodels.views import closed_view
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class RedisRecords:
     """The names and sealed values of one deployment's read models (one key prefix)."""
 
     def __init__(self, prefix: str, pseudonyms: Pseudonyms, seals: Seals) -> None:
-        self.prefix = prefix
+        self.prefix = one_slot(prefix)
         self.pseudonyms = pseudonyms
         self._seals = seals
 
