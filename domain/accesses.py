@@ -23,6 +23,7 @@ ACTIONS = {
     "trajectory": "read trajectory",
     "contacts": "read contacts",
     "contact": "read contact details",
+    "reveal": "read contact details",
     "export": "export",
     "exposure": "declare exposure",
 }
@@ -81,7 +82,8 @@ class Accesses:
 
 def concerned(what: str, subject: str | None, listed: list[UUID]) -> tuple[bool, list[UUID]]:
     """Whom a recorded case read concerns: (the case's index people?, these other people)."""
-    if what == "contact details":
+    # Cases record a reveal as "reveal contact details" (older logs: "contact details").
+    if what in ("reveal contact details", "contact details"):
         try:
             return False, [UUID(subject or "")]
         except ValueError:

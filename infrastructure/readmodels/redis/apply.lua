@@ -173,8 +173,10 @@ elseif kind == 'risk' then
   redis.call('SET', P .. 'risk:' .. ARGV[5], ARGV[6])
   redis.call('PUBLISH', P .. 'changed', 'risk:' .. ARGV[5])
 elseif kind == 'access-case' then
-  -- (person, sealed case id) for each index person.
-  for i = 5, #ARGV, 2 do redis.call('RPUSH', P .. 'acase:' .. ARGV[i], ARGV[i + 1]) end
+  -- How many arguments of (person, sealed case id) pairs follow, then a roster entry.
+  local last = 5 + tonumber(ARGV[5])
+  for i = 6, last, 2 do redis.call('RPUSH', P .. 'acase:' .. ARGV[i], ARGV[i + 1]) end
+  list_entry(last + 1)
 elseif kind == 'access-read' then
   if ARGV[6] ~= '' then redis.call('RPUSH', P .. 'areads:' .. ARGV[5], ARGV[6]) end
   for i = 7, #ARGV, 2 do redis.call('RPUSH', P .. 'aperson:' .. ARGV[i], ARGV[i + 1]) end

@@ -35,7 +35,8 @@ def notice_args(records: RedisRecords, event: DomainEventProtocol[UUID]) -> Args
         pairs: Args = []
         for person in e.index_ids:
             pairs += [p(person), records.seal(records.name("acase", person), e.originator_id)]
-        return ["access-case", *pairs]
+        # Counted: a roster entry (the case list) may follow the pairs.
+        return ["access-case", str(len(pairs)), *pairs]
     if isinstance(event, Case.Accessed):
         access, of_index, people = access_of(e)
         case = records.seal(records.name("areads", e.originator_id), access) if of_index else b""
