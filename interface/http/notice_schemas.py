@@ -59,8 +59,8 @@ class MyNotices(msgspec.Struct):
     notices: list[MyNotice]
 
 
-class TokenOut(msgspec.Struct):
-    """201 of a token rotation: the only copy of the new token."""
+class MerchantTokenOut(msgspec.Struct):
+    """201 of a merchant's token rotation: the only copy of the new token."""
 
     token: str
 

@@ -23,11 +23,11 @@ from interface.http.merchants import MERCHANT
 from interface.http.notice_schemas import (
     AccessesOut,
     AccessOut,
+    MerchantTokenOut,
     MyNotice,
     MyNotices,
     NewNotice,
     NoticeSent,
-    TokenOut,
 )
 from interface.http.schemas import VenueRef
 from interface.http.visitors import VISITOR, created
@@ -118,7 +118,7 @@ def my_notices(request: Request[Any, Any, Any], visitor_id: NamedDependency[UUID
         "rotate_merchant_token",
         "Replace my token",
         tag="merchants",
-        answers={201: answer(TokenOut, "The new token (its only copy).")},
+        answers={201: answer(MerchantTokenOut, "The new token (its only copy).")},
     ),
 )
 def rotate_token(
@@ -127,7 +127,7 @@ def rotate_token(
     """A merchant replaces their bearer token: the answer holds the only copy of the new one,
     and the old one is refused at once, by every worker."""
     token = rotate_merchant_token(services_of(request).app, merchant_id)
-    return created(msgspec.json.encode(TokenOut(token=token)))
+    return created(msgspec.json.encode(MerchantTokenOut(token=token)))
 
 
 @get(
