@@ -18,7 +18,7 @@ from domain.errors import (
 from domain.people import Merchant, Visitor, VisitorErasedError
 from domain.ports import NotStoredError, VenueView, VisitView
 from domain.stats import Bucket, StatsVisit, VenueStats, stats_window, venue_stats
-from domain.venues import CodeKind, Venue
+from domain.venues import CodeKind, Venue, VenueChanges
 from domain.visit_service import VisitCommands
 from domain.visits import CheckoutReason, Visit
 
@@ -148,6 +148,22 @@ class Fangxin(VisitCommands):
             venue: Venue = self.store.get(venue_id)
             venue.rotate_codes()
             self.store.commit(venue)
+        return self.owned_venue(merchant_id, venue_id)
+
+    def edit_venue(self, merchant_id: UUID, venue_id: UUID, changes: VenueChanges) -> VenueView:
+        """Change an owned venue's details; fields left out keep their value."""
+        self.owned_venue(merchant_id, venue_id)
+        with self.store.exclusive(venue_id):
+            venue: Venue = self.store.get(venue_id)
+            changed = venue.edit(
+                name=venue.name if changes.name is None else changes.name,
+                address=venue.address if changes.address is None else changes.address,
+                category=venue.category if changes.category is None else changes.category,
+                capacity=venue.capacity if changes.keep_capacity else changes.capacity,
+                max_dwell_minutes=changes.max_dwell_minutes or venue.max_dwell_minutes,
+            )
+            if changed:
+                self.store.commit(venue)
         return self.owned_venue(merchant_id, venue_id)
 
     # -- background duties ----------------------------------------------------------------

@@ -27,6 +27,18 @@ class VenueCode(msgspec.Struct, frozen=True):
     key_version: int
 
 
+class VenueChanges(msgspec.Struct, frozen=True):
+    """What an owner asks to change of a venue; None (and `keep_capacity`) keep a value, since
+    a capacity may also be cleared."""
+
+    name: str | None = None
+    address: str | None = None
+    category: str | None = None
+    capacity: int | None = None
+    keep_capacity: bool = True
+    max_dwell_minutes: int | None = None
+
+
 class InvalidVenueCodeError(InvalidInputError):
     """The code is malformed, truncated or forged."""
 
@@ -60,6 +72,18 @@ class Venue(Aggregate):
         """The venue's codes were replaced; older codes are refused from now on."""
 
         key_version: int
+
+    class Changed(Aggregate.Event):
+        """The owner edited the venue's details; the event carries all of them as they are now,
+        so that each projection replaces its record without reading the one before."""
+
+        merchant_id: UUID
+        name: str
+        address: str
+        region: str
+        category: str
+        capacity: int | None
+        max_dwell_minutes: int
 
     @event(Registered)
     def __init__(
@@ -95,3 +119,44 @@ class Venue(Aggregate):
     @event(CodeRotated)
     def _codes_rotated(self, key_version: int) -> None:
         self.code_version = key_version
+
+    def edit(
+        self,
+        name: str,
+        address: str,
+        category: str,
+        capacity: int | None,
+        max_dwell_minutes: int,
+    ) -> bool:
+        """Change the details a merchant may change (not the region: posters and agencies' data
+        depend on it); records nothing and answers False when nothing differs."""
+        now = (name, address, category, capacity, max_dwell_minutes)
+        if now == (self.name, self.address, self.category, self.capacity, self.max_dwell_minutes):
+            return False
+        self._changed(
+            merchant_id=self.merchant_id,
+            name=name,
+            address=address,
+            region=self.region,
+            category=category,
+            capacity=capacity,
+            max_dwell_minutes=max_dwell_minutes,
+        )
+        return True
+
+    @event(Changed)
+    def _changed(
+        self,
+        merchant_id: UUID,
+        name: str,
+        address: str,
+        region: str,
+        category: str,
+        capacity: int | None,
+        max_dwell_minutes: int,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.category = category
+        self.capacity = capacity
+        self.max_dwell_minutes = max_dwell_minutes

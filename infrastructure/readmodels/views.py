@@ -58,8 +58,8 @@ def visitor_view(e: Visitor.Registered) -> NewVisitor:
     )
 
 
-def venue_view(e: Venue.Registered) -> VenueView:
-    """A new venue (code version 1)."""
+def venue_view(e: Venue.Registered | Venue.Changed) -> VenueView:
+    """A venue's details (code version 1: each projection keeps the code version apart)."""
     return VenueView(
         venue_id=e.originator_id,
         merchant_id=e.merchant_id,

@@ -23,6 +23,7 @@ from interface.http.schemas import (
     NewVisitor,
     SignIn,
     TillCheckOut,
+    VenueEdit,
 )
 
 EXAMPLES: dict[type, dict[str, Any]] = {
@@ -39,6 +40,7 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "capacity": 40,
         "max_dwell_minutes": 120,
     },
+    VenueEdit: {"name": "老王面馆 建国路店", "capacity": 60},
     AssistedCheckIn: {"name": "李奶奶", "phone": "+86 137 0000 0001"},
     TillCheckOut: {"visit_id": "0b8f8f5e-3c1a-4e7e-9a53-6f1f2c9d4e10"},
     NewAgency: {"name": "朝阳区疾控中心", "jurisdiction": ["110105"]},

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from domain.answers import VenueCodes
 from domain.ports import VenueView
-from domain.venues import CodeKind
+from domain.venues import CodeKind, VenueChanges
 from interface.http.auth import (
     AnonymousIdempotencyKey,
     IdempotencyKey,
@@ -35,12 +35,14 @@ from interface.http.schemas import (
     NewMerchant,
     NewVenue,
     TillCheckOut,
+    VenueEdit,
     VenueList,
     VenueOut,
 )
 from interface.http.visitors import checked_out, created
 
 MERCHANT = {"merchant_id": Provide(provide_merchant, sync_to_thread=False)}
+T = TypeVar("T")
 KindParam = Annotated[
     CodeKind,
     QueryParameter(
@@ -168,6 +170,38 @@ def show_venue(
 ) -> VenueOut:
     """One of the merchant's own venues with its current codes (another's answers 404)."""
     return venue_out(request, services_of(request).app.owned_venue(merchant_id, venue_id))
+
+
+@patch(
+    "/v1/venues/{venue_id:uuid}",
+    dependencies=MERCHANT,
+    sync_to_thread=True,
+    **operation("edit_venue", "Edit a venue", tag=TAG, body=VenueEdit, problems=(400, 404, 409)),
+)
+def edit_venue(
+    request: Request[Any, Any, Any],
+    merchant_id: NamedDependency[UUID],
+    venue_id: FromPath[UUID],
+    body: RawBody,
+) -> VenueOut:
+    """The owner changes a venue's name, address, category, capacity or maximum dwell, each
+    checked as on registration; the codes and posters stay valid (another's venue answers
+    404)."""
+    req = decode_body(body, VenueEdit)
+    changes = VenueChanges(
+        name=_given(req.name),
+        address=_given(req.address),
+        category=_given(req.category),
+        capacity=_given(req.capacity),
+        keep_capacity=req.capacity is msgspec.UNSET,
+        max_dwell_minutes=_given(req.max_dwell_minutes),
+    )
+    app = services_of(request).app
+    return venue_out(request, app.edit_venue(merchant_id, venue_id, changes))
+
+
+def _given(value: T | msgspec.UnsetType) -> T | None:
+    return None if isinstance(value, msgspec.UnsetType) else value
 
 
 Render = Callable[[str, str, CodeKind], bytes]
@@ -303,6 +337,7 @@ merchant_handlers = [
     register_venue,
     list_venues,
     show_venue,
+    edit_venue,
     poster_svg,
     poster_png,
     rotate_codes,

@@ -36,6 +36,9 @@ ASSETS = {
     "console-admin.js": "text/javascript",
     "console.css": "text/css",
     "merchant-chart.js": "text/javascript",
+    "merchant-outreach.js": "text/javascript",
+    "shopper-outreach.js": "text/javascript",
+    "outreach.css": "text/css",
     "print.js": "text/javascript",
     "api-reference.js": "text/javascript",
     "api-reference.css": "text/css",
@@ -77,6 +80,8 @@ class PageData(msgspec.Struct, omit_defaults=True):
     code: str = ""
     venue_name: str = ""
     region_name: str = ""
+    # The venue's region code: the page reads its public risk level before the first tap.
+    region: str = ""
     problem: str = ""
 
 
@@ -120,7 +125,15 @@ def render(template: str, data: msgspec.Struct, status: int = 200, **assets: str
 
 def shopper_page(data: PageData, status: int = 200) -> Response[str]:
     """The shopper's page in one of its modes."""
-    return render("shopper.html", data, status, css_url="shopper.css", js_url="shopper.js")
+    return render(
+        "shopper.html",
+        data,
+        status,
+        css_url="shopper.css",
+        js_url="shopper.js",
+        outreach_css_url="outreach.css",
+        outreach_js_url="shopper-outreach.js",
+    )
 
 
 def code_page(request: Request[Any, Any, Any], mode: str, code: str) -> Response[str]:
@@ -142,6 +155,7 @@ def code_page(request: Request[Any, Any, Any], mode: str, code: str) -> Response
         code=code,
         venue_name=venue.name,
         region_name=app.ports.regions.name(venue.region) or "",
+        region=venue.region,
     )
     return shopper_page(data)
 
@@ -183,6 +197,8 @@ def console_page(data: ConsoleData) -> Response[str]:
         **charts,
         chart_js_url="merchant-chart.js",
         js_url="merchant.js",
+        outreach_css_url="outreach.css",
+        outreach_js_url="merchant-outreach.js",
     )
 
 

@@ -100,6 +100,29 @@ class NewVenue(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
+class VenueEdit(msgspec.Struct, forbid_unknown_fields=True):
+    """What an owner changes of a venue; a field left out keeps its value. The region stays:
+    a venue that moves is a new venue, with new posters."""
+
+    name: Annotated[
+        Name | msgspec.UnsetType, Meta(description="The name shoppers see on check-in.")
+    ] = msgspec.UNSET
+    address: Annotated[
+        Address | msgspec.UnsetType, Meta(description="The street address, 1 to 200 characters.")
+    ] = msgspec.UNSET
+    category: Annotated[
+        Name | msgspec.UnsetType, Meta(description="What kind of venue this is.")
+    ] = msgspec.UNSET
+    capacity: Annotated[
+        Capacity | msgspec.UnsetType | None,
+        Meta(description="How many people fit at once; null removes the capacity."),
+    ] = msgspec.UNSET
+    max_dwell_minutes: Annotated[
+        DwellMinutes | msgspec.UnsetType,
+        Meta(description="5 to 1440 minutes; visits checked in from now on are closed after it."),
+    ] = msgspec.UNSET
+
+
 class VenueOut(msgspec.Struct):
     """A venue as its owner sees it, with its current codes."""
 

@@ -158,6 +158,23 @@ def test_venues_are_listed_per_merchant_and_rotations_raise_the_code_version(
     assert rotated.name == "老王面馆"
 
 
+def test_an_edit_replaces_a_venues_details_and_keeps_its_codes_and_place(models: Models) -> None:
+    merchant, visitor = uuid.uuid4(), new_visitor()
+    first, second = new_venue(merchant, max_dwell=60), new_venue(merchant)
+    first.rotate_codes()
+    first.edit("老李面馆", "2 Road", "noodles", None, 30)
+    visit = new_visit(visitor.id, visitor.id, first.id, T0)
+    models.project(events(first, second, visitor, visit))
+    edited = models.directory.venue(first.id)
+    assert edited is not None
+    assert (edited.name, edited.address, edited.category) == ("老李面馆", "2 Road", "noodles")
+    assert (edited.capacity, edited.max_dwell_minutes, edited.code_version) == (None, 30, 2)
+    assert edited.region == "110105"
+    assert [v.venue_id for v in models.directory.venues_of(merchant)] == [first.id, second.id]
+    # Visits checked in after the edit are closed after the new maximum dwell.
+    assert [v.visit_id for v in models.visits.due(T0 + timedelta(minutes=31), 10)] == [visit.id]
+
+
 def test_visitors_dependents_and_phones_are_found(models: Models) -> None:
     parent = new_visitor(["小明"], phone_index="shared")
     other = new_visitor(phone_index="shared")

@@ -65,6 +65,7 @@ OWNED_BY = {
         "register_venue",
         "list_venues",
         "show_venue",
+        "edit_venue",
         "poster_svg",
         "poster_png",
         "rotate_codes",

@@ -24,6 +24,7 @@ SENDER = {
     "check_in": "visitor",
     "check_out": "visitor",
     "register_venue": "merchant",
+    "edit_venue": "merchant",
     "assisted_check_in": "merchant",
     "till_check_out": "merchant",
     "create_agency": "admin",
@@ -75,7 +76,7 @@ def test_every_operation_that_reads_a_body_documents_it(
         if "body" in handler.parsed_fn_signature.parameters
         for method in handler.http_methods
     }
-    assert len(reading) == 17  # 14, sign-in, a notice and a risk level
+    assert len(reading) == 18  # 14, sign-in, a notice, a risk level and a venue edit
 
     # then each documents a required JSON body, with its schema and one example
     for path, method in reading:

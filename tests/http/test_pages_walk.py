@@ -4,6 +4,7 @@ phone and a desktop size, with axe-core on every page and screenshots for docs/s
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -122,11 +123,18 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched
     assert checkin_url.startswith(f"{server.base_url}/c/")
     code = checkin_url.rsplit("/", 1)[1]
 
-    # A shopper scans it: the venue is named before the tap, one tap registers and checks in.
+    # A supervisor raises the district's level to medium.
+    officers = agency_officers(server)
+    api(server, "PUT", "/v1/regions/310101/risk", officers["supervisor"], json={"level": "medium"})
+
+    # A shopper scans it: the venue and its district's level are shown before the tap, and one
+    # tap registers and checks in.
     shopper = watched.page()
     shopper.goto(checkin_url)
     expect(shopper.get_by_test_id("banner-venue")).to_have_text(name)
     expect(shopper.get_by_test_id("banner-region")).to_contain_text("黄浦区")
+    expect(shopper.get_by_test_id("risk-band")).to_contain_text("中风险")
+    expect(shopper.get_by_test_id("risk-band")).to_have_attribute("data-level", "medium")
     check_accessible(shopper)
     text_sizes_ok(shopper)
     shoot(shopper, "shopper-check-in", watched.size)
@@ -135,6 +143,7 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched
     shopper.get_by_test_id("register-submit").click()
     expect(shopper.get_by_test_id("ticket-title")).to_contain_text("已登记入店")
     expect(shopper.get_by_test_id("leave-button")).to_be_visible()
+    expect(shopper.get_by_test_id("ticket-risk")).to_contain_text("Medium risk")
     check_accessible(shopper)
     shoot(shopper, "shopper-ticket", watched.size)
 
@@ -155,18 +164,35 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched
     shoot(shopper, "shopper-left", watched.size)
 
     # A tracer declares an exposure there while the shopper's page is open: it appears live.
-    declare_exposure(server, index["visitor_id"], venue_id, index_in["checked_in_at"])
+    case = declare_exposure(
+        server, officers, index["visitor_id"], venue_id, index_in["checked_in_at"]
+    )
     expect(shopper.get_by_test_id("exposure")).to_have_count(1, timeout=15000)
     expect(shopper.get_by_test_id("exposure")).to_contain_text(name)
     expect(shopper.get_by_test_id("exposure")).to_contain_text(ADVICE)
     expect(shopper.get_by_test_id("notice")).to_contain_text("风险提醒")
+
+    # The merchant sends a notice to the last hours' visitors: it appears on the open page.
+    merchant_sends_a_notice(console)
+    expect(shopper.get_by_test_id("venue-notice")).to_have_count(1, timeout=15000)
+    expect(shopper.get_by_test_id("venue-notice")).to_contain_text(NOTICE)
+    expect(shopper.get_by_test_id("venue-notice")).to_contain_text(name)
     check_accessible(shopper)
     shoot(shopper, "shopper-exposure", watched.size)
+
+    # The tracer reads the contacts and their details: the shopper's home shows who did.
+    tracer_reads_contacts(server, officers["tracer"], case)
 
     # And on the home page, with the visits.
     shopper.goto(f"{server.base_url}/")
     expect(shopper.get_by_test_id("exposure")).to_have_count(1)
     expect(shopper.get_by_test_id("visit").first).to_contain_text(name)
+    expect(shopper.get_by_test_id("venue-notice")).to_have_count(1)
+    expect(shopper.get_by_test_id("access-agency").first).to_have_text(AGENCY)
+    expect(shopper.get_by_test_id("access-basis").first).to_have_text(LEGAL_BASIS)
+    actions = shopper.get_by_test_id("access-action")
+    expect(actions.filter(has_text="查看了您的姓名和电话")).to_have_count(1)
+    expect(actions.filter(has_text="查看了密接名单")).not_to_have_count(0)
     check_accessible(shopper)
     text_sizes_ok(shopper)
     shoot(shopper, "shopper-home", watched.size)
@@ -185,34 +211,87 @@ def test_a_merchant_and_a_shopper_walk_through_the_pages(server: Server, watched
     text_sizes_ok(console)
     shoot(console, "merchant-console", watched.size)
 
+    # The sixth notice of the day is refused, readably.
+    for _ in range(4):
+        merchant_sends_a_notice(console)
+    console.get_by_test_id("notice-message").fill(NOTICE)
+    console.get_by_test_id("notice-submit").click()
+    expect(console.get_by_test_id("error-title")).to_contain_text("每天最多 5 条")
+
+    # The merchant edits the venue: the console shows the new details, the codes stay.
+    merchant_edits_the_venue(console, f"{name} 二店")
+    check_accessible(console)
+    text_sizes_ok(console)
+    shoot(console, "merchant-edit-venue", watched.size)
+    assert decode_poster(server, watched.context, venue_id) == checkin_url
+
+    # The merchant replaces their token: shown once, and it signs the console in again.
+    console.once("dialog", lambda dialog: dialog.accept())
+    console.get_by_test_id("rotate-token").click()
+    expect(console.get_by_test_id("token-once")).to_be_visible()
+    check_accessible(console)
+    console.get_by_test_id("token-continue").click()
+    expect(console.get_by_test_id("signed-in")).to_be_visible()
+    expect(console.get_by_test_id("detail-name")).to_have_text(f"{name} 二店")
+
     # Signing out ends the session: the console asks to sign in again.
     console.get_by_test_id("sign-out").click()
     expect(console.get_by_test_id("signed-out")).to_be_visible()
     assert watched.context.request.get(f"{server.base_url}/v1/venues").status == 401
 
 
-def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -> None:
+NOTICE = "3 号桌的顾客 您遗落了一把雨伞 请到前台领取"
+AGENCY = "黄浦区疾控"
+LEGAL_BASIS = "传染病防治法"
+
+
+def merchant_sends_a_notice(console: Page) -> None:
+    """The notice form's default window (the last three hours) covers the walk's visits."""
+    console.get_by_test_id("notice-message").fill(NOTICE)
+    console.get_by_test_id("notice-submit").click()
+    expect(console.get_by_test_id("notice-result")).to_contain_text("Reached 7 visitors")
+    expect(console.get_by_test_id("notice-message")).to_have_value("")
+
+
+def merchant_edits_the_venue(console: Page, new_name: str) -> None:
+    console.get_by_test_id("edit-venue").click()
+    expect(console.get_by_test_id("edit-name")).to_have_value(re.compile("老王面馆"))
+    console.get_by_test_id("edit-name").fill(new_name)
+    console.get_by_test_id("edit-capacity").fill("50")
+    check_accessible(console)
+    console.get_by_test_id("edit-submit").click()
+    expect(console.get_by_test_id("detail-name")).to_have_text(new_name)
+    expect(console.get_by_test_id("venue-edit-form")).to_be_hidden()
+    expect(console.get_by_test_id("venue-pick")).to_have_text(new_name)
+    expect(console.get_by_test_id("occupancy-text")).to_contain_text("/ 50")
+
+
+def agency_officers(server: Server) -> dict[str, str]:
+    """A tracer and a supervisor of an agency over Shanghai."""
     agency = api(
-        server,
-        "POST",
-        "/v1/agencies",
-        ADMIN,
-        json={"name": "黄浦区疾控", "jurisdiction": ["310000"]},
+        server, "POST", "/v1/agencies", ADMIN, json={"name": AGENCY, "jurisdiction": ["310000"]}
     )["agency_id"]
-    tracer = api(
-        server,
-        "POST",
-        f"/v1/agencies/{agency}/officers",
-        ADMIN,
-        json={"name": "T", "role": "tracer"},
-    )["token"]
-    supervisor = api(
-        server,
-        "POST",
-        f"/v1/agencies/{agency}/officers",
-        ADMIN,
-        json={"name": "S", "role": "supervisor"},
-    )["token"]
+    path = f"/v1/agencies/{agency}/officers"
+    return {
+        role: api(server, "POST", path, ADMIN, json={"name": role, "role": role})["token"]
+        for role in ("tracer", "supervisor")
+    }
+
+
+def tracer_reads_contacts(server: Server, tracer: str, case: str) -> None:
+    """Everyone who overlapped the index person at all, and each one's name and phone."""
+    query = "min_overlap_minutes=0&after_minutes=60"
+    contacts = api(server, "GET", f"/v1/cases/{case}/contacts?{query}", tracer)["contacts"]
+    assert contacts
+    for contact in contacts:
+        details = f"/v1/cases/{case}/contacts/{contact['visitor_id']}/details"
+        api(server, "POST", details, tracer)
+
+
+def declare_exposure(
+    server: Server, officers: dict[str, str], index_id: str, venue_id: str, since: str
+) -> str:
+    tracer, supervisor = officers["tracer"], officers["supervisor"]
     now = datetime.now(UTC)
     case = api(
         server,
@@ -223,7 +302,7 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
             "index": {"visitor_id": index_id},
             "from": (now - timedelta(hours=1)).isoformat(),
             "to": now.isoformat(),
-            "legal_basis": "传染病防治法",
+            "legal_basis": LEGAL_BASIS,
         },
     )["case_id"]
     api(
@@ -246,6 +325,7 @@ def declare_exposure(server: Server, index_id: str, venue_id: str, since: str) -
             "advice": ADVICE,
         },
     )
+    return case
 
 
 def test_every_page_sends_a_csp_without_inline_script(server: Server) -> None:

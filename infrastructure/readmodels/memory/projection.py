@@ -54,6 +54,7 @@ class ReadModelProjector:
             Merchant.Registered: self._token_registered,  # type: ignore[dict-item]
             Venue.Registered: self._venue_registered,  # type: ignore[dict-item]
             Venue.CodeRotated: self._venue_codes_rotated,  # type: ignore[dict-item]
+            Venue.Changed: self._venue_changed,  # type: ignore[dict-item]
             Visit.CheckedIn: self._checked_in,  # type: ignore[dict-item]
             Visit.CheckedOut: self._checked_out,  # type: ignore[dict-item]
             Account.TokenRotated: self._token_rotated,  # type: ignore[dict-item]
@@ -114,6 +115,11 @@ class ReadModelProjector:
         venue = self.directory.venue(e.originator_id)
         if venue is not None:
             self.directory.put_venue(_with_code_version(venue, e.key_version))
+
+    def _venue_changed(self, e: Venue.Changed) -> None:
+        venue = self.directory.venue(e.originator_id)
+        if venue is not None:
+            self.directory.put_venue(_with_code_version(views.venue_view(e), venue.code_version))
 
     def _checked_in(self, e: Visit.CheckedIn) -> None:
         venue = self.directory.venue(e.venue_id)

@@ -93,6 +93,11 @@ elseif kind == 'venue' then
   -- What each check-in needs of its venue, without the sealed record.
   redis.call('SET', P .. 'dwell:' .. venue, ARGV[8])
   redis.call('ZADD', P .. 'mvenues:' .. ARGV[6], id, venue)
+elseif kind == 'edited' then
+  -- New details (the code version stays in its own key); later check-ins take the new dwell.
+  redis.call('SET', P .. 'venue:' .. ARGV[5], ARGV[6])
+  redis.call('SET', P .. 'dwell:' .. ARGV[5], ARGV[7])
+  redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])
 elseif kind == 'rotated' then
   redis.call('SET', P .. 'vcode:' .. ARGV[5], ARGV[6])
   redis.call('PUBLISH', P .. 'changed', 'venue:' .. ARGV[5])

@@ -71,6 +71,10 @@ class EventArgs:
             sealed = self._records.seal(name, views.venue_view(e))
             dwell = str(e.max_dwell_minutes * 60)
             return ["venue", venue, self._p(e.merchant_id), sealed, dwell]
+        if isinstance(event, Venue.Changed):
+            venue, name = self._p(e.originator_id), self._records.name("venue", e.originator_id)
+            sealed = self._records.seal(name, views.venue_view(e))
+            return ["edited", venue, sealed, str(e.max_dwell_minutes * 60)]
         if isinstance(event, Venue.CodeRotated):
             name = self._records.name("vcode", e.originator_id)
             return ["rotated", self._p(e.originator_id), self._records.seal(name, e.key_version)]

@@ -80,8 +80,8 @@ class RedisDirectory:
     A record that fails its seal (forged, altered, or moved from another key) is refused as if
     absent: an unknown token (401), agency or venue (404). Tokens and venues are read on every
     check-in and change rarely: each worker keeps them, checked, a few seconds, and drops them
-    at once when the runner announces an erasure or a code rotation (`changed` below, fed by
-    Redis pub/sub, which names them by pseudonym).
+    at once when the runner announces an erasure, a code rotation or an edit (`changed` below,
+    fed by Redis pub/sub, which names them by pseudonym).
     """
 
     def __init__(
@@ -118,7 +118,7 @@ class RedisDirectory:
     def written(self, events: list[DomainEventProtocol[UUID]]) -> None:
         """This process's own changes: refresh its cache before it answers (read-your-writes)."""
         for event in events:
-            if isinstance(event, Venue.CodeRotated):
+            if isinstance(event, Venue.CodeRotated | Venue.Changed):
                 self.changed(f"venue:{self._pseudonyms.of(event.originator_id)}")
             elif isinstance(event, Visitor.Erased | Account.TokenRotated | Account.Deactivated):
                 self.changed(f"principal:{self._pseudonyms.of(event.originator_id)}")

@@ -111,6 +111,7 @@
     refreshOccupancy();
     occupancyTimer = window.setInterval(refreshOccupancy, OCCUPANCY_EVERY_MS);
     loadStats();
+    document.dispatchEvent(new CustomEvent("fangxin:venue", { detail: venue }));
   }
 
   async function refreshOccupancy() {
@@ -272,6 +273,26 @@
     event.preventDefault();
     loadStats();
   });
+
+  // What merchant-outreach.js (edits, notices, token rotation) builds on.
+  window.FangxinMerchant = {
+    api,
+    busy,
+    notice,
+    ApiError,
+    current: () => current,
+    async reload(venueId) {
+      current = null;
+      await loadVenues(venueId);
+    },
+    offerToken(token) {
+      pendingToken = token;
+      $("token-value").textContent = token;
+      $("signed-in").hidden = true;
+      $("sign-out").hidden = true;
+      $("token-once").hidden = false;
+    },
+  };
 
   // -- start --------------------------------------------------------------------------------
 

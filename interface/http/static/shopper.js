@@ -256,6 +256,7 @@
       section.hidden = true;
     }
     ui.erase.hidden = true;
+    document.dispatchEvent(new CustomEvent("fangxin:signed-out"));
     ui.homeIntro.hidden = page.mode !== "home";
     // On an entry poster's page the one button registers and checks in.
     const oneTap = page.mode === "checkin";
@@ -351,6 +352,7 @@
     try {
       await loadVisits();
       await loadExposures();
+      document.dispatchEvent(new CustomEvent("fangxin:signed-in"));
     } catch (error) {
       fail(error);
     }
@@ -360,6 +362,7 @@
 
   async function doCheckIn(party) {
     const made = await api("POST", "/v1/check-ins", { code: page.code, party }, checkInKey);
+    document.dispatchEvent(new CustomEvent("fangxin:checked-in", { detail: made }));
     ui.checkin.hidden = true;
     ui.erase.hidden = false;
     openVisitId = made.visit_id;
@@ -471,6 +474,7 @@
     // The ticket names the venue now; "you are checking in at" above it would mislead.
     ui.banner.hidden = true;
     ui.ticket.hidden = false;
+    document.dispatchEvent(new CustomEvent("fangxin:ticket"));
     stopClock();
     tick();
     clockTimer = window.setInterval(tick, 1000);
@@ -615,9 +619,12 @@
       if (line.startsWith("event:")) kind = line.slice(6).trim();
       else if (line.startsWith("data:")) data.push(line.slice(5).trim());
     }
-    if (kind !== "exposure" || data.length === 0) return;
+    if (data.length === 0) return;
     try {
-      addExposures([JSON.parse(data.join("\n"))], true);
+      const payload = JSON.parse(data.join("\n"));
+      // Other kinds (a venue's `notice`) are shopper-outreach.js's.
+      if (kind === "exposure") addExposures([payload], true);
+      else document.dispatchEvent(new CustomEvent(`fangxin:${kind}`, { detail: payload }));
     } catch {
       // An event that is not JSON is ignored.
     }
@@ -647,6 +654,9 @@
       showNotice("您的数据已删除。 Your data has been erased.");
     });
   }
+
+  // What shopper-outreach.js (notices, accesses, risk levels) builds on.
+  window.FangxinShopper = { api, fail, labelled, showNotice, page, dayFormat, shortTimeFormat };
 
   // -- start ------------------------------------------------------------------------------
 
