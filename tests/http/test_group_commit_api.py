@@ -102,8 +102,9 @@ def test_concurrent_check_ins_are_all_stored_and_retries_create_nothing(tmp_path
 
 
 def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Settings) -> None:
-    # A long wait, so that the concurrent check-ins below share one batch.
-    slow = msgspec.structs.replace(settings, group_commit_wait_ms=300.0)
+    # A long wait, and the check-ins released together, so that they share one batch even on
+    # a loaded machine.
+    slow = msgspec.structs.replace(settings, group_commit_wait_ms=2000.0)
     services = build_services(slow)
     recorder = services.store.recorder
     try:
@@ -124,8 +125,11 @@ def test_a_check_in_that_cannot_be_stored_fails_alone_in_its_batch(settings: Set
 
             setattr(recorder, name, refusing)
 
+            together = threading.Barrier(len(visitors))
+
             def check_in(i: int) -> httpx.Response:
                 headers = {**bearer(visitors[i]["token"]), "Idempotency-Key": f"scan-{i}"}
+                together.wait()
                 return client.post("/v1/check-ins", json={"code": venue["code"]}, headers=headers)
 
             with ThreadPoolExecutor(len(visitors)) as pool:

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { $, api, notice, fail, busy, regionPicker } = window.FangxinKit;
+  const { $, api, notice, fail, busy, regionPicker, ApiError } = window.FangxinKit;
   const OCCUPANCY_EVERY_MS = 15000;
   let current = null;
   let occupancyTimer = null;
