@@ -45,7 +45,8 @@ class RegionRisk(Aggregate):
         region: str
 
     class LevelSet(Aggregate.Event):
-        """A supervisor set the region's level; the note stays in the encrypted log only."""
+        """A supervisor set the region's level; the note stays in the encrypted log, for the
+        officers whose jurisdiction covers the region."""
 
         region: str
         level: str
@@ -57,6 +58,7 @@ class RegionRisk(Aggregate):
     @event(Started)
     def __init__(self, id: UUID, region: str) -> None:
         self.region = region
+        self.settings: list[RiskSetting] = []
 
     def set_level(
         self, level: RiskLevel, note: str, by: UUID, agency_id: UUID, at: datetime
@@ -71,6 +73,29 @@ class RegionRisk(Aggregate):
         self, region: str, level: str, note: str, by: UUID, agency_id: UUID, at: datetime
     ) -> None:
         self.level = level
+        self.settings.append(RiskSetting(level, note, at, by))
+
+    def history(self) -> list[RiskSetting]:
+        """Every level set for the region, newest first (a shell whose events were forgotten
+        has none)."""
+        return list(reversed(getattr(self, "settings", [])))
+
+
+class RiskSetting(msgspec.Struct, frozen=True):
+    """One level a supervisor set, with the note kept for the agency's officers."""
+
+    level: str
+    note: str
+    at: datetime
+    by: UUID
+
+
+class RiskHistory(msgspec.Struct, frozen=True):
+    """A region's levels as they were set, newest first."""
+
+    region: str
+    name: str
+    settings: list[RiskSetting]
 
 
 class RegionRiskOut(msgspec.Struct, frozen=True):
@@ -113,13 +138,7 @@ class RiskLevelsService:
             )
         if officer.role != OfficerRole.SUPERVISOR or officer.agency_id is None:
             raise ForbiddenError("only a supervisor sets risk levels")
-        if not self.audit.has(f"officer:{officer.id}"):
-            raise ForbiddenError("this account's creation is not on the audit record")
-        agency = self.ports.directory.agency(officer.agency_id)
-        if agency is None:
-            raise NotFoundError("no such agency")
-        if not in_jurisdiction(agency.jurisdiction, region):
-            raise ForbiddenError("this region lies outside the agency's jurisdiction")
+        self.check_covers(officer, officer.agency_id, region)
         risk_id = region_risk_id(region)
         now = self.ports.clock.now()
         with self.store.exclusive(risk_id):
@@ -140,6 +159,35 @@ class RiskLevelsService:
             )
             self.store.commit(risk)
         return risk_id
+
+    def check_covers(self, officer: Principal, agency_id: UUID, region: str) -> None:
+        """The officer's account is on the record and the agency's jurisdiction covers the
+        region; else 403."""
+        if not self.audit.has(f"officer:{officer.id}"):
+            raise ForbiddenError("this account's creation is not on the audit record")
+        agency = self.ports.directory.agency(agency_id)
+        if agency is None:
+            raise NotFoundError("no such agency")
+        if not in_jurisdiction(agency.jurisdiction, region):
+            raise ForbiddenError("this region lies outside the agency's jurisdiction")
+
+    def history_of(self, officer: Principal, region: str) -> RiskHistory:
+        """The levels set for a region, newest first, for an officer of an agency whose
+        jurisdiction covers it; the notes say why, so nobody else reads them."""
+        name = self.ports.regions.name(region)
+        if name is None or not self.ports.regions.is_jurisdiction(region):
+            raise UnknownRegionError(
+                f"region {region} is not a province, city or county on the national list"
+            )
+        officers = (OfficerRole.TRACER, OfficerRole.SUPERVISOR)
+        if officer.role not in officers or officer.agency_id is None:
+            raise ForbiddenError("only an agency's officers read the history of risk levels")
+        self.check_covers(officer, officer.agency_id, region)
+        try:
+            risk: RegionRisk = self.store.get(region_risk_id(region))
+        except NotStoredError:
+            return RiskHistory(region, name, [])
+        return RiskHistory(region, name, risk.history())
 
     def level_of(self, region: str) -> RegionRiskOut:
         """The level in force in a region (400 for a code not on the list)."""

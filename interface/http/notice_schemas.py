@@ -100,6 +100,24 @@ class RegionRiskOut(msgspec.Struct):
     set_for: str | None
 
 
+class RiskSettingOut(msgspec.Struct):
+    """One level as a supervisor set it; `by` is the officer's id."""
+
+    level: str
+    note: str
+    at: datetime
+    by: str
+
+
+class RiskHistoryOut(msgspec.Struct):
+    """200 of GET /v1/regions/{region}/risk/history: the levels set for the region itself,
+    newest first (not those it inherits)."""
+
+    region: str
+    name: str
+    history: list[RiskSettingOut]
+
+
 NOTICE_EXAMPLES: dict[type, dict[str, Any]] = {
     NewNotice: {
         "message": "3 月 10 日晚间到店的顾客请留意健康状况。",

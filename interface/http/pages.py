@@ -32,6 +32,7 @@ ASSETS = {
     "console-cases.js": "text/javascript",
     "console-case.js": "text/javascript",
     "console-queue.js": "text/javascript",
+    "console-risk.js": "text/javascript",
     "console-audit.js": "text/javascript",
     "console-admin.js": "text/javascript",
     "console.css": "text/css",
@@ -221,7 +222,8 @@ def poster_print_page(venue_id: FromPath[UUID], kind: FromQuery[str] = "entry") 
 def officers_console_page() -> Response[str]:
     """The console of tracers, supervisors, auditors and the admin: each sees only their part,
     and the API refuses the rest whatever the page shows."""
-    views = {f"{v}_js_url": f"console-{v}.js" for v in ("cases", "case", "queue", "audit", "admin")}
+    parts = ("cases", "case", "queue", "risk", "audit", "admin")
+    views = {f"{v}_js_url": f"console-{v}.js" for v in parts}
     return render(
         "console.html",
         ConsoleData(mode="console"),

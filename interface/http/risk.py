@@ -17,8 +17,14 @@ from interface.http.auth import services_of
 from interface.http.bodies import decode_body
 from interface.http.cases import OFFICER
 from interface.http.contract import operation
-from interface.http.notice_schemas import NewRiskLevel, RegionRiskOut
+from interface.http.notice_schemas import (
+    NewRiskLevel,
+    RegionRiskOut,
+    RiskHistoryOut,
+    RiskSettingOut,
+)
 from interface.http.schemas import RiskOut
+from interface.http.times import to_second
 
 _REGION = re.compile(r"[0-9]{6}")
 
@@ -82,4 +88,25 @@ def show_risk_level(request: Request[Any, Any, Any], region: FromPath[str]) -> R
     return region_out(services_of(request).outreach.risk.level_of(checked_region(region)))
 
 
-risk_handlers = [set_risk_level, show_risk_level]
+@get(
+    "/v1/regions/{region:str}/risk/history",
+    dependencies=OFFICER,
+    sync_to_thread=True,
+    **operation("risk_history", "Show the levels set for a region", tag="cases", problems=(400,)),
+)
+def risk_history(
+    request: Request[Any, Any, Any], officer: NamedDependency[Principal], region: FromPath[str]
+) -> RiskHistoryOut:
+    """The levels set for the region itself, newest first, with their notes: for the tracers
+    and supervisors of an agency whose jurisdiction covers the region (403 for anyone else;
+    400 for a code that is not a province, city or county on the list)."""
+    risk = services_of(request).outreach.risk
+    found = risk.history_of(officer, checked_region(region))
+    history = [
+        RiskSettingOut(level=s.level, note=s.note, at=to_second(s.at), by=str(s.by))
+        for s in found.settings
+    ]
+    return RiskHistoryOut(region=found.region, name=found.name, history=history)
+
+
+risk_handlers = [set_risk_level, show_risk_level, risk_history]

@@ -240,6 +240,15 @@ ENDPOINTS.update(
             lambda m: ("GET", "/v1/regions/110105/risk", None),
             {role: 200 for role in ROLES},
         ),
+        # Both agencies cover 110100; neither covers Tianjin.
+        "risk history": (
+            lambda m: ("GET", "/v1/regions/110105/risk/history", None),
+            {"tracer": 200, "supervisor": 200, "other_tracer": 200, "other_supervisor": 200},
+        ),
+        "risk history outside the jurisdiction": (
+            lambda m: ("GET", "/v1/regions/120000/risk/history", None),
+            {},
+        ),
     }
 )
 

@@ -170,7 +170,41 @@ def supervisor_approves(watched: Watched, server: Server, token: str) -> None:
     item.get_by_test_id("decision-reason").fill("依据充分")
     item.get_by_test_id("approve").click()
     expect(supervisor.get_by_test_id("queue-empty")).to_be_visible()
+    supervisor_sets_a_risk_level(supervisor, watched.size)
     supervisor.close()
+
+
+def supervisor_sets_a_risk_level(supervisor: Page, size: str) -> None:
+    """黄浦区 goes to medium, then high: the history shows both, newest first."""
+    expect(supervisor.get_by_test_id("risk-view")).to_be_visible()
+    expect(
+        supervisor.locator('[data-testid="risk-province"] option[value="310000"]')
+    ).to_be_attached()
+    supervisor.get_by_test_id("risk-province").select_option("310000")
+    # The province lies outside the agency's jurisdiction: its history is not shown.
+    expect(supervisor.get_by_test_id("risk-outside")).to_be_visible()
+    expect(supervisor.locator('[data-testid="risk-city"] option[value="310100"]')).to_be_attached()
+    supervisor.get_by_test_id("risk-city").select_option("310100")
+    expect(
+        supervisor.locator('[data-testid="risk-county"] option[value="310101"]')
+    ).to_be_attached()
+    supervisor.get_by_test_id("risk-county").select_option("310101")
+    expect(supervisor.get_by_test_id("risk-region-name")).to_contain_text("黄浦区")
+    rows = supervisor.get_by_test_id("risk-row")
+    # The server is shared by both sizes: the first walk finds no history, the second two.
+    before = rows.count()
+    expect(supervisor.get_by_test_id("risk-no-history")).to_be_visible(visible=before == 0)
+    for level, note in (("medium", "一周内 2 例"), ("high", f"聚集性疫情 {size}")):
+        supervisor.get_by_test_id(f"risk-{level}").check()
+        supervisor.get_by_test_id("risk-note").fill(note)
+        supervisor.get_by_test_id("risk-submit").click()
+        expect(supervisor.get_by_test_id("risk-current")).to_have_attribute("data-level", level)
+    expect(rows).to_have_count(before + 2)
+    expect(rows.first).to_contain_text("高 High")
+    expect(rows.first).to_contain_text(f"聚集性疫情 {size}")
+    expect(rows.nth(1)).to_contain_text("中 Medium")
+    supervisor.get_by_test_id("risk-view").scroll_into_view_if_needed()
+    page_ok(supervisor, "supervisor-risk", size)
 
 
 def tracer_works_the_case(

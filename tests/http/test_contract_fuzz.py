@@ -105,6 +105,7 @@ OWNED_BY["anonymous"] |= {"show_risk_level"}
 OWNED_BY["visitor"] |= {"my_notices", "my_accesses"}
 OWNED_BY["merchant"] |= {"send_notice", "rotate_merchant_token"}
 OWNED_BY["supervisor"] |= {"set_risk_level"}
+OWNED_BY["tracer"] |= {"risk_history"}
 
 
 # Answered only to a session cookie, which generated requests never carry.

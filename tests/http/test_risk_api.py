@@ -102,3 +102,42 @@ def test_a_rotated_merchant_token_stops_at_once(world: World) -> None:
     venues = world.client.get("/v1/venues", headers=bearer(new))
     assert venues.status_code == 200
     assert len(venues.json()["venues"]) == 1
+
+
+def test_officers_of_the_region_read_its_history_newest_first(world: World) -> None:
+    agency = world.agency(["110100"])
+    supervisor = world.officer(agency, "supervisor")
+    tracer = world.officer(agency, "tracer")
+    set_level(world, supervisor["token"], "110105", "medium", "两周内 3 例")
+    set_level(world, supervisor["token"], "110105", "high", "聚集性疫情")
+
+    answer = world.client.get("/v1/regions/110105/risk/history", headers=bearer(tracer["token"]))
+
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert (found["region"], found["name"]) == ("110105", "朝阳区")
+    history = found["history"]
+    assert [(h["level"], h["note"]) for h in history] == [
+        ("high", "聚集性疫情"),
+        ("medium", "两周内 3 例"),
+    ]
+    assert {h["by"] for h in history} == {supervisor["officer_id"]}
+    assert all("." not in h["at"] for h in history)  # to the second
+    assert history[0]["at"] >= history[1]["at"]
+
+
+def test_another_agency_s_officers_do_not_read_a_region_s_history(world: World) -> None:
+    supervisor = world.officer(world.agency(["110100"]), "supervisor")
+    outsider = world.officer(world.agency(["120000"], "Tianjin"), "supervisor")
+    set_level(world, supervisor["token"], "110105", "high", "理由")
+
+    refused = world.client.get("/v1/regions/110105/risk/history", headers=bearer(outsider["token"]))
+    by_admin = world.client.get("/v1/regions/110105/risk/history", headers=bearer(ADMIN_TOKEN))
+    unknown = world.client.get(
+        "/v1/regions/110199/risk/history", headers=bearer(supervisor["token"])
+    )
+    empty = world.client.get("/v1/regions/110108/risk/history", headers=bearer(supervisor["token"]))
+
+    assert [refused.status_code, by_admin.status_code, unknown.status_code] == [403, 403, 400]
+    assert "理由" not in refused.text
+    assert empty.json()["history"] == []

@@ -11,7 +11,7 @@
     auditor: "审计员 Auditor",
     admin: "平台管理员 Admin",
   };
-  const PARTS = ["tracer-view", "supervisor-view", "auditor-view", "admin-view", "token-once"];
+  const PARTS = ["tracer-view", "supervisor-view", "risk-view", "auditor-view", "admin-view", "token-once"];
 
   function hideAll() {
     for (const part of PARTS) $(part).hidden = true;
@@ -33,6 +33,7 @@
     badge.textContent = ROLE_NAMES[session.role] || session.role;
     badge.hidden = false;
     if (session.role === "supervisor") await views.queue.show();
+    if (session.role === "supervisor") await views.risk.show();
     if (session.role === "tracer" || session.role === "supervisor") await views.cases.show(session);
     if (session.role === "auditor") await views.audit.show();
     if (session.role === "admin") await views.admin.show();
