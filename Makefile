@@ -91,7 +91,7 @@ unit-cluster: $(VENV)/.dev
 resilience: $(VENV)/.dev
 	$(BIN)/pytest tests/resilience -m resilience
 
-test: $(VENV)/.dev chromium lint typecheck contract unit unit-production resilience
+test: $(VENV)/.dev chromium lint typecheck contract unit unit-production unit-cluster resilience
 
 # The benchmarks, in one go on this machine: the CRUD peer of ../shared/bench and Fangxin side by
 # side (SQLite, then PostgreSQL + Redis, wrk at 16 and 64 connections, rate limits off), the

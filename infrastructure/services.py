@@ -23,6 +23,7 @@ from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.outreach import Outreach
 from infrastructure.projections.runner import Runner
+from infrastructure.readmodels.redis.cluster import close_client
 from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.settings import Settings
 
@@ -99,4 +100,4 @@ class Services:
         self.audit.close()
         self.keys.close()
         if self.redis is not None:
-            self.redis.close()
+            close_client(self.redis)

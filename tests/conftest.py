@@ -89,7 +89,7 @@ def placed_deployment() -> Iterator[dict[str, str]]:
         return
     import psycopg
 
-    from infrastructure.readmodels.redis.cluster import open_client
+    from infrastructure.readmodels.redis.cluster import close_client, open_client
 
     schema = f"t_{uuid.uuid4().hex}"
     prefix = f"fxt:{schema}:"
@@ -108,7 +108,7 @@ def placed_deployment() -> Iterator[dict[str, str]]:
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
-    client.close()
+    close_client(client)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from infrastructure.readmodels.records import Pseudonyms, Seals
-from infrastructure.readmodels.redis.cluster import open_client
+from infrastructure.readmodels.redis.cluster import close_client, open_client
 from infrastructure.readmodels.redis.records import RedisRecords
 
 REDIS_URL = os.environ.get("FANGXIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -49,10 +49,10 @@ def redis_client() -> Iterator[redis.Redis]:
     try:
         client.ping()
     except redis.ConnectionError:
-        client.close()
+        close_client(client)
         unavailable(f"Redis is not reachable at {REDIS_URL}")
     yield client
-    client.close()
+    close_client(client)
 
 
 @pytest.fixture(scope="session")

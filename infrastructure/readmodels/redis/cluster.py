@@ -41,6 +41,17 @@ def open_client(url: str, cluster: bool) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def close_client(client: redis.Redis) -> None:
+    """Close a client of either kind, its sockets included.
+
+    A cluster client's `close` leaves its nodes' connection pools open (they were handed to
+    the nodes' clients, which do not own them), so their sockets are disconnected here.
+    """
+    if isinstance(client, redis.cluster.RedisCluster):
+        client.disconnect_connection_pools()
+    client.close()
+
+
 def open_loop_client(url: str, cluster: bool) -> redis.asyncio.Redis:
     """`open_client` for an event loop."""
     if cluster:
