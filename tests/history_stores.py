@@ -12,6 +12,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from infrastructure.history.memory import MemoryHistory
 from infrastructure.history.port import History
+from infrastructure.history.sealing import RowKeys
+from infrastructure.readmodels.records import Pseudonyms, Seals
 from tests.history_log import Log, postgres_recorder, sqlite_recorder
 from tests.integration.conftest import DATABASE_URL
 
@@ -48,31 +50,17 @@ class Stores:
         log = self.log
         if self.kind == "memory":
             return MemoryHistory(log.recorder, log.mapper, **extra)
-        from infrastructure.readmodels.records import Pseudonyms, Seals
+        row_keys = RowKeys(Pseudonyms(NAMES_KEY), Seals(SEALS_KEY))
 
         if self.kind == "sqlite":
             from infrastructure.history.sqlite import SQLiteHistory
 
             return SQLiteHistory(
-                log.recorder,
-                log.mapper,
-                self.data_dir,
-                Pseudonyms(NAMES_KEY),
-                Seals(SEALS_KEY),
-                key_id=log.keys.key_id,
-                **extra,
+                log.recorder, log.mapper, log.keys, self.data_dir, row_keys=row_keys, **extra
             )
         from infrastructure.history.postgres import PostgresHistory
 
-        return PostgresHistory(
-            log.recorder,
-            log.mapper,
-            self.dsn,
-            Pseudonyms(NAMES_KEY),
-            Seals(SEALS_KEY),
-            key_id=log.keys.key_id,
-            **extra,
-        )
+        return PostgresHistory(log.recorder, log.mapper, log.keys, row_keys=row_keys, **extra)
 
     def close(self) -> None:
         for history in self.opened:
