@@ -28,7 +28,7 @@ EVENTS_TABLE = "fangxin_events"
 
 def sqlite_recorder(path: Path) -> SQLiteApplicationRecorder:
     """The embedded deployment's log: eventsourcing's SQLite recorder over `events.db`."""
-    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path)), events_table_name=EVENTS_TABLE)
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path)))
     recorder.create_table()
     return recorder
 
