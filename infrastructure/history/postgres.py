@@ -64,12 +64,16 @@ class PostgresHistory:
         self._ds = found
         self._schema = found.schema
         self._names = schema.names(self._schema)
-        self._events = Identifier(self._schema, getattr(recorder, "events_table_name", ""))
+        log_schema = getattr(getattr(recorder, "datastore", found), "schema", self._schema)
+        self._events = Identifier(log_schema, getattr(recorder, "events_table_name", ""))
         self._tracking = PostgresTrackingRecorder(found, tracking_table_name=schema.TRACKING)
         self._batch = batch
         self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
         self._lock = threading.Lock()
         self._days: set[date] = set()
+        # The position after this worker's last batch: venues changed by others since are read
+        # back before the next (`_venues_since`).
+        self._applied = -1
         self._lock_key = f"{self._schema}.{schema.TRACKING}"
         if create_tables:
             self.create_tables()
@@ -89,9 +93,18 @@ class PostgresHistory:
     def _load(self) -> None:
         with self._ds.transaction() as cursor:
             self._days = schema.partition_days(cursor, self._schema)
-            cursor.execute(self._sql("SELECT venue_id, max_dwell_minutes FROM {venues}"))
-            for row in cursor.fetchall():
-                self._rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+            self._venues_since(cursor, -1)
+            self._applied = self._tracked(cursor)
+
+    def _venues_since(self, cursor: Cursor[DictRow], position: int) -> None:
+        """Learn the venues' maximum dwell that batches after `position` wrote (other
+        workers' batches, when this one's position is behind the table's)."""
+        cursor.execute(
+            self._sql("SELECT venue_id, max_dwell_minutes FROM {venues} WHERE position > %s"),
+            (position,),
+        )
+        for row in cursor.fetchall():
+            self._rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
 
     def _sql(self, text: str) -> Composed:
         return SQL(text).format(**self._names)
@@ -115,17 +128,20 @@ class PostgresHistory:
         with self._ds.transaction(commit=True) as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
             position = self._tracked(cursor)
+            if position != self._applied:
+                self._venues_since(cursor, self._applied)
             cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
             state = cursor.fetchone()
             dropped_before = state["dropped_before"] if state else None
             batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
             if not batch.count:
+                self._applied = position
                 return 0
             groups = grouped(batch.operations, dropped_before)
             self._ensure_partitions(set().union(*(group.days() for group in groups)))
             longest = 0.0
             for group in groups:
-                longest = max(longest, self._write(cursor, group))
+                longest = max(longest, self._write(cursor, group, batch.last))
             if longest:
                 cursor.execute(
                     self._sql("UPDATE {state} SET longest_seconds = %s WHERE longest_seconds < %s"),
@@ -137,7 +153,8 @@ class PostgresHistory:
             )
             if cursor.fetchone() is None:
                 raise IntegrityError("the history's position moved under its lock")
-            return batch.count
+        self._applied = batch.last
+        return batch.count
 
     def _tracked(self, cursor: Cursor[DictRow]) -> int:
         cursor.execute(self._tracking.max_tracking_id_statement, (schema.APPLICATION,))
@@ -153,17 +170,18 @@ class PostgresHistory:
                 schema.create_partitions(cursor, self._schema, missing)
             self._days |= missing
 
-    def _write(self, cursor: Cursor[DictRow], group: Changes) -> float:
+    def _write(self, cursor: Cursor[DictRow], group: Changes, last: int) -> float:
         """Write one group; the longest stay it closed or opened, in seconds."""
         longest = 0.0
         if group.venues:
             cursor.execute(
                 self._sql(
-                    "INSERT INTO {venues} SELECT * FROM unnest(%s::uuid[], %s::integer[])"
-                    " ON CONFLICT (venue_id)"
-                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes"
+                    "INSERT INTO {venues} SELECT u.*, %s"
+                    " FROM unnest(%s::uuid[], %s::integer[]) AS u ON CONFLICT (venue_id)"
+                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes,"
+                    " position = excluded.position"
                 ),
-                (list(group.venues), list(group.venues.values())),
+                (last, list(group.venues), list(group.venues.values())),
             )
         if group.visits:
             self._insert_visits(cursor, group)

@@ -95,10 +95,10 @@ class Reads:
             checkout_reason=row["reason"],
         )
 
-    def stays(
-        self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime, longest: int
-    ) -> list[Stay]:
-        """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
+    def stays_query(
+        self, key: str, value: Any, t0: datetime, t1: datetime, longest: int
+    ) -> tuple[Composed, tuple[Any, ...]]:
+        """The statement and parameters of `stays` (the planner prunes by the day range)."""
         if key not in _KEYS:
             raise ValueError(key)
         first = utc_day(t0 - timedelta(seconds=longest))
@@ -108,10 +108,15 @@ class Reads:
             columns=_STAY,
             key=Identifier(key),
         )
+        return statement, (value, first, utc_day(t1), t1, t0)
+
+    def stays(
+        self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime, longest: int
+    ) -> list[Stay]:
+        """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
+        statement, params = self.stays_query(key, value, t0, t1, longest)
         with self._ds.get_connection() as conn:
-            rows = conn.execute(
-                statement, (value, first, utc_day(t1), t1, t0), prepare=True
-            ).fetchall()
+            rows = conn.execute(statement, params, prepare=True).fetchall()
         found: list[Stay] = []
         for row in rows:
             people = self._row_keys.open_people(row["visit_id"], row["people"])

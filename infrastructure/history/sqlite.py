@@ -71,8 +71,17 @@ class SQLiteHistory:
         with self._lock:
             for statement in STATEMENTS:
                 self._db.execute(statement)
-            for venue_id, minutes in self._db.execute("SELECT * FROM venues"):
-                self._rows.know_venue(UUID(bytes=venue_id), minutes)
+            self._venues_since(-1)
+            self._applied = self._tracked()
+
+    def _venues_since(self, position: int) -> None:
+        """Learn the venues' maximum dwell that batches after `position` wrote (another
+        process's, when this one's position is behind the table's)."""
+        found = self._db.execute(
+            "SELECT venue_id, max_dwell_minutes FROM venues WHERE position > ?", (position,)
+        )
+        for venue_id, minutes in found:
+            self._rows.know_venue(UUID(bytes=venue_id), minutes)
 
     def close(self) -> None:
         """Close the file."""
@@ -96,13 +105,15 @@ class SQLiteHistory:
         db.execute("BEGIN IMMEDIATE")
         try:
             position = self._tracked()
+            if position != self._applied:
+                self._venues_since(self._applied)
             dropped = db.execute("SELECT dropped_before FROM state").fetchone()[0]
             batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
             if batch.count:
                 before = None if dropped is None else from_day_number(dropped)
                 longest = 0.0
                 for group in grouped(batch.operations, before):
-                    longest = max(longest, self._write(group))
+                    longest = max(longest, self._write(group, batch.last))
                 db.execute(
                     "UPDATE state SET longest_seconds = max(longest_seconds, ?)",
                     (int(longest) + 1 if longest else 0,),
@@ -116,6 +127,7 @@ class SQLiteHistory:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._applied = batch.last
         return batch.count
 
     def _tracked(self) -> int:
@@ -124,13 +136,13 @@ class SQLiteHistory:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _write(self, group: Changes) -> float:
+    def _write(self, group: Changes, last: int) -> float:
         """Write one group; the longest stay it opened or closed, in seconds."""
         db, keys, longest = self._db, self._row_keys, 0.0
         db.executemany(
-            "INSERT INTO venues VALUES (?, ?) ON CONFLICT (venue_id)"
-            " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes",
-            [(venue_id.bytes, minutes) for venue_id, minutes in group.venues.items()],
+            "INSERT INTO venues VALUES (?, ?, ?) ON CONFLICT (venue_id) DO UPDATE"
+            " SET max_dwell_minutes = excluded.max_dwell_minutes, position = excluded.position",
+            [(venue_id.bytes, minutes, last) for venue_id, minutes in group.venues.items()],
         )
         rows = []
         for added in group.visits:
