@@ -28,6 +28,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay
+from infrastructure.history import postgres_columns as cols
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.changes import Changes, grouped
 from infrastructure.history.log import BATCH, read_batch
@@ -126,6 +127,7 @@ class PostgresHistory:
 
     def _apply_batch(self) -> int:
         with self._ds.transaction(commit=True) as cursor:
+            cols.register(cursor)
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
             position = self._tracked(cursor)
             if position != self._applied:
@@ -196,11 +198,12 @@ class PostgresHistory:
                     " RETURNING extract(epoch FROM v.ends - v.checked_in) AS seconds"
                 ),
                 (
-                    [c.visit_id for c in closes],
-                    [c.at for c in closes],
-                    [c.reason for c in closes],
+                    cols.uuids([c.visit_id for c in closes]),
+                    cols.times([c.at for c in closes]),
+                    cols.texts([c.reason for c in closes]),
                     day,
                 ),
+                binary=True,
             )
             longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
         for visitor_id in group.erased:
@@ -211,37 +214,41 @@ class PostgresHistory:
             )
         if group.exposures:
             self._insert_exposures(cursor, group)
-        for day, ids in group.log_rows.items():
+        if group.log_rows:
+            days = [day for day, ids in group.log_rows.items() for _ in ids]
+            ids = [i for found in group.log_rows.values() for i in found]
             cursor.execute(
                 self._sql(
                     "INSERT INTO {log_rows} (day, originator_id)"
-                    " SELECT %s, id FROM unnest(%s::uuid[]) AS u(id)"
+                    " SELECT * FROM unnest(%s::date[], %s::uuid[])"
                 ),
-                (day, ids),
+                (cols.dates(days), cols.uuids(ids)),
+                binary=True,
             )
         return longest
 
     def _insert_visits(self, cursor: Cursor[DictRow], group: Changes) -> None:
         keys = self._row_keys
-        columns: list[list[Any]] = [[] for _ in range(11)]
-        for added in group.visits:
-            v = added.visit
-            until = v.checked_in_at + timedelta(minutes=added.max_dwell_minutes)
-            values = (
-                added.day,
-                v.visit_id,
-                v.venue_id,
-                keys.person(v.visitor_id),
-                keys.person(v.guardian_id),
-                v.checked_in_at,
-                until,
-                until,
-                v.via,
-                keys.seal_people(v.visit_id, v.visitor_id, v.guardian_id),
-                None,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+        visits = [added.visit for added in group.visits]
+        until = [
+            v.checked_in_at + timedelta(minutes=added.max_dwell_minutes)
+            for v, added in zip(visits, group.visits, strict=True)
+        ]
+        columns = (
+            cols.dates([added.day for added in group.visits]),
+            cols.uuids([v.visit_id for v in visits]),
+            cols.uuids([v.venue_id for v in visits]),
+            cols.byteas([keys.person(v.visitor_id) for v in visits]),
+            cols.byteas([keys.person(v.guardian_id) for v in visits]),
+            cols.times([v.checked_in_at for v in visits]),
+            cols.times(until),
+            cols.times(until),
+            cols.texts([v.via for v in visits]),
+            cols.byteas(
+                [keys.seal_people(v.visit_id, v.visitor_id, v.guardian_id) for v in visits]
+            ),
+            cols.texts([None] * len(visits)),
+        )
         cursor.execute(
             self._sql(
                 "INSERT INTO {visits} (day, visit_id, venue_id, person, guardian, checked_in,"
