@@ -31,7 +31,7 @@ from domain.tracing import Stay
 from infrastructure.history import postgres_columns as cols
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.changes import Changes, grouped
-from infrastructure.history.log import BATCH, read_batch
+from infrastructure.history.log import BATCH, Batch, Follower
 from infrastructure.history.postgres_reads import Reads
 from infrastructure.history.postgres_retention import Retention
 from infrastructure.history.rows import DayKeys, Rows
@@ -69,11 +69,12 @@ class PostgresHistory:
         self._events = Identifier(log_schema, getattr(recorder, "events_table_name", ""))
         self._tracking = PostgresTrackingRecorder(found, tracking_table_name=schema.TRACKING)
         self._batch = batch
-        self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
+        self._default_dwell = default_max_dwell_minutes
+        self._day_keys = DayKeys(keys.key_id)
         self._lock = threading.Lock()
         self._days: set[date] = set()
-        # The position after this worker's last batch: venues changed by others since are read
-        # back before the next (`_venues_since`).
+        # The position after this worker's last batch: when another worker moved it since,
+        # the venues' dwell is read back before going on (`_start`).
         self._applied = -1
         self._lock_key = f"{self._schema}.{schema.TRACKING}"
         if create_tables:
@@ -83,6 +84,7 @@ class PostgresHistory:
             found, self._names, self._events, keys, self._lock_key, vacuum_full
         )
         self._load()
+        self._follower = Follower(recorder, mapper, self._fresh_rows, batch)
 
     def create_tables(self) -> None:
         """Make the tables (`fangxin migrate` in production; idempotent)."""
@@ -94,18 +96,15 @@ class PostgresHistory:
     def _load(self) -> None:
         with self._ds.transaction() as cursor:
             self._days = schema.partition_days(cursor, self._schema)
-            self._venues_since(cursor, -1)
-            self._applied = self._tracked(cursor)
 
-    def _venues_since(self, cursor: Cursor[DictRow], position: int) -> None:
-        """Learn the venues' maximum dwell that batches after `position` wrote (other
-        workers' batches, when this one's position is behind the table's)."""
-        cursor.execute(
-            self._sql("SELECT venue_id, max_dwell_minutes FROM {venues} WHERE position > %s"),
-            (position,),
-        )
-        for row in cursor.fetchall():
-            self._rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+    def _fresh_rows(self) -> Rows:
+        """Rows that know every venue's dwell as committed."""
+        rows = Rows(self._default_dwell, self._day_keys)
+        with self._ds.transaction() as cursor:
+            cursor.execute(self._sql("SELECT venue_id, max_dwell_minutes FROM {venues}"))
+            for row in cursor.fetchall():
+                rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+        return rows
 
     def _sql(self, text: str) -> Composed:
         return SQL(text).format(**self._names)
@@ -117,33 +116,36 @@ class PostgresHistory:
 
     def catch_up(self) -> int:
         """Apply every event beyond the tracking position, each exactly once; how many."""
-        applied = 0
         with self._lock:
-            while True:
-                count = self._apply_batch()
-                applied += count
-                if count < self._batch:
-                    return applied
+            return self._follower.catch_up(self._start, self._apply_batch)
 
-    def _apply_batch(self) -> int:
+    def _start(self) -> int:
+        """Where to read from; another worker moved the position since this one's last batch,
+        so the venues' dwell it knows may be behind: read back."""
+        position = self.position()
+        if position != self._applied:
+            self._follower.rows = self._fresh_rows()
+        return position
+
+    def _apply_batch(self, batch: Batch) -> bool:
+        """Write the batch, if the position is still where it starts; whether it did."""
         with self._ds.transaction(commit=True) as cursor:
             cols.register(cursor)
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
             position = self._tracked(cursor)
-            if position != self._applied:
-                self._venues_since(cursor, self._applied)
-            cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
-            state = cursor.fetchone()
-            dropped_before = state["dropped_before"] if state else None
-            batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
+            if position != batch.start:
+                self._applied = -1
+                return False
             if not batch.count:
                 self._applied = position
-                return 0
-            groups = grouped(batch.operations, dropped_before)
+                return True
+            cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
+            state = cursor.fetchone()
+            groups = grouped(batch.operations, state["dropped_before"] if state else None)
             self._ensure_partitions(set().union(*(group.days() for group in groups)))
             longest = 0.0
             for group in groups:
-                longest = max(longest, self._write(cursor, group, batch.last))
+                longest = max(longest, self._write(cursor, group))
             if longest:
                 cursor.execute(
                     self._sql("UPDATE {state} SET longest_seconds = %s WHERE longest_seconds < %s"),
@@ -156,7 +158,7 @@ class PostgresHistory:
             if cursor.fetchone() is None:
                 raise IntegrityError("the history's position moved under its lock")
         self._applied = batch.last
-        return batch.count
+        return True
 
     def _tracked(self, cursor: Cursor[DictRow]) -> int:
         cursor.execute(self._tracking.max_tracking_id_statement, (schema.APPLICATION,))
@@ -172,18 +174,17 @@ class PostgresHistory:
                 schema.create_partitions(cursor, self._schema, missing)
             self._days |= missing
 
-    def _write(self, cursor: Cursor[DictRow], group: Changes, last: int) -> float:
+    def _write(self, cursor: Cursor[DictRow], group: Changes) -> float:
         """Write one group; the longest stay it closed or opened, in seconds."""
         longest = 0.0
         if group.venues:
             cursor.execute(
                 self._sql(
-                    "INSERT INTO {venues} SELECT u.*, %s"
-                    " FROM unnest(%s::uuid[], %s::integer[]) AS u ON CONFLICT (venue_id)"
-                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes,"
-                    " position = excluded.position"
+                    "INSERT INTO {venues} SELECT * FROM unnest(%s::uuid[], %s::integer[])"
+                    " ON CONFLICT (venue_id)"
+                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes"
                 ),
-                (last, list(group.venues), list(group.venues.values())),
+                (list(group.venues), list(group.venues.values())),
             )
         if group.visits:
             self._insert_visits(cursor, group)

@@ -46,9 +46,7 @@ _PARENTS = (
     " exposure_id uuid PRIMARY KEY, venue_id uuid NOT NULL, starts timestamptz NOT NULL,"
     " ends timestamptz NOT NULL, declared_at timestamptz NOT NULL, sealed bytea NOT NULL)",
     "CREATE INDEX IF NOT EXISTS {exposures_venue} ON {exposures} (venue_id, starts)",
-    # `position`: the batch that wrote it, so a worker reads back what others changed since.
-    "CREATE TABLE IF NOT EXISTS {venues} ("
-    " venue_id uuid PRIMARY KEY, max_dwell_minutes integer NOT NULL, position bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {venues} (venue_id uuid PRIMARY KEY, max_dwell_minutes integer)",
     # One row: the longest any stay lasted (a lookup reaches that far back for stays that
     # began on earlier days), and the first day retention kept.
     "CREATE TABLE IF NOT EXISTS {state} ("
