@@ -79,7 +79,14 @@ class PostgresHistory:
         self._lock_key = f"{self._schema}.{schema.TRACKING}"
         if create_tables:
             self.create_tables()
-        self._reads = Reads(found, self._names, self._row_keys)
+        self._reads = Reads(
+            found,
+            self._names,
+            self._row_keys,
+            Identifier(self._schema, schema.TRACKING),
+            self._events,
+            self.catch_up,
+        )
         self._retention = Retention(
             found, self._names, self._events, keys, self._lock_key, vacuum_full
         )
@@ -288,43 +295,28 @@ class PostgresHistory:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _fresh(self) -> int:
-        """Catch up if the log moved past the position; the longest stay, in seconds."""
-        position, head, longest = self._reads.freshness(self._tracking, self._events)
-        if head > position:
-            self.catch_up()
-            longest = self._reads.freshness(self._tracking, self._events)[2]
-        return longest
-
     def visit(self, visit_id: UUID) -> VisitView | None:
         """One visit (open or closed): looked up in every day's partition."""
-        self._fresh()
         return self._reads.visit(visit_id)
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and their dependents that began in [start, end), oldest first."""
-        self._fresh()
         return self._reads.visits("guardian", self._row_keys.person(guardian_id), start, end)
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""
-        self._fresh()
         return self._reads.visits("venue_id", venue_id, start, end)
 
     def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays at a venue intersecting [t0, t1] (open ones end at in + max dwell, or now)."""
-        longest = self._fresh()
-        return self._reads.stays("venue_id", venue_id, t0, t1, now, longest)
+        return self._reads.stays("venue_id", venue_id, t0, t1, now)
 
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1], sorted by start."""
-        longest = self._fresh()
-        person = self._row_keys.person(visitor_id)
-        return self._reads.stays("person", person, t0, t1, now, longest)
+        return self._reads.stays("person", self._row_keys.person(visitor_id), t0, t1, now)
 
     def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures declared at a venue overlapping [start, end]."""
-        self._fresh()
         return self._reads.exposures(venue_id, start, end)
 
     # -- retention ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_a_stay_lookup_reads_only_the_partitions_of_its_days(stores: Stores) -> 
     world = populate(stores.log, DAYS)
     history = stores.open()
     middle = DAYS[1]
-    _, _, longest = history._reads.freshness(history._tracking, history._events)
+    _, _, longest = history._reads.freshness()
     assert longest < 12 * 3600  # so the window below reaches back into its own day only
     t0, t1 = middle + timedelta(hours=12), middle + timedelta(hours=14)
 
