@@ -2,14 +2,16 @@
 
 Run from the repository root (PostgreSQL at FANGXIN_BENCH_DATABASE_URL, default the test one):
     python -m bench.history [--sizes 1000000 10000000] [--events 200000] [--seed 1]
+                            [--person-visits 56] [--depth1 200] [--depth2 50]
 
 Contacts: each size gets a schema of its own, seeded straight into the history's tables
 (COPY, rows pseudonymised and sealed as the projection writes them): 28 UTC days of visits,
 one venue per 500 visits (busier and quieter ones), people making two visits a day on
-average, check-ins between 07:00 and 22:00 China time with meal peaks, dwell log-uniform
-5-120 min, 3 % never checked out. A query traces one random person with a stay in the last 14
-days through `close_contacts` (the default rule), its lookups going through the
-`PostgresHistory` port as Casework's do (each read checks the log's head first).
+average (--person-visits 5 gives bench.trace's sparser world), check-ins between 07:00 and
+22:00 China time with meal peaks, dwell log-uniform 5-120 min, 3 % never checked out. A query
+traces one random person with a stay in the last 14 days through `close_contacts` (the
+default rule), its lookups going through the `PostgresHistory` port as Casework's do (each
+read checks the log's head in the same round trip).
 
 Rebuild: writes --events encrypted events (venues, visitors, visits checked in and out) into
 a fresh log, then times `catch_up` from position 0 into an empty history: events/s.
@@ -50,7 +52,8 @@ WINDOW = timedelta(days=14)
 MAX_DWELL_MINUTES = 180
 OPEN_SHARE = 0.03
 VISITS_PER_VENUE = 500
-VISITS_PER_PERSON_DAY = 2
+# Visits a person makes over the 28 days: two a day by default; bench.trace's world has 5.
+PERSON_VISITS = DAYS * 2
 CHINA = timedelta(hours=8)
 ROW_KEYS = RowKeys(Pseudonyms(b"b" * 32), Seals(b"c" * 32))
 
@@ -89,11 +92,11 @@ class Place:
             db.execute(f"DROP SCHEMA {self.schema} CASCADE")
 
 
-def seed(place: Place, n_visits: int, rng: random.Random) -> list[UUID]:
+def seed(place: Place, n_visits: int, rng: random.Random, person_visits: int) -> list[UUID]:
     """COPY n_visits visit rows into the history; returns the people."""
     place.history()  # makes the tables
     n_venues = max(1, n_visits // VISITS_PER_VENUE)
-    n_people = max(1, n_visits // (DAYS * VISITS_PER_PERSON_DAY))
+    n_people = max(1, n_visits // person_visits)
     venues = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(n_venues)]
     popularity = [rng.lognormvariate(0, 0.75) for _ in range(n_venues)]
     people = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(n_people)]
@@ -186,12 +189,14 @@ def measure(history: PostgresHistory, people: list[UUID], depth: int, n: int) ->
     )
 
 
-def contacts(sizes: list[int], seed_value: int, depth1: int, depth2: int) -> None:
+def contacts(
+    sizes: list[int], seed_value: int, depth1: int, depth2: int, person_visits: int
+) -> None:
     for size in sizes:
         place = Place("contacts")
         try:
             began = time.perf_counter()
-            people = seed(place, size, random.Random(seed_value))
+            people = seed(place, size, random.Random(seed_value), person_visits)
             seeded = time.perf_counter() - began
             with psycopg.connect(DATABASE_URL) as db:
                 (total,) = db.execute(
@@ -253,11 +258,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--depth1", type=int, default=200)
     parser.add_argument("--depth2", type=int, default=50)
+    parser.add_argument(
+        "--person-visits", type=int, default=PERSON_VISITS, help="a person's visits in 28 days"
+    )
     args = parser.parse_args()
-    print(f"rule {ContactRule()}; window {WINDOW.days} days; {VISITS_PER_PERSON_DAY} visits/day")
+    print(
+        f"rule {ContactRule()}; window {WINDOW.days} days;"
+        f" {args.person_visits} visits a person in {DAYS} days"
+    )
     if args.events:
         rebuild(args.events, args.seed)
-    contacts(args.sizes, args.seed, args.depth1, args.depth2)
+    contacts(args.sizes, args.seed, args.depth1, args.depth2, args.person_visits)
 
 
 if __name__ == "__main__":
