@@ -36,6 +36,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.visits import CheckoutReason, Visit
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.postgres import PostgresHistory
 from infrastructure.history.sealing import RowKeys
@@ -226,20 +227,27 @@ def rebuild(n_events: int, seed_value: int) -> None:
         people = [log.visitor().id for _ in range(2000)]
         written = 2200
         clock = START
+        leaving: list[list[Visit]] = []
         began = time.perf_counter()
         while written < n_events:
-            # In time order, as check-ins reach the log: 500 visits a minute.
-            visits = []
+            # In time order, as they reach the log: a minute's 500 check-ins, and the check-outs
+            # of the visits that began 40 minutes before.
+            arriving = []
             for _ in range(500):
                 at = clock + timedelta(seconds=rng.randrange(60))
-                visits.append(
-                    log.new_visit(
-                        rng.choice(people), rng.choice(venues).id, at, at + timedelta(minutes=40)
+                arriving.append(log.new_visit(rng.choice(people), rng.choice(venues).id, at))
+            log.save(*arriving)
+            leaving.append(arriving)
+            if len(leaving) > 40:
+                gone = leaving.pop(0)
+                for visit in gone:
+                    visit.check_out(
+                        visit.checked_in_at + timedelta(minutes=40), CheckoutReason.SCAN
                     )
-                )
-            log.save(*visits)
+                log.save(*gone)
+                written += 500
             clock += timedelta(minutes=1)
-            written += 1000
+            written += 500
         wrote = time.perf_counter() - began
         print(f"log: {written} events written in {wrote:.0f} s")
         history = place.history()

@@ -196,24 +196,25 @@ class PostgresHistory:
         if group.visits:
             self._insert_visits(cursor, group)
             longest = max(60.0 * v.max_dwell_minutes for v in group.visits)
-        for day, closes in group.closes.items():
-            cursor.execute(
+        # One statement a check-out, all sent at once (a pipeline), each a lookup of the
+        # (visit id, day) index: a join with the batch's array would be planned from the
+        # statistics of a partition filling faster than they follow, and scan it whole.
+        closes = [close for found in group.closes.values() for close in found]
+        if closes:
+            cursor.executemany(
                 self._sql(
-                    "UPDATE {visits} AS v SET checked_out = u.at, reason = u.reason,"
-                    " ends = greatest(u.at, v.checked_in)"
-                    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS u(id, at, reason)"
-                    " WHERE v.day = %s AND v.visit_id = u.id AND v.checked_out IS NULL"
-                    " RETURNING extract(epoch FROM v.ends - v.checked_in) AS seconds"
+                    "UPDATE {visits} SET checked_out = %s, reason = %s,"
+                    " ends = greatest(%s, checked_in)"
+                    " WHERE visit_id = %s AND day = %s AND checked_out IS NULL"
+                    " RETURNING extract(epoch FROM ends - checked_in) AS seconds"
                 ),
-                (
-                    cols.uuids([c.visit_id for c in closes]),
-                    cols.times([c.at for c in closes]),
-                    cols.texts([c.reason for c in closes]),
-                    day,
-                ),
-                binary=True,
+                [(c.at, c.reason, c.at, c.visit_id, c.day) for c in closes],
+                returning=True,
             )
-            longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
+            while True:
+                longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
+                if not cursor.nextset():
+                    break
         for visitor_id in group.erased:
             person = self._row_keys.person(visitor_id)
             cursor.execute(
