@@ -218,7 +218,9 @@ class PostgresHistory:
         for visitor_id in group.erased:
             person = self._row_keys.person(visitor_id)
             cursor.execute(
-                self._sql("DELETE FROM {visits} WHERE guardian = %s OR person = %s"),
+                self._sql(
+                    "DELETE FROM {visits} WHERE person = %s OR guardian = %s AND guardian <> person"
+                ),
                 (person, person),
             )
         if group.exposures:
