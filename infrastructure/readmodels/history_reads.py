@@ -47,5 +47,7 @@ class HistoryExposureLog:
 
 def drop_history(history: History, cutoff: datetime) -> int:
     """Drop the history's days before the cutoff's UTC day, whole (the day keys went first);
-    returns how many days went."""
+    returns how many days went. The history catches up first: no row of those days comes in
+    after them."""
+    history.catch_up()
     return history.drop_days_before(cutoff.astimezone(UTC).date())

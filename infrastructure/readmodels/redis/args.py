@@ -95,9 +95,7 @@ class EventArgs:
         made = VisitIn(*msgspec.structs.astuple(views.visit_view(e))[:6])
         sealed = self._records.visit_in(visit, made)
         # The record without its planned dwell, which the script adds from the venue's.
-        record = (
-            f'{{"v":"{visit}","p":"{person}","u":"{venue}","s":{start},"i":"{sealed}"}}'
-        )
+        record = f'{{"v":"{visit}","p":"{person}","u":"{venue}","s":{start},"i":"{sealed}"}}'
         return ["checkin", record, visit, person, venue, start]
 
     def _account(self, e: Account.TokenRotated | Account.Deactivated) -> Args:

@@ -151,7 +151,7 @@ class RedisProjector:
         # Only a visit whose deadline comes before this can have begun before the cutoff.
         latest = repr(epoch(cutoff) + LONGEST_DWELL_S + 1)
         while True:
-            args = [self.prefix, repr(epoch(cutoff)), latest, kept]
+            args: list[str | int] = [self.prefix, repr(epoch(cutoff)), latest, kept]
             went, seen = (int(n) for n in self._drop(keys=[self.prefix + "due"], args=args))
             dropped += went
             kept += seen - went
