@@ -34,8 +34,9 @@ from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
 from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
-from infrastructure.history.memory import MemoryHistory
 from infrastructure.history.port import History
+from infrastructure.history.postgres import PostgresHistory
+from infrastructure.history.reset import reset_postgres
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -172,6 +173,7 @@ class _Shared:
     compaction: KeyCompaction
     log: EventLog
     common: dict[str, Any]
+    create_tables: bool = True
 
     def application(
         self, ports: Ports, runner: Runner, committer: GroupCommit
@@ -231,6 +233,7 @@ def build_services(
         admin=admin_tokens(settings, keys, audit, clock_),
         compaction=compaction,
         log=EventLog(event_store_env(settings, create_tables), mapper),
+        create_tables=create_tables,
         common={
             "clock": clock_,
             "ids": RandomIds(),
@@ -298,7 +301,7 @@ def _production(shared: _Shared) -> Services:
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
     # Redis keeps what is hot; visits, stays and exposures are read from the history (issue 21).
-    history = production_history(shared)
+    history = production_history(shared, shared.create_tables)
     ports = Ports(
         directory=directory,
         visits=RedisVisitLog(client, records, projector, history, loop_clients),
@@ -347,12 +350,29 @@ def _production(shared: _Shared) -> Services:
         outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
-        history=HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0),
+        history=history_follower(shared, history),
         _closers=[feed.stop, committer.close],
     )
 
 
-def production_history(shared: _Shared) -> History:
-    """The history of the production deployment."""
-    settings = shared.settings
-    return MemoryHistory(shared.log.recorder, shared.mapper, settings.default_max_dwell_minutes)
+def production_history(shared: _Shared, create_tables: bool) -> PostgresHistory:
+    """The history of the production deployment: day partitions in the log's own database,
+    in tables of its own (made by `fangxin migrate`, or by a deployment that makes its own)."""
+    return PostgresHistory(
+        shared.log.recorder,
+        shared.mapper,
+        shared.keys,
+        create_tables=create_tables,
+        default_max_dwell_minutes=shared.settings.default_max_dwell_minutes,
+    )
+
+
+def history_follower(shared: _Shared, history: History) -> HistoryFollower:
+    """Catches the history up in the background; `fangxin rebuild` makes it afresh."""
+    recorder: Any = shared.log.recorder
+
+    def fresh() -> History:
+        reset_postgres(recorder.datastore)
+        return production_history(shared, create_tables=True)
+
+    return HistoryFollower(history, lambda: recorder.max_notification_id() or 0, fresh=fresh)
