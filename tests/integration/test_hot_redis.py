@@ -182,3 +182,21 @@ def test_fangxin_rebuild_rebuilds_the_history_from_the_log_too(
         assert sum(len(found) for found in before[:4]) == 8
     finally:
         again.close()
+
+
+def test_health_reports_the_history_and_answers_503_once_its_catch_up_stops(
+    running: tuple[World, Services, MovableClock],
+) -> None:
+    world, services, _ = running
+    world.check_in(world.visitor(), world.venue(world.merchant()))
+
+    answer = world.client.get("/health").json()
+    assert answer["history"] == {"name": "history", "state": "running"}
+    assert answer["history_lag"] >= 0
+
+    assert services.history is not None
+    services.history.stop()
+    stopped = world.client.get("/health")
+    assert stopped.status_code == 503
+    assert stopped.json()["history"]["state"] == "stopped"
+    assert "the projection history is stopped" in stopped.json()["detail"]
