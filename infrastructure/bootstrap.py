@@ -34,6 +34,9 @@ from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
 from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
+from infrastructure.history.port import History
+from infrastructure.history.postgres import PostgresHistory
+from infrastructure.history.reset import reset_postgres
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -43,8 +46,10 @@ from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
 from infrastructure.outreach import embedded_outreach, production_outreach
+from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.runner import ProjectionRunner, Runner
+from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.projection import ReadModelProjector
@@ -60,7 +65,6 @@ from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.readmodels.redis.projection import RedisProjector
 from infrastructure.readmodels.redis.records import RedisRecords
 from infrastructure.readmodels.redis.roster import RedisRoster
-from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.readmodels.redis.visits import RedisVisitLog
 from infrastructure.services import RandomIds, Services, SystemClock
 from infrastructure.settings import Settings
@@ -169,6 +173,7 @@ class _Shared:
     compaction: KeyCompaction
     log: EventLog
     common: dict[str, Any]
+    create_tables: bool = True
 
     def application(
         self, ports: Ports, runner: Runner, committer: GroupCommit
@@ -228,6 +233,7 @@ def build_services(
         admin=admin_tokens(settings, keys, audit, clock_),
         compaction=compaction,
         log=EventLog(event_store_env(settings, create_tables), mapper),
+        create_tables=create_tables,
         common={
             "clock": clock_,
             "ids": RandomIds(),
@@ -294,11 +300,13 @@ def _production(shared: _Shared) -> Services:
     directory = RedisDirectory(
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
+    # Redis keeps what is hot; visits, stays and exposures are read from the history (issue 21).
+    history = production_history(shared, shared.create_tables)
     ports = Ports(
         directory=directory,
-        visits=RedisVisitLog(client, records, projector, loop_clients),
-        contacts=RedisContactIndex(client, records, projector),
-        exposures=RedisExposureLog(client, records),
+        visits=RedisVisitLog(client, records, projector, history, loop_clients),
+        contacts=HistoryContactIndex(history),
+        exposures=HistoryExposureLog(history),
         roster=RedisRoster(client, records),
         **shared.common,
     )
@@ -342,5 +350,29 @@ def _production(shared: _Shared) -> Services:
         outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
+        history=history_follower(shared, history),
         _closers=[feed.stop, committer.close],
     )
+
+
+def production_history(shared: _Shared, create_tables: bool) -> PostgresHistory:
+    """The history of the production deployment: day partitions in the log's own database,
+    in tables of its own (made by `fangxin migrate`, or by a deployment that makes its own)."""
+    return PostgresHistory(
+        shared.log.recorder,
+        shared.mapper,
+        shared.keys,
+        create_tables=create_tables,
+        default_max_dwell_minutes=shared.settings.default_max_dwell_minutes,
+    )
+
+
+def history_follower(shared: _Shared, history: History) -> HistoryFollower:
+    """Catches the history up in the background; `fangxin rebuild` makes it afresh."""
+    recorder: Any = shared.log.recorder
+
+    def fresh() -> History:
+        reset_postgres(recorder.datastore)
+        return production_history(shared, create_tables=True)
+
+    return HistoryFollower(history, lambda: recorder.max_notification_id() or 0, fresh=fresh)
