@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run run-prod migrate test lint fmt typecheck contract unit unit-production unit-cluster resilience \
-	bench lock clean chromium
+	bench bench-memory lock clean chromium
 
 # The production deployment on this machine: the local PostgreSQL and Redis unless told otherwise.
 PROD_ENV = FANGXIN_DATABASE_URL="$${FANGXIN_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
@@ -105,6 +105,12 @@ bench: $(VENV)/.dev
 	VENV=$(PEER_VENV) FANGXIN_RATE_LIMIT=0 $(BIN)/python -m bench.compare --duration $(BENCH_DURATION)
 	$(BIN)/python -m bench.trace --sizes 100000 1000000
 	$(BIN)/python -m bench.rebuild --events 1000000 --redis redis://127.0.0.1:6379/0
+
+# Redis memory per check-in (issue 21): a production deployment seeded like the peer, 20 s of
+# check-ins at 32 connections; the bytes of its keys before and after, by kind.
+bench-memory: $(VENV)/.dev
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.redis_memory --duration 20 --concurrency 32
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

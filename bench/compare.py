@@ -96,10 +96,12 @@ def peer_row(
 
 
 class Deployment(NamedTuple):
-    """A running Fangxin: its URL and the process id of its server (workers are its children)."""
+    """A running Fangxin: its URL and the process id of its server (workers are its children),
+    and the prefix of its Redis keys (production)."""
 
     url: str
     pid: int
+    prefix: str = ""
 
 
 @contextmanager
@@ -151,7 +153,7 @@ def fangxin(production: bool) -> Iterator[Deployment]:
         subprocess.run([str(FANGXIN), "migrate"], env=env, check=True, capture_output=True)
     try:
         with serving([str(FANGXIN), "serve"], port, env) as deployment:
-            yield deployment
+            yield deployment._replace(prefix=f"{schema}:" if production else "")
     finally:
         shutil.rmtree(data, ignore_errors=True)
         if production:

@@ -188,7 +188,10 @@ class VisitLog(Protocol):
         ...
 
     async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
-        """Open visits of these people and one visit, awaited (never blocks the event loop)."""
+        """Open visits of these people and one visit, awaited (never blocks the event loop).
+
+        The visit may be missing once closed (production keeps only open ones hot): a caller
+        that finds none reads the log before it believes the visit was never made."""
         ...
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:

@@ -34,6 +34,8 @@ from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
 from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
+from infrastructure.history.memory import MemoryHistory
+from infrastructure.history.port import History
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -43,8 +45,10 @@ from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
 from infrastructure.outreach import embedded_outreach, production_outreach
+from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.runner import ProjectionRunner, Runner
+from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.projection import ReadModelProjector
@@ -60,7 +64,6 @@ from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.readmodels.redis.projection import RedisProjector
 from infrastructure.readmodels.redis.records import RedisRecords
 from infrastructure.readmodels.redis.roster import RedisRoster
-from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.readmodels.redis.visits import RedisVisitLog
 from infrastructure.services import RandomIds, Services, SystemClock
 from infrastructure.settings import Settings
@@ -294,11 +297,13 @@ def _production(shared: _Shared) -> Services:
     directory = RedisDirectory(
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
+    # Redis keeps what is hot; visits, stays and exposures are read from the history (issue 21).
+    history = production_history(shared)
     ports = Ports(
         directory=directory,
-        visits=RedisVisitLog(client, records, projector, loop_clients),
-        contacts=RedisContactIndex(client, records, projector),
-        exposures=RedisExposureLog(client, records),
+        visits=RedisVisitLog(client, records, projector, history, loop_clients),
+        contacts=HistoryContactIndex(history),
+        exposures=HistoryExposureLog(history),
         roster=RedisRoster(client, records),
         **shared.common,
     )
@@ -342,5 +347,12 @@ def _production(shared: _Shared) -> Services:
         outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
+        history=HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0),
         _closers=[feed.stop, committer.close],
     )
+
+
+def production_history(shared: _Shared) -> History:
+    """The history of the production deployment."""
+    settings = shared.settings
+    return MemoryHistory(shared.log.recorder, shared.mapper, settings.default_max_dwell_minutes)

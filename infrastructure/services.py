@@ -22,6 +22,7 @@ from infrastructure.keys.keystore import KeyStore
 from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.outreach import Outreach
+from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.runner import Runner
 from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.settings import Settings
@@ -75,13 +76,17 @@ class Services:
     redis: redis.Redis | None = None
     # Redis clients of the event loops (the check-in's awaited reads).
     loop_clients: LoopClients | None = None
+    # Keeps the on-disk history close behind the log (production, issue 21).
+    history: HistoryFollower | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> None:
-        """Start background work (projection, event feed, key compaction)."""
+        """Start background work (projection, event feed, key compaction, history)."""
         self.runner.start()
         if self.compaction is not None:
             self.compaction.start()
+        if self.history is not None:
+            self.history.start()
 
     def lag(self) -> int:
         """How many events of the log the read models have not applied yet."""
@@ -94,6 +99,8 @@ class Services:
             closer()
         if self.compaction is not None:
             self.compaction.stop()
+        if self.history is not None:
+            self.history.stop()
         self.runner.stop()
         self.store.close()
         self.audit.close()

@@ -22,6 +22,7 @@ from infrastructure.bootstrap import build_services
 from infrastructure.ops.duties import Duties
 from infrastructure.ops.metrics import Metrics
 from infrastructure.projections.health import READ_MODELS, LagWatch, RunnerState
+from infrastructure.projections.history_follower import HISTORY
 from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface.http.accounts import account_handlers
@@ -73,6 +74,9 @@ class Health(msgspec.Struct, omit_defaults=True, kw_only=True):
     projection_lag: int
     redis: str | None = None
     projection: ProjectionHealth
+    # The on-disk history's catch-up (production, issue 21): its state, and how far behind.
+    history: ProjectionHealth | None = None
+    history_lag: int | None = None
 
 
 @get(
@@ -117,6 +121,7 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
         down.append(f"the projection {projection.name} is {projection.state}")
     elif projection.behind_since is not None:
         down.append(f"the projection {projection.name} stays behind the log")
+    history, history_lag = _history_health(services, down)
     body = Health(
         status="degraded" if down else "ok",
         event_store=f"{'postgresql' if services.settings.uses_postgres else 'sqlite'}: {store}",
@@ -124,6 +129,8 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
         projection_lag=lag or 0,
         redis=cache,
         projection=projection,
+        history=history,
+        history_lag=history_lag,
     )
     if down:
         body.type, body.title = problem_type("unavailable"), "Service unavailable"
@@ -141,8 +148,35 @@ def _projection_health(runner: RunnerState, watch: LagWatch, lag: int | None) ->
     )
 
 
+def _history_health(
+    services: Services, down: list[str]
+) -> tuple[ProjectionHealth | None, int | None]:
+    """The history's catch-up and its lag (None where the deployment has none)."""
+    follower = services.history
+    if follower is None:
+        return None, None
+    state = follower.state()
+    lag = None
+    try:
+        lag = follower.lag()[1]
+    except Exception:  # the store's failure is reported, not raised
+        down.append("the history is unavailable")
+    if state.state != "running":
+        down.append(f"the projection {HISTORY} is {state.state}")
+    failing_since = _second(state.since) if state.state == "failing" else None
+    return ProjectionHealth(name=HISTORY, state=state.state, failing_since=failing_since), lag
+
+
 def _second(at: datetime | None) -> datetime | None:
     return at.replace(microsecond=0) if at else None
+
+
+def _lags(services: Services) -> dict[str, tuple[int, int]]:
+    """(position, lag) of each projection, for the metrics."""
+    lags = {READ_MODELS: (services.runner.position, services.lag())}
+    if services.history is not None:
+        lags[HISTORY] = services.history.lag()
+    return lags
 
 
 def _venue_name(services: Services, venue_id: UUID) -> str:
@@ -229,7 +263,7 @@ def create_app(settings: Settings, services: Services | None = None) -> CheckInR
         metrics = Metrics(built.redis, redis_key=f"{settings.redis_prefix}metrics")
         metrics.start()
         app.state.metrics = metrics
-        app.state.projection_lag = lambda: {READ_MODELS: (built.runner.position, built.lag())}
+        app.state.projection_lag = lambda: _lags(built)
         app.state.lag_watch = LagWatch(
             settings.projection_max_lag, settings.projection_lag_grace_seconds
         )

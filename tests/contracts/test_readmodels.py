@@ -1,4 +1,5 @@
-"""One contract for the read models: the memory adapters and the Redis adapters behave alike."""
+"""One contract for the read models: the memory adapters and production's (Redis for what is
+hot, the history for the rest) behave alike."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ from domain.people import Agency, Merchant, Officer, Visitor
 from domain.ports import ContactIndex, Directory, ExposureLog, VisitLog
 from domain.venues import Venue
 from domain.visits import CheckoutReason, Visit
+from infrastructure.history.memory import MemoryHistory
+from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.projection import ReadModelProjector
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
@@ -25,8 +29,8 @@ from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.redis.directory import RedisDirectory
 from infrastructure.readmodels.redis.loop import LoopClients
 from infrastructure.readmodels.redis.projection import RedisProjector
-from infrastructure.readmodels.redis.tracing import RedisContactIndex, RedisExposureLog
 from infrastructure.readmodels.redis.visits import RedisVisitLog
+from tests.history_log import Log, sqlite_recorder
 from tests.integration.conftest import REDIS_CLUSTER, REDIS_URL, records_of
 
 T0 = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # an hour before midnight: stays cross days
@@ -55,20 +59,23 @@ def memory_models() -> Models:
     return Models(directory, visits, contacts, exposures, project)
 
 
-def redis_models(client: redis.Redis, prefix: str) -> Models:
+def redis_models(client: redis.Redis, prefix: str, folder: Path) -> Models:
+    """Redis for what is hot, and a history that follows a log the events are also saved to."""
     records = records_of(prefix)
     projector = RedisProjector(client, records, 180)
-    counter = iter(range(1, 1_000_000))
+    log = Log(sqlite_recorder(folder / "events.db"), folder)
+    history = MemoryHistory(log.recorder, log.mapper, 180)
     loop_clients = LoopClients(REDIS_URL, REDIS_CLUSTER)
 
     def project(events: list[Any]) -> None:
-        projector.apply_batch([(next(counter), event) for event in events])
+        notifications = log.recorder.insert_events([log.mapper.to_stored_event(e) for e in events])
+        projector.apply_batch(list(zip(notifications or [], events, strict=True)))
 
     return Models(
         RedisDirectory(client, records, loop_clients=loop_clients),
-        RedisVisitLog(client, records, projector, loop_clients),
-        RedisContactIndex(client, records, projector),
-        RedisExposureLog(client, records),
+        RedisVisitLog(client, records, projector, history, loop_clients),
+        HistoryContactIndex(history),
+        HistoryExposureLog(history),
         project,
         loop_clients.close,
     )
@@ -81,7 +88,7 @@ def models(request: pytest.FixtureRequest) -> Iterator[Models]:
     else:
         client: redis.Redis = request.getfixturevalue("redis_client")
         prefix: str = request.getfixturevalue("redis_prefix")
-        yield redis_models(client, prefix)
+        yield redis_models(client, prefix, request.getfixturevalue("tmp_path"))
 
 
 def events(*aggregates: Aggregate) -> list[Any]:
@@ -263,7 +270,7 @@ def test_concurrent_looks_each_see_their_own_open_visits_and_visit(models: Model
         try:
             return await asyncio.gather(
                 models.visits.look([family.id, child], None),
-                models.visits.look([alone.id], closed.id),
+                models.visits.look([alone.id], lone.id),
                 models.visits.look([idle.id], uuid.uuid4()),
             )
         finally:
@@ -278,7 +285,7 @@ def test_concurrent_looks_each_see_their_own_open_visits_and_visit(models: Model
     assert seen_family.visit is None
     assert [v.visit_id for v in seen_alone.open_visits[alone.id]] == [lone.id]
     assert seen_alone.visit is not None
-    assert seen_alone.visit.checkout_reason == "payment"
+    assert (seen_alone.visit.visit_id, seen_alone.visit.checked_out_at) == (lone.id, None)
     assert seen_idle.open_visits == {idle.id: []}
     assert seen_idle.visit is None
 
@@ -412,7 +419,7 @@ def test_retention_drops_visits_that_began_before_the_cutoff(models: Models) -> 
 
 
 def test_the_redis_projection_applies_each_event_once(
-    redis_client: redis.Redis, redis_prefix: str
+    redis_client: redis.Redis, redis_prefix: str, tmp_path: Path
 ) -> None:
     projector = RedisProjector(redis_client, records_of(redis_prefix), 180)
     visitor, venue = new_visitor(), new_venue(uuid.uuid4())
@@ -422,4 +429,6 @@ def test_the_redis_projection_applies_each_event_once(
     assert projector.apply_batch(batch) == 0  # replayed: the position says it was applied
     assert projector.position() == 3
     records = records_of(redis_prefix)
-    assert RedisVisitLog(redis_client, records, projector).occupancy(venue.id) == 1
+    log = Log(sqlite_recorder(tmp_path / "events.db"), tmp_path)
+    history = MemoryHistory(log.recorder, log.mapper, 180)
+    assert RedisVisitLog(redis_client, records, projector, history).occupancy(venue.id) == 1

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,14 +21,16 @@ from litestar.testing import TestClient
 
 from domain.ports import AgencyView, Principal
 from infrastructure.bootstrap import build_services
+from infrastructure.history.memory import MemoryHistory
 from infrastructure.keys.crypto import normalise_phone
 from infrastructure.readmodels.redis.directory import RedisDirectory
 from infrastructure.readmodels.redis.projection import RedisProjector
-from infrastructure.readmodels.redis.tracing import RedisContactIndex
+from infrastructure.readmodels.redis.visits import RedisVisitLog
 from infrastructure.settings import load_settings
 from interface.http.app import create_app
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
 from tests.contracts.test_readmodels import T0, events, new_venue, new_visit, new_visitor
+from tests.history_log import Log, sqlite_recorder
 from tests.integration.conftest import records_of
 
 pytestmark = pytest.mark.integration
@@ -258,13 +261,16 @@ def test_a_copy_of_redis_holds_no_name_phone_token_or_raw_id(deployment: Deploym
 
 
 def test_records_and_index_entries_moved_to_other_keys_are_refused(
-    redis_client: redis.Redis, redis_prefix: str
+    redis_client: redis.Redis, redis_prefix: str, tmp_path: Path
 ) -> None:
     # Given two merchants' venues in Beijing and Shanghai, a family, and a stranger's visit
     records = records_of(redis_prefix)
     projector = RedisProjector(redis_client, records, 180)
     directory = RedisDirectory(redis_client, records)
-    contacts = RedisContactIndex(redis_client, records, projector)
+    log = Log(sqlite_recorder(tmp_path / "events.db"), tmp_path)  # the history: not asked here
+    visits = RedisVisitLog(
+        redis_client, records, projector, MemoryHistory(log.recorder, log.mapper)
+    )
     owner, rival = uuid.uuid4(), uuid.uuid4()
     beijing, shanghai = new_venue(owner), new_venue(rival)
     parent, stranger = new_visitor(["小明"]), new_visitor()
@@ -283,36 +289,15 @@ def test_records_and_index_entries_moved_to_other_keys_are_refused(
     move("venue", beijing.id, shanghai.id)
     move("guardian", child, stranger.id)
     redis_client.zadd(records.name("mvenues", rival), {records.pseudonyms.of(beijing.id): 9})
-    redis_client.zadd(records.name("pvisits", stranger.id), {records.pseudonyms.of(visit.id): 1})
+    redis_client.sadd(records.name("open", stranger.id), records.pseudonyms.of(visit.id))
     # Then none of them is believed where it was moved: no venue, no guardian, no visit
     assert directory.venue(shanghai.id) is None
     assert directory.guardian_of(stranger.id) is None
     assert directory.venues_of(rival) == []
-    window = (T0 - timedelta(hours=1), T0 + timedelta(hours=1), T0 + timedelta(hours=1))
-    assert contacts.stays_of(stranger.id, *window) == []
+    assert visits.open_of(stranger.id) == []
     # And where they belong they still are
     found = directory.venue(beijing.id)
     assert found is not None
     assert found.region == "110105"
     assert directory.guardian_of(child) == parent.id
-    assert [s.visit_id for s in contacts.stays_of(parent.id, *window)] == [visit.id]
-
-
-def test_a_planned_dwell_raised_in_redis_stretches_no_visit_past_a_day(
-    redis_client: redis.Redis, redis_prefix: str
-) -> None:
-    # Given an open visit at a venue whose maximum dwell is an hour
-    records = records_of(redis_prefix)
-    projector = RedisProjector(redis_client, records, 180)
-    contacts = RedisContactIndex(redis_client, records, projector)
-    visitor, venue = new_visitor(), new_venue(uuid.uuid4(), max_dwell=60)
-    visit = new_visit(visitor.id, visitor.id, venue.id, T0)
-    projector.apply_batch(list(enumerate(events(visitor, venue, visit), start=1)))
-    # When its planned dwell, which the scripts keep in clear, is raised to years
-    name = records.name("visit", visit.id)
-    stored = msgspec.json.decode(redis_client.get(name) or b"{}")
-    redis_client.set(name, msgspec.json.encode({**stored, "d": 10**9}))
-    # Then the visit is read as ending at most a day after it began
-    now = T0 + timedelta(days=3)
-    (stay,) = contacts.stays_of(visitor.id, T0, now, now)
-    assert stay.end == T0 + timedelta(days=1)
+    assert [v.visit_id for v in visits.open_of(parent.id)] == [visit.id]

@@ -7,35 +7,19 @@ local function apply(ARGV)
 local P = ARGV[1]
 local id = tonumber(ARGV[2])
 local kind = ARGV[3]
-local DAY = 86400
-
-local function days(first, last)
-  return math.floor(first / DAY), math.floor(last / DAY)
-end
-
-local function unfile(v)
-  local finish = v.e
-  if finish == nil then finish = v.s + v.d end
-  local d0, d1 = days(v.s, finish)
-  for d = d0, d1 do redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v) end
-end
-
--- A visit's record: the pseudonyms of the visit (v), person (p), guardian (g) and venue (u),
--- start (s), planned dwell (d), end (e, once closed), and the sealed check-in and check-out.
+-- Redis keeps only what is hot (issue 21): a visit's record lives here while the visit is
+-- open, with its entry in the person's `open` set, its venue's occupancy and the `due` set;
+-- every visit, open or closed, is read from the history (infrastructure/history).
+-- A record: the pseudonyms of the visit (v), person (p) and venue (u), start (s), planned
+-- dwell (d), and the sealed check-in (i).
 local function remove_visit(visit)
   local raw = redis.call('GET', P .. 'visit:' .. visit)
   if not raw then return end
   local v = cjson.decode(raw)
-  redis.call('ZREM', P .. 'gvisits:' .. v.g, visit)
-  redis.call('ZREM', P .. 'vvisits:' .. v.u, visit)
-  redis.call('ZREM', P .. 'pvisits:' .. v.p, visit)
-  redis.call('ZREM', P .. 'allvisits', visit)
+  redis.call('SREM', P .. 'open:' .. v.p, visit)
+  -- A venue nobody is at keeps no count.
+  if redis.call('DECR', P .. 'occ:' .. v.u) <= 0 then redis.call('DEL', P .. 'occ:' .. v.u) end
   redis.call('ZREM', P .. 'due', visit)
-  if v.e == nil then
-    redis.call('SREM', P .. 'open:' .. v.p, visit)
-    redis.call('DECR', P .. 'occ:' .. v.u)
-  end
-  unfile(v)
   redis.call('DEL', P .. 'visit:' .. visit)
 end
 
@@ -75,6 +59,17 @@ elseif kind == 'erased' then
     redis.call('HDEL', P .. 'phone:' .. known.phone, visitor)
     for _, person in ipairs(known.people) do redis.call('DEL', P .. 'guardian:' .. person) end
   end
+  -- Their open visits (the history forgets the rest, its rows unreadable with their keys).
+  local people = {visitor}
+  if raw then
+    for _, person in ipairs(cjson.decode(raw).people) do people[#people + 1] = person end
+  end
+  for _, person in ipairs(people) do
+    for _, visit in ipairs(redis.call('SMEMBERS', P .. 'open:' .. person)) do
+      remove_visit(visit)
+    end
+    redis.call('DEL', P .. 'open:' .. person)
+  end
   redis.call('DEL', P .. 'guardian:' .. visitor, P .. 'visitor:' .. visitor)
   -- What linked them and their dependents to cases (issue 19's accesses).
   redis.call('DEL', P .. 'acase:' .. visitor, P .. 'aperson:' .. visitor)
@@ -83,10 +78,6 @@ elseif kind == 'erased' then
       redis.call('DEL', P .. 'acase:' .. person, P .. 'aperson:' .. person)
     end
   end
-  for _, visit in ipairs(redis.call('ZRANGE', P .. 'gvisits:' .. visitor, 0, -1)) do
-    remove_visit(visit)
-  end
-  redis.call('DEL', P .. 'gvisits:' .. visitor)
 elseif kind == 'venue' then
   local venue = ARGV[5]
   redis.call('SET', P .. 'venue:' .. venue, ARGV[7])
@@ -106,49 +97,20 @@ elseif kind == 'agency' then
   list_entry(7)
 elseif kind == 'checkin' then
   -- ARGV[5] is the visit's record as JSON but for its planned dwell, added here (the
-  -- venue's, or the default in ARGV[6]); the pseudonyms the indexes need come apart, so the
+  -- venue's, or the default in ARGV[6]); the pseudonyms the keys need come apart, so the
   -- record is never decoded nor encoded here.
-  local visit, person, guardian, venue = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-  local start = tonumber(ARGV[11])
+  local visit, person, venue = ARGV[7], ARGV[8], ARGV[9]
+  local start = tonumber(ARGV[10])
   local max_dwell = tonumber(redis.call('GET', P .. 'dwell:' .. venue) or ARGV[6])
   local stored = string.sub(ARGV[5], 1, -2) .. ',"d":' .. max_dwell .. '}'
   if redis.call('SET', P .. 'visit:' .. visit, stored, 'NX') then
-    redis.call('ZADD', P .. 'gvisits:' .. guardian, start, visit)
-    redis.call('ZADD', P .. 'vvisits:' .. venue, start, visit)
-    redis.call('ZADD', P .. 'pvisits:' .. person, start, visit)
-    redis.call('ZADD', P .. 'allvisits', start, visit)
     redis.call('SADD', P .. 'open:' .. person, visit)
     redis.call('INCR', P .. 'occ:' .. venue)
     redis.call('ZADD', P .. 'due', start + max_dwell, visit)
-    local d0, d1 = days(start, start + max_dwell)
-    for d = d0, d1 do
-      redis.call('ZADD', P .. 'ci:' .. venue .. ':' .. d, start, visit)
-    end
   end
 elseif kind == 'checkout' then
-  local raw = redis.call('GET', P .. 'visit:' .. ARGV[5])
-  if raw then
-    local v = cjson.decode(raw)
-    if v.e == nil then
-      local end_s = math.max(tonumber(ARGV[7]), v.s)
-      -- Filed under each day from its start to its planned end; now under each day to its
-      -- end: only the days that differ change.
-      local d0, planned = days(v.s, v.s + v.d)
-      local _, last = days(v.s, end_s)
-      for d = last + 1, planned do
-        redis.call('ZREM', P .. 'ci:' .. v.u .. ':' .. d, v.v)
-      end
-      for d = math.max(planned + 1, d0), last do
-        redis.call('ZADD', P .. 'ci:' .. v.u .. ':' .. d, v.s, v.v)
-      end
-      v.o = ARGV[6]
-      v.e = end_s
-      redis.call('SET', P .. 'visit:' .. v.v, cjson.encode(v))
-      redis.call('SREM', P .. 'open:' .. v.p, v.v)
-      redis.call('DECR', P .. 'occ:' .. v.u)
-      redis.call('ZREM', P .. 'due', v.v)
-    end
-  end
+  -- A closed visit is history: nothing of it stays here.
+  remove_visit(ARGV[5])
 elseif kind == 'listed' then
   list_entry(5)
 elseif kind == 'account' then
@@ -162,8 +124,8 @@ elseif kind == 'account' then
   add_token(ARGV[6], principal, ARGV[7])
   redis.call('PUBLISH', P .. 'changed', 'principal:' .. principal)
 elseif kind == 'exposure' then
-  redis.call('RPUSH', P .. 'exp:' .. ARGV[5], ARGV[6])
-  redis.call('PUBLISH', P .. 'exposures', ARGV[7])
+  -- Kept by the history; told to every worker's connected visitors.
+  redis.call('PUBLISH', P .. 'exposures', ARGV[5])
 -- Notices, risk levels, case reads and merchants' new tokens (issue 19).
 elseif kind == 'notice' then
   -- At most 5 a day per venue; what is older than retention reaches nobody, so a bound will do.

@@ -57,9 +57,8 @@ class EventArgs:
         if isinstance(event, Visit.CheckedIn):
             return self._checked_in(e)
         if isinstance(event, Visit.CheckedOut):
-            visit = self._p(e.originator_id)
-            out = self._records.visit_out(visit, e.at, e.reason)
-            return ["checkout", visit, out, repr(epoch(e.at))]
+            # A closed visit leaves Redis; the history keeps it.
+            return ["checkout", self._p(e.originator_id)]
         if isinstance(event, Visitor.Registered):
             return self._visitor(e)
         if isinstance(event, Visitor.Erased):
@@ -83,26 +82,21 @@ class EventArgs:
             sealed = self._records.seal(name, views.agency_view(e))
             return ["agency", self._p(e.originator_id), sealed]
         if isinstance(event, ExposureNotice.Declared):
-            exposure = views.exposure_view(e)
-            stored = self._records.seal(self._records.name("exp", e.venue_id), exposure)
-            told = self._records.seal(f"{self._prefix}exposures", exposure)
-            return ["exposure", self._p(e.venue_id), stored, told]
+            # Told to connected visitors; the history keeps it.
+            told = self._records.seal(f"{self._prefix}exposures", views.exposure_view(e))
+            return ["exposure", told]
         # Notices, risk levels, case reads and merchants' new tokens (issue 19).
         return notice_args(self._records, event) or ["skip"]
 
     def _checked_in(self, e: Visit.CheckedIn) -> Args:
-        visit, person = self._p(e.originator_id), self._p(e.visitor_id)
-        guardian, venue = self._p(e.guardian_id), self._p(e.venue_id)
+        visit, person, venue = self._p(e.originator_id), self._p(e.visitor_id), self._p(e.venue_id)
         start = repr(epoch(e.at))
         # What is sealed at check-in is the visit's view up to its check-out fields.
         made = VisitIn(*msgspec.structs.astuple(views.visit_view(e))[:6])
         sealed = self._records.visit_in(visit, made)
         # The record without its planned dwell, which the script adds from the venue's.
-        record = (
-            f'{{"v":"{visit}","p":"{person}","g":"{guardian}","u":"{venue}",'
-            f'"s":{start},"i":"{sealed}"}}'
-        )
-        return ["checkin", record, visit, person, guardian, venue, start]
+        record = f'{{"v":"{visit}","p":"{person}","u":"{venue}","s":{start},"i":"{sealed}"}}'
+        return ["checkin", record, visit, person, venue, start]
 
     def _account(self, e: Account.TokenRotated | Account.Deactivated) -> Args:
         """(principal, new token, sealed principal): the old tokens go, a new one may come."""

@@ -29,7 +29,7 @@ import redis.cluster
 from eventsourcing.domain import DomainEventProtocol
 
 from infrastructure.readmodels.redis.args import EventArgs, epoch
-from infrastructure.readmodels.redis.records import RedisRecords
+from infrastructure.readmodels.redis.records import LONGEST_DWELL_S, RedisRecords
 
 
 def _script(name: str) -> str:
@@ -43,8 +43,9 @@ APPLY_SHA = hashlib.sha1(APPLY_SCRIPT.encode(), usedforsecurity=False).hexdigest
 # Events per script call: a call runs atomically, so Redis serves nobody else meanwhile.
 EVENTS_PER_CALL = 200
 
-# Retention: drop visits that began before a cutoff, a slice at a time.
+# Retention: drop open visits that began before a cutoff, a slice at a time.
 DROP_SCRIPT = _script("drop.lua")
+DROP_SLICE = 500
 
 
 LOOK_SCRIPT = _script("look.lua")
@@ -144,13 +145,17 @@ class RedisProjector:
         return replies
 
     def drop_before(self, cutoff: datetime) -> int:
-        """Retention: drop visits that began before the cutoff."""
-        dropped = 0
+        """Retention: drop the open visits that began before the cutoff (closed ones are not
+        kept here); returns how many went."""
+        dropped, kept = 0, 0
+        # Only a visit whose deadline comes before this can have begun before the cutoff.
+        latest = repr(epoch(cutoff) + LONGEST_DWELL_S + 1)
         while True:
-            keys, args = [self.prefix + "allvisits"], [self.prefix, repr(epoch(cutoff))]
-            n = int(self._drop(keys=keys, args=args))
-            dropped += n
-            if n < 500:
+            args: list[str | int] = [self.prefix, repr(epoch(cutoff)), latest, kept]
+            went, seen = (int(n) for n in self._drop(keys=[self.prefix + "due"], args=args))
+            dropped += went
+            kept += seen - went
+            if seen < DROP_SLICE:
                 return dropped
 
     def clear(self) -> int:

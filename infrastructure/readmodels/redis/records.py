@@ -1,10 +1,11 @@
 """How the Redis read models name and seal what they keep (see `records.py` for why).
 
 Key names carry pseudonyms: `visit:<p>`, `open:<p>`, `venue:<p>` and so on, `<p>` the keyed
-pseudonym of the id. Values a worker reads back are sealed under their key name. A visit keeps
-beside its sealed fields what the Lua scripts need to maintain the indexes: the pseudonyms of
-the visit, the person, the guardian and the venue, and epoch seconds (start, planned dwell,
-end). So a copy of Redis shows pseudonyms, counts and times, never an id, a name or a phone.
+pseudonym of the id. Values a worker reads back are sealed under their key name. An open visit
+keeps beside its sealed check-in what the Lua scripts need to maintain the hot keys: the
+pseudonyms of the visit, the person and the venue, and epoch seconds (start, planned dwell); it
+leaves Redis when it closes (the history keeps it). So a copy of Redis shows pseudonyms, counts
+and times, never an id, a name or a phone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import redis
 from domain.ports import VisitView
 from infrastructure.readmodels.records import Pseudonyms, Seals, refused
 from infrastructure.readmodels.redis.cluster import one_slot
-from infrastructure.readmodels.views import closed_view
 
 T = TypeVar("T")
 
@@ -41,29 +41,19 @@ class VisitIn(msgspec.Struct, frozen=True, array_like=True):
     via: str
 
 
-class VisitOut(msgspec.Struct, frozen=True, array_like=True):
-    """A check-out, sealed in the visit's record when it is closed."""
-
-    at: datetime
-    reason: str
-
-
 class StoredVisit(msgspec.Struct, frozen=True):
-    """A visit's record in Redis (JSON, which the scripts read and rewrite).
+    """An open visit's record in Redis (JSON, which the scripts read).
 
-    v, p, g, u: pseudonyms of the visit, person, guardian and venue; s: start, d: planned dwell,
-    e: end (epoch seconds, None while open); i, o: the sealed check-in and check-out (base64).
+    v, p, u: pseudonyms of the visit, person and venue; s: start, d: planned dwell (epoch
+    seconds); i: the sealed check-in (base64).
     """
 
     v: str
     p: str
-    g: str
     u: str
     s: float
     d: float
     i: str
-    e: float | None = None
-    o: str | None = None
 
 
 class FoundVisit(msgspec.Struct, frozen=True):
@@ -75,7 +65,6 @@ class FoundVisit(msgspec.Struct, frozen=True):
 
 _stored = msgspec.json.Decoder(StoredVisit)
 _in = msgspec.msgpack.Decoder(VisitIn)
-_out = msgspec.msgpack.Decoder(VisitOut)
 
 
 class RedisRecords:
@@ -126,12 +115,8 @@ class RedisRecords:
         """A check-in sealed for the record of the visit of pseudonym `visit_p` (base64)."""
         return self.sealed_text(f"{self.prefix}visit:{visit_p}|in", visit)
 
-    def visit_out(self, visit_p: str, at: datetime, reason: str) -> str:
-        """A check-out sealed for the record of the visit of pseudonym `visit_p` (base64)."""
-        return self.sealed_text(f"{self.prefix}visit:{visit_p}|out", VisitOut(at=at, reason=reason))
-
     def visit(self, visit_p: str, raw: bytes | str) -> FoundVisit | None:
-        """The visit kept under `visit:<visit_p>`, or None when its record is not authentic."""
+        """The open visit kept under `visit:<visit_p>`, or None when its record is not authentic."""
         try:
             stored = _stored.decode(raw)
         except msgspec.DecodeError:
@@ -141,14 +126,7 @@ class RedisRecords:
         made = self.open_text(f"{name}|in", stored.i, _in, "visit")
         if made is None:
             return None
-        out = None
-        if stored.o is not None:
-            out = self.open_text(f"{name}|out", stored.o, _out, "visit")
-            if out is None:
-                return None
         view = VisitView(*msgspec.structs.astuple(made))
-        if out is not None:
-            view = closed_view(view, out.at, out.reason)
         return FoundVisit(view=view, max_dwell_s=min(stored.d, LONGEST_DWELL_S))
 
 

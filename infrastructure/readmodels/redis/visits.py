@@ -1,12 +1,13 @@
-"""The visit log in Redis (the production deployment).
+"""The visit log of the production deployment: open visits in Redis, every visit in the history.
 
-Index entries are visit pseudonyms; only the visits whose sealed record says they belong where
-they were found count.
+Redis keeps what check-ins and automatic check-outs read on every request (a person's open
+visits, occupancy, deadlines); visits by guardian or venue, and closed ones, are read from the
+history (`infrastructure/history`), which catches up to the log's head before it answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,8 @@ from domain.ports import (
     Seen,
     VisitView,
 )
+from infrastructure.history.port import History
+from infrastructure.readmodels.history_reads import drop_history
 from infrastructure.readmodels.redis.args import epoch
 from infrastructure.readmodels.redis.loop import Gathered, LoopClients
 from infrastructure.readmodels.redis.projection import LOOK_SCRIPT, LOOK_SHA, RedisProjector
@@ -27,10 +30,10 @@ _Look = tuple[Sequence[UUID], UUID | None]
 
 
 class RedisVisitLog:
-    """Visits by id, guardian and venue, open ones and their deadlines, in Redis.
+    """Open visits and their deadlines in Redis; visits by guardian and venue in the history.
 
-    Index entries are visit pseudonyms; each visit's own record names (sealed) whose and where
-    it is, so an entry moved to another person's or venue's index is left out.
+    Redis entries are visit pseudonyms; each visit's own record names (sealed) whose and where
+    it is, so an entry moved to another person's set is left out.
     """
 
     def __init__(
@@ -38,9 +41,11 @@ class RedisVisitLog:
         client: redis.Redis,
         records: RedisRecords,
         projector: RedisProjector,
+        history: History,
         loop_clients: LoopClients | None = None,
     ) -> None:
         self._r = client
+        self._history = history
         self._records = records
         self._p = records.prefix
         self._projector = projector
@@ -52,25 +57,17 @@ class RedisVisitLog:
         return [found.view for found in read_visits(self._r, self._records, replies)]
 
     def get(self, visit_id: UUID) -> VisitView | None:
-        """One visit."""
+        """One visit: its record in Redis while it is open, else the history's."""
         pseudonym = self._records.pseudonyms.of(visit_id)
         raw = self._r.get(f"{self._p}visit:{pseudonym}")
         found = None if raw is None else self._records.visit(pseudonym, raw)
-        return None if found is None else found.view
-
-    def _range(
-        self, key: str, start: datetime, end: datetime, test: Callable[[VisitView], bool]
-    ) -> list[VisitView]:
-        ids = self._r.zrangebyscore(key, epoch(start), f"({epoch(end)!r}")
-        return sorted(
-            (v for v in self._visits(ids) if start <= v.checked_in_at < end and test(v)),
-            key=lambda v: (v.checked_in_at, v.visit_id),
-        )
+        if found is not None and found.view.visit_id == visit_id:
+            return found.view
+        return self._history.visit(visit_id)
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and dependents that began in [start, end), oldest first."""
-        key = self._records.name("gvisits", guardian_id)
-        return self._range(key, start, end, lambda v: v.guardian_id == guardian_id)
+        return self._history.of_guardian(guardian_id, start, end)
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person (one round trip)."""
@@ -118,8 +115,7 @@ class RedisVisitLog:
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""
-        key = self._records.name("vvisits", venue_id)
-        return self._range(key, start, end, lambda v: v.venue_id == venue_id)
+        return self._history.at_venue(venue_id, start, end)
 
     def occupancy(self, venue_id: UUID) -> int:
         """Open visits at a venue."""
@@ -132,8 +128,11 @@ class RedisVisitLog:
         return [v for v in self._visits(ids) if v.checked_out_at is None]
 
     def drop_before(self, cutoff: datetime) -> int:
-        """Retention: drop visits that began before the cutoff."""
-        return self._projector.drop_before(cutoff)
+        """Retention: drop the history's days before the cutoff's (UTC), whole, and the open
+        visits that began before the cutoff from Redis; returns how many days went."""
+        days = drop_history(self._history, cutoff)
+        self._projector.drop_before(cutoff)
+        return days
 
 
 def _found_visits(records: RedisRecords, pseudonyms: Any, raws: Any) -> list[VisitView]:

@@ -1,0 +1,82 @@
+"""Keeps the history close behind the log: a thread per worker that catches it up every 0.2 s.
+
+Reads catch the history up themselves (so a client reads its own writes); this thread only keeps
+that catch-up short. Workers may all run one: the store serializes catch-ups (an advisory lock
+in PostgreSQL), and each event is applied exactly once whoever applies it. A failure is logged
+without its message and retried after a growing wait (`Failures`), like the runner's; `/health`
+reports the history's state and lag beside the read models'.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from infrastructure.history.port import History
+from infrastructure.projections.health import RUNNING, STOPPED, Failures, RunnerState
+
+HISTORY = "history"
+CATCH_UP_EVERY_SECONDS = 0.2
+
+
+class HistoryFollower:
+    """Calls `History.catch_up` every `interval` seconds on a thread of its own."""
+
+    def __init__(
+        self,
+        history: History,
+        newest: Callable[[], int],
+        interval: float = CATCH_UP_EVERY_SECONDS,
+        failures: Failures | None = None,
+    ) -> None:
+        self.history = history
+        self._newest = newest
+        self._interval = interval
+        self._failures = failures or Failures(HISTORY)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Catch up now, then every `interval` seconds."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="history", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self._failures.due():
+                self.catch_up_once()
+            self._stop.wait(self._failures.delay(self._interval))
+
+    def catch_up_once(self) -> int:
+        """One catch-up; a failure is noted (and retried later), never raised."""
+        try:
+            applied = self.history.catch_up()
+        except Exception as error:  # any failure of the store: logged, retried
+            self._failures.failed(error, self._position())
+            return 0
+        self._failures.recovered()
+        return applied
+
+    def _position(self) -> int | None:
+        try:
+            return self.history.position()
+        except Exception:  # the store is down: no position to report
+            return None
+
+    def state(self) -> RunnerState:
+        """Running, failing (since when, with what), or stopped."""
+        if self._thread is None or not self._thread.is_alive():
+            return STOPPED
+        return self._failures.current or RUNNING
+
+    def lag(self) -> tuple[int, int]:
+        """(position, how many events of the log the history has not applied yet)."""
+        position = self.history.position()
+        return position, max(0, self._newest() - position)
+
+    def stop(self) -> None:
+        """Stop after the current catch-up."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
