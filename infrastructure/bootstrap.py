@@ -49,12 +49,12 @@ from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
+from infrastructure.readmodels.history_visits import HistoryVisitLog
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
 from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.open_visits import MemoryOpenVisits
 from infrastructure.readmodels.memory.projection import ReadModelProjector
 from infrastructure.readmodels.memory.roster import MemoryRoster
-from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
-from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.records import Pseudonyms, Seals
 from infrastructure.readmodels.redis.answers import RedisAnswerStore
 from infrastructure.readmodels.redis.cluster import open_client
@@ -242,19 +242,25 @@ def build_services(
     )
     if settings.redis_url:
         return _production(shared)
-    directory, visits = MemoryDirectory(), MemoryVisitLog()
-    contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
-    roster = MemoryRoster()
+    return _embedded(shared, replay)
+
+
+def _embedded(shared: _Shared, replay: bool) -> Services:
+    """Memory keeps what is hot, the history the rest; a start resumes both from the history's
+    position rather than replaying the log (issue 21)."""
+    settings, mapper = shared.settings, shared.mapper
+    history = embedded_history(shared)
+    directory, hot, roster = MemoryDirectory(), MemoryOpenVisits(), MemoryRoster()
     ports = Ports(
         directory=directory,
-        visits=visits,
-        contacts=contacts,
-        exposures=exposures,
+        visits=HistoryVisitLog(hot, history),
+        contacts=HistoryContactIndex(history),
+        exposures=HistoryExposureLog(history),
         roster=roster,
         **shared.common,
     )
     projector = ReadModelProjector(
-        directory, visits, contacts, exposures, settings.default_max_dwell_minutes, roster
+        directory, hot, None, None, settings.default_max_dwell_minutes, roster
     )
     runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
     committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
@@ -265,6 +271,7 @@ def build_services(
     )
     if replay:
         runner.rebuild(progress=_quietly)
+        history.catch_up()
     return shared.services(
         store,
         app,
@@ -274,8 +281,15 @@ def build_services(
         on_exposure=projector.on_exposure,
         new_admin_token=shared.admin.first_start(),
         outreach=outreach,
+        history=HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0),
         _closers=[committer.close],
     )
+
+
+def embedded_history(shared: _Shared) -> History:
+    """The history of the embedded deployment."""
+    settings = shared.settings
+    return MemoryHistory(shared.log.recorder, shared.mapper, settings.default_max_dwell_minutes)
 
 
 def _quietly(done: int, total: int) -> None:
