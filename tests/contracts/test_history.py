@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from tests.history_log import Log
 from tests.history_stores import HistoryOpener, history_fixtures
 
-stores, log, open_history = history_fixtures(["memory"])
+stores, log, open_history = history_fixtures(["memory", "sqlite", "postgres"])
 
 T = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=2)
 H = timedelta(hours=1)

@@ -1,0 +1,330 @@
+"""The history in PostgreSQL (production): tables partitioned by UTC day, written exactly once.
+
+`catch_up` applies the log in batches, each in ONE transaction: it takes a transaction-scoped
+advisory lock (one writer of the history at a time, whichever worker), reads the tracking
+position, reads the notifications after it, writes their rows and the new position, and
+commits. A batch killed halfway leaves nothing behind, and its events are applied again by the
+next one; a second worker waiting on the lock then reads the new position and applies only
+what is new. The log's ids follow commit order (its insert takes the events table's EXCLUSIVE
+lock, ADR 0008), so nothing committed later can land below the position.
+
+The tracking table is eventsourcing's (`PostgresTrackingRecorder`: one row per application,
+advanced only forwards), written with the library's own statement inside the batch.
+Rows hold pseudonymous ids and times only (`sealing`). Retention: `postgres_retention`.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from domain.ports import ExposureView, VisitView
+from domain.tracing import Stay
+from infrastructure.history import postgres_schema as schema
+from infrastructure.history.changes import Changes, grouped
+from infrastructure.history.log import BATCH, read_batch
+from infrastructure.history.postgres_reads import Reads
+from infrastructure.history.postgres_retention import Retention
+from infrastructure.history.rows import DayKeys, Rows
+from infrastructure.history.sealing import RowKeys
+from infrastructure.keys.keystore import KeyStore
+
+
+class PostgresHistory:
+    """Visits, stays and exposures in day partitions of the log's own database."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        keys: KeyStore,
+        *,
+        row_keys: RowKeys | None = None,
+        datastore: PostgresDatastore | None = None,
+        create_tables: bool = True,
+        batch: int = BATCH,
+        vacuum_full: bool = False,
+        default_max_dwell_minutes: int = 180,
+    ) -> None:
+        self._recorder = recorder
+        self._mapper = mapper
+        self._keys = keys
+        self._row_keys = row_keys or RowKeys.of(keys)
+        found: Any = datastore or getattr(recorder, "datastore", None)
+        if not isinstance(found, PostgresDatastore):
+            raise TypeError("the PostgreSQL history needs a PostgreSQL datastore")
+        self._ds = found
+        self._schema = found.schema
+        self._names = schema.names(self._schema)
+        log_schema = getattr(getattr(recorder, "datastore", found), "schema", self._schema)
+        self._events = Identifier(log_schema, getattr(recorder, "events_table_name", ""))
+        self._tracking = PostgresTrackingRecorder(found, tracking_table_name=schema.TRACKING)
+        self._batch = batch
+        self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
+        self._lock = threading.Lock()
+        self._days: set[date] = set()
+        # The position after this worker's last batch: venues changed by others since are read
+        # back before the next (`_venues_since`).
+        self._applied = -1
+        self._lock_key = f"{self._schema}.{schema.TRACKING}"
+        if create_tables:
+            self.create_tables()
+        self._reads = Reads(found, self._names, self._row_keys)
+        self._retention = Retention(
+            found, self._names, self._events, keys, self._lock_key, vacuum_full
+        )
+        self._load()
+
+    def create_tables(self) -> None:
+        """Make the tables (`fangxin migrate` in production; idempotent)."""
+        self._tracking.create_table()
+        with self._ds.transaction(commit=True) as cursor:
+            for statement in schema.create_statements(self._schema):
+                cursor.execute(statement)
+
+    def _load(self) -> None:
+        with self._ds.transaction() as cursor:
+            self._days = schema.partition_days(cursor, self._schema)
+            self._venues_since(cursor, -1)
+            self._applied = self._tracked(cursor)
+
+    def _venues_since(self, cursor: Cursor[DictRow], position: int) -> None:
+        """Learn the venues' maximum dwell that batches after `position` wrote (other
+        workers' batches, when this one's position is behind the table's)."""
+        cursor.execute(
+            self._sql("SELECT venue_id, max_dwell_minutes FROM {venues} WHERE position > %s"),
+            (position,),
+        )
+        for row in cursor.fetchall():
+            self._rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+
+    def _sql(self, text: str) -> Composed:
+        return SQL(text).format(**self._names)
+
+    def close(self) -> None:
+        """Nothing of its own to release: the datastore is the recorder's (or the caller's)."""
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Apply every event beyond the tracking position, each exactly once; how many."""
+        applied = 0
+        with self._lock:
+            while True:
+                count = self._apply_batch()
+                applied += count
+                if count < self._batch:
+                    return applied
+
+    def _apply_batch(self) -> int:
+        with self._ds.transaction(commit=True) as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            position = self._tracked(cursor)
+            if position != self._applied:
+                self._venues_since(cursor, self._applied)
+            cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
+            state = cursor.fetchone()
+            dropped_before = state["dropped_before"] if state else None
+            batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
+            if not batch.count:
+                self._applied = position
+                return 0
+            groups = grouped(batch.operations, dropped_before)
+            self._ensure_partitions(set().union(*(group.days() for group in groups)))
+            longest = 0.0
+            for group in groups:
+                longest = max(longest, self._write(cursor, group, batch.last))
+            if longest:
+                cursor.execute(
+                    self._sql("UPDATE {state} SET longest_seconds = %s WHERE longest_seconds < %s"),
+                    (int(longest) + 1, longest),
+                )
+            cursor.execute(
+                self._tracking.insert_tracking_statement,
+                {"application_name": schema.APPLICATION, "notification_id": batch.last},
+            )
+            if cursor.fetchone() is None:
+                raise IntegrityError("the history's position moved under its lock")
+        self._applied = batch.last
+        return batch.count
+
+    def _tracked(self, cursor: Cursor[DictRow]) -> int:
+        cursor.execute(self._tracking.max_tracking_id_statement, (schema.APPLICATION,))
+        row = cursor.fetchone()
+        return int(row["max"] or 0) if row else 0
+
+    def _ensure_partitions(self, days: set[date]) -> None:
+        """Make missing day partitions in a short transaction of their own, so the DDL's lock
+        on the parents is not held for the batch."""
+        missing = days - self._days
+        if missing:
+            with self._ds.transaction(commit=True) as cursor:
+                schema.create_partitions(cursor, self._schema, missing)
+            self._days |= missing
+
+    def _write(self, cursor: Cursor[DictRow], group: Changes, last: int) -> float:
+        """Write one group; the longest stay it closed or opened, in seconds."""
+        longest = 0.0
+        if group.venues:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {venues} SELECT u.*, %s"
+                    " FROM unnest(%s::uuid[], %s::integer[]) AS u ON CONFLICT (venue_id)"
+                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes,"
+                    " position = excluded.position"
+                ),
+                (last, list(group.venues), list(group.venues.values())),
+            )
+        if group.visits:
+            self._insert_visits(cursor, group)
+            longest = max(60.0 * v.max_dwell_minutes for v in group.visits)
+        for day, closes in group.closes.items():
+            cursor.execute(
+                self._sql(
+                    "UPDATE {visits} AS v SET checked_out = u.at, reason = u.reason,"
+                    " ends = greatest(u.at, v.checked_in)"
+                    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS u(id, at, reason)"
+                    " WHERE v.day = %s AND v.visit_id = u.id AND v.checked_out IS NULL"
+                    " RETURNING extract(epoch FROM v.ends - v.checked_in) AS seconds"
+                ),
+                (
+                    [c.visit_id for c in closes],
+                    [c.at for c in closes],
+                    [c.reason for c in closes],
+                    day,
+                ),
+            )
+            longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
+        for visitor_id in group.erased:
+            person = self._row_keys.person(visitor_id)
+            cursor.execute(
+                self._sql("DELETE FROM {visits} WHERE guardian = %s OR person = %s"),
+                (person, person),
+            )
+        if group.exposures:
+            self._insert_exposures(cursor, group)
+        for day, ids in group.log_rows.items():
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {log_rows} (day, originator_id)"
+                    " SELECT %s, id FROM unnest(%s::uuid[]) AS u(id)"
+                ),
+                (day, ids),
+            )
+        return longest
+
+    def _insert_visits(self, cursor: Cursor[DictRow], group: Changes) -> None:
+        keys = self._row_keys
+        columns: list[list[Any]] = [[] for _ in range(11)]
+        for added in group.visits:
+            v = added.visit
+            until = v.checked_in_at + timedelta(minutes=added.max_dwell_minutes)
+            values = (
+                added.day,
+                v.visit_id,
+                v.venue_id,
+                keys.person(v.visitor_id),
+                keys.person(v.guardian_id),
+                v.checked_in_at,
+                until,
+                until,
+                v.via,
+                keys.seal_people(v.visit_id, v.visitor_id, v.guardian_id),
+                None,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {visits} (day, visit_id, venue_id, person, guardian, checked_in,"
+                " dwell_until, ends, via, people, reason)"
+                " SELECT * FROM unnest(%s::date[], %s::uuid[], %s::uuid[], %s::bytea[],"
+                " %s::bytea[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],"
+                " %s::text[], %s::bytea[], %s::text[])"
+                " ON CONFLICT (visit_id, day) DO NOTHING"
+            ),
+            columns,
+            binary=True,
+        )
+
+    def _insert_exposures(self, cursor: Cursor[DictRow], group: Changes) -> None:
+        for added in group.exposures:
+            e = added.exposure
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {exposures} VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (exposure_id) DO NOTHING"
+                ),
+                (
+                    e.exposure_id,
+                    e.venue_id,
+                    e.start,
+                    e.end,
+                    e.declared_at,
+                    self._row_keys.seal_exposure(e),
+                ),
+            )
+
+    def position(self) -> int:
+        """The last notification id applied."""
+        with self._ds.transaction() as cursor:
+            return self._tracked(cursor)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _fresh(self) -> int:
+        """Catch up if the log moved past the position; the longest stay, in seconds."""
+        position, head, longest = self._reads.freshness(self._tracking, self._events)
+        if head > position:
+            self.catch_up()
+            longest = self._reads.freshness(self._tracking, self._events)[2]
+        return longest
+
+    def visit(self, visit_id: UUID) -> VisitView | None:
+        """One visit (open or closed): looked up in every day's partition."""
+        self._fresh()
+        return self._reads.visit(visit_id)
+
+    def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits of a visitor and their dependents that began in [start, end), oldest first."""
+        self._fresh()
+        return self._reads.visits("guardian", self._row_keys.person(guardian_id), start, end)
+
+    def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits at a venue that began in [start, end), oldest first."""
+        self._fresh()
+        return self._reads.visits("venue_id", venue_id, start, end)
+
+    def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
+        """Stays at a venue intersecting [t0, t1] (open ones end at in + max dwell, or now)."""
+        longest = self._fresh()
+        return self._reads.stays("venue_id", venue_id, t0, t1, now, longest)
+
+    def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
+        """A person's stays intersecting [t0, t1], sorted by start."""
+        longest = self._fresh()
+        person = self._row_keys.person(visitor_id)
+        return self._reads.stays("person", person, t0, t1, now, longest)
+
+    def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
+        """Exposures declared at a venue overlapping [start, end]."""
+        self._fresh()
+        return self._reads.exposures(venue_id, start, end)
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def drop_days_before(self, day: date) -> int:
+        """Drop every day before `day` whose key is destroyed: its partitions whole, and the
+        log's rows sealed under its key (then VACUUM the events table); how many days."""
+        with self._lock:
+            dropped = self._retention.drop_days_before(day, sorted(self._days))
+            self._days -= set(dropped)
+            return len(dropped)

@@ -1,0 +1,152 @@
+"""The PostgreSQL history's queries: each names its UTC day range, so the planner reads only
+those days' partitions (a stay that began on an earlier day is reached by starting the range
+`longest` before the window, the longest any stay lasted)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Composed, Identifier
+
+from domain.ports import ExposureView, VisitView
+from domain.tracing import Stay
+from infrastructure.history import postgres_schema as schema
+from infrastructure.history.rows import utc_day
+from infrastructure.history.sealing import RowKeys
+
+_VISIT = SQL("visit_id, venue_id, checked_in, checked_out, reason, via, people")
+_STAY = SQL("visit_id, venue_id, checked_in, checked_out, dwell_until, people")
+_KEYS = ("guardian", "venue_id", "person")
+
+
+class Reads:
+    """Queries of the history tables."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, names: dict[str, Identifier], row_keys: RowKeys
+    ) -> None:
+        self._ds = datastore
+        self._names = names
+        self._row_keys = row_keys
+
+    def _sql(self, text: str, **more: Any) -> Composed:
+        return SQL(text).format(**self._names, **more)
+
+    def freshness(
+        self, tracking: PostgresTrackingRecorder, events: Identifier
+    ) -> tuple[int, int, int]:
+        """(position, the log's head, the longest stay in seconds), in one round trip."""
+        statement = SQL(
+            "SELECT (SELECT notification_id FROM {tracking} WHERE application_name = %s) AS p,"
+            " (SELECT max(notification_id) FROM {events}) AS h,"
+            " (SELECT longest_seconds FROM {state}) AS l"
+        ).format(
+            tracking=Identifier(self._ds.schema, tracking.tracking_table_name),
+            events=events,
+            state=self._names["state"],
+        )
+        with self._ds.get_connection() as conn:
+            row = conn.execute(statement, (schema.APPLICATION,), prepare=True).fetchone()
+        assert row is not None
+        return int(row["p"] or 0), int(row["h"] or 0), int(row["l"] or 0)
+
+    def visit(self, visit_id: UUID) -> VisitView | None:
+        """One visit, from whichever day's partition holds it."""
+        with self._ds.get_connection() as conn:
+            row = conn.execute(
+                self._sql("SELECT {columns} FROM {visits} WHERE visit_id = %s", columns=_VISIT),
+                (visit_id,),
+            ).fetchone()
+        return None if row is None else self._visit(row)
+
+    def visits(self, key: str, value: Any, start: datetime, end: datetime) -> list[VisitView]:
+        """Visits whose `key` column is `value` that began in [start, end), oldest first."""
+        if key not in _KEYS:
+            raise ValueError(key)
+        statement = self._sql(
+            "SELECT {columns} FROM {visits} WHERE {key} = %s"
+            " AND day BETWEEN %s AND %s AND checked_in >= %s AND checked_in < %s"
+            " ORDER BY checked_in, visit_id",
+            columns=_VISIT,
+            key=Identifier(key),
+        )
+        with self._ds.get_connection() as conn:
+            rows = conn.execute(
+                statement, (value, utc_day(start), utc_day(end), start, end), prepare=True
+            ).fetchall()
+        return [view for view in map(self._visit, rows) if view is not None]
+
+    def _visit(self, row: Any) -> VisitView | None:
+        people = self._row_keys.open_people(row["visit_id"], row["people"])
+        if people is None:
+            return None
+        visitor_id, guardian_id = people
+        return VisitView(
+            visit_id=row["visit_id"],
+            visitor_id=visitor_id,
+            guardian_id=guardian_id,
+            venue_id=row["venue_id"],
+            checked_in_at=row["checked_in"],
+            via=row["via"],
+            checked_out_at=row["checked_out"],
+            checkout_reason=row["reason"],
+        )
+
+    def stays_query(
+        self, key: str, value: Any, t0: datetime, t1: datetime, longest: int
+    ) -> tuple[Composed, tuple[Any, ...]]:
+        """The statement and parameters of `stays` (the planner prunes by the day range)."""
+        if key not in _KEYS:
+            raise ValueError(key)
+        first = utc_day(t0 - timedelta(seconds=longest))
+        statement = self._sql(
+            "SELECT {columns} FROM {visits} WHERE {key} = %s"
+            " AND day BETWEEN %s AND %s AND checked_in <= %s AND ends >= %s",
+            columns=_STAY,
+            key=Identifier(key),
+        )
+        return statement, (value, first, utc_day(t1), t1, t0)
+
+    def stays(
+        self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime, longest: int
+    ) -> list[Stay]:
+        """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
+        statement, params = self.stays_query(key, value, t0, t1, longest)
+        with self._ds.get_connection() as conn:
+            rows = conn.execute(statement, params, prepare=True).fetchall()
+        found: list[Stay] = []
+        for row in rows:
+            people = self._row_keys.open_people(row["visit_id"], row["people"])
+            if people is None:
+                continue
+            start, out = row["checked_in"], row["checked_out"]
+            end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
+            if end >= t0:
+                found.append(Stay(row["visit_id"], people[0], row["venue_id"], start, end))
+        found.sort(key=lambda stay: (stay.start, stay.visit_id))
+        return found
+
+    def exposures(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
+        """Exposures at a venue overlapping [start, end], in the order they were declared."""
+        with self._ds.get_connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT exposure_id, venue_id, starts, ends, declared_at, sealed"
+                    " FROM {exposures} WHERE venue_id = %s AND starts <= %s AND ends >= %s"
+                    " ORDER BY declared_at, exposure_id"
+                ),
+                (venue_id, end, start),
+            ).fetchall()
+        found = (
+            self._row_keys.open_exposure(
+                r["exposure_id"],
+                r["venue_id"],
+                (r["starts"], r["ends"], r["declared_at"]),
+                r["sealed"],
+            )
+            for r in rows
+        )
+        return [exposure for exposure in found if exposure is not None]
