@@ -36,6 +36,7 @@ from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
 from infrastructure.history.memory import MemoryHistory
 from infrastructure.history.port import History
+from infrastructure.history.sqlite_open import ResumableSQLiteHistory
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -47,6 +48,7 @@ from infrastructure.ops.regions import national_regions
 from infrastructure.outreach import embedded_outreach, production_outreach
 from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
+from infrastructure.projections.resume import resume
 from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
 from infrastructure.readmodels.history_visits import HistoryVisitLog
@@ -270,8 +272,13 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
         app, DurableAuditTrail(shared.audit), directory, runner, settings.retention_days
     )
     if replay:
-        runner.rebuild(progress=_quietly)
-        history.catch_up()
+        resume(history, runner, hot, directory, settings.default_max_dwell_minutes)
+    follower = HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0)
+
+    def close_history() -> None:
+        follower.stop()  # before its file closes
+        history.close()
+
     return shared.services(
         store,
         app,
@@ -281,15 +288,21 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
         on_exposure=projector.on_exposure,
         new_admin_token=shared.admin.first_start(),
         outreach=outreach,
-        history=HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0),
-        _closers=[committer.close],
+        history=follower,
+        _closers=[committer.close, close_history],
     )
 
 
-def embedded_history(shared: _Shared) -> History:
-    """The history of the embedded deployment."""
+def embedded_history(shared: _Shared) -> ResumableSQLiteHistory:
+    """The history of the embedded deployment: `history.db` in the data folder."""
     settings = shared.settings
-    return MemoryHistory(shared.log.recorder, shared.mapper, settings.default_max_dwell_minutes)
+    return ResumableSQLiteHistory(
+        shared.log.recorder,
+        shared.mapper,
+        shared.keys,
+        settings.data_dir,
+        default_max_dwell_minutes=settings.default_max_dwell_minutes,
+    )
 
 
 def _quietly(done: int, total: int) -> None:
