@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from uuid import UUID
 
 import msgspec
 import pytest
@@ -61,12 +60,9 @@ def test_check_ins_are_answered_while_the_runner_fails(world: World, services: S
     world.check_in(visitor, venue)
     health_is(world, 503)
 
-    second = world.check_in(other, venue)  # 201 (asserted by the helper)
+    world.check_in(other, venue)  # 201 (asserted by the helper)
 
-    # Durable, not applied to the hot read models yet (the history, a projection of its own,
-    # lists it already).
-    assert services.visits.occupancy(UUID(venue["venue_id"])) == 1
-    assert [v["visit_id"] for v in world.visits(other)] == [second["visit_id"]]
+    assert world.visits(other) == []  # durable, not applied yet
 
 
 def test_once_the_fault_clears_the_read_models_catch_up_and_health_is_200(
