@@ -34,9 +34,10 @@ from infrastructure.eventstore.group_commit import GroupCommit, OnSaved
 from infrastructure.eventstore.mapper import ScopedCipherMapper
 from infrastructure.eventstore.store import EventLog, LogStore
 from infrastructure.files import close_folder
-from infrastructure.history.memory import MemoryHistory
 from infrastructure.history.port import History
-from infrastructure.history.sqlite_open import ResumableSQLiteHistory
+from infrastructure.history.postgres import PostgresHistory
+from infrastructure.history.reset import reset_postgres
+from infrastructure.history.sqlite_open import HistoryFile
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -174,6 +175,7 @@ class _Shared:
     compaction: KeyCompaction
     log: EventLog
     common: dict[str, Any]
+    create_tables: bool = True
 
     def application(
         self, ports: Ports, runner: Runner, committer: GroupCommit
@@ -233,6 +235,7 @@ def build_services(
         admin=admin_tokens(settings, keys, audit, clock_),
         compaction=compaction,
         log=EventLog(event_store_env(settings, create_tables), mapper),
+        create_tables=create_tables,
         common={
             "clock": clock_,
             "ids": RandomIds(),
@@ -251,7 +254,9 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
     """Memory keeps what is hot, the history the rest; a start resumes both from the history's
     position rather than replaying the log (issue 21)."""
     settings, mapper = shared.settings, shared.mapper
-    history = embedded_history(shared)
+    dwell = settings.default_max_dwell_minutes
+    file = HistoryFile(shared.log.recorder, mapper, shared.keys, settings.data_path, dwell)
+    history = file.current
     directory, hot, roster = MemoryDirectory(), MemoryOpenVisits(), MemoryRoster()
     ports = Ports(
         directory=directory,
@@ -261,9 +266,7 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
         roster=roster,
         **shared.common,
     )
-    projector = ReadModelProjector(
-        directory, hot, None, None, settings.default_max_dwell_minutes, roster
-    )
+    projector = ReadModelProjector(directory, hot, None, None, dwell, roster)
     runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
     committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
     store, app = shared.application(ports, runner, committer)
@@ -272,13 +275,9 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
         app, DurableAuditTrail(shared.audit), directory, runner, settings.retention_days
     )
     if replay:
-        resume(history, runner, hot, directory, settings.default_max_dwell_minutes)
-    follower = HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0)
-
-    def close_history() -> None:
-        follower.stop()  # before its file closes
-        history.close()
-
+        resume(history, runner, hot, directory, dwell)
+    newest = shared.log.recorder.max_notification_id
+    follower = HistoryFollower(history, lambda: newest() or 0, fresh=file.fresh)
     return shared.services(
         store,
         app,
@@ -289,24 +288,9 @@ def _embedded(shared: _Shared, replay: bool) -> Services:
         new_admin_token=shared.admin.first_start(),
         outreach=outreach,
         history=follower,
-        _closers=[committer.close, close_history],
+        # The follower stops before the history's file closes.
+        _closers=[committer.close, follower.stop, file.close],
     )
-
-
-def embedded_history(shared: _Shared) -> ResumableSQLiteHistory:
-    """The history of the embedded deployment: `history.db` in the data folder."""
-    settings = shared.settings
-    return ResumableSQLiteHistory(
-        shared.log.recorder,
-        shared.mapper,
-        shared.keys,
-        settings.data_dir,
-        default_max_dwell_minutes=settings.default_max_dwell_minutes,
-    )
-
-
-def _quietly(done: int, total: int) -> None:
-    """No progress shown (the embedded server's start)."""
 
 
 def _production(shared: _Shared) -> Services:
@@ -325,7 +309,7 @@ def _production(shared: _Shared) -> Services:
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
     # Redis keeps what is hot; visits, stays and exposures are read from the history (issue 21).
-    history = production_history(shared)
+    history = production_history(shared, shared.create_tables)
     ports = Ports(
         directory=directory,
         visits=RedisVisitLog(client, records, projector, history, loop_clients),
@@ -374,12 +358,29 @@ def _production(shared: _Shared) -> Services:
         outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
-        history=HistoryFollower(history, lambda: shared.log.recorder.max_notification_id() or 0),
+        history=history_follower(shared, history),
         _closers=[feed.stop, committer.close],
     )
 
 
-def production_history(shared: _Shared) -> History:
-    """The history of the production deployment."""
-    settings = shared.settings
-    return MemoryHistory(shared.log.recorder, shared.mapper, settings.default_max_dwell_minutes)
+def production_history(shared: _Shared, create_tables: bool) -> PostgresHistory:
+    """The history of the production deployment: day partitions in the log's own database,
+    in tables of its own (made by `fangxin migrate`, or by a deployment that makes its own)."""
+    return PostgresHistory(
+        shared.log.recorder,
+        shared.mapper,
+        shared.keys,
+        create_tables=create_tables,
+        default_max_dwell_minutes=shared.settings.default_max_dwell_minutes,
+    )
+
+
+def history_follower(shared: _Shared, history: History) -> HistoryFollower:
+    """Catches the history up in the background; `fangxin rebuild` makes it afresh."""
+    recorder: Any = shared.log.recorder
+
+    def fresh() -> History:
+        reset_postgres(recorder.datastore)
+        return production_history(shared, create_tables=True)
+
+    return HistoryFollower(history, lambda: recorder.max_notification_id() or 0, fresh=fresh)

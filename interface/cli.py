@@ -90,19 +90,13 @@ def migrate(_: argparse.Namespace) -> int:
 
 
 def rebuild(_: argparse.Namespace) -> int:
-    """Drop every read model and replay the log into it, with a progress bar and events/s.
-
-    Embedded, the history in the data folder is rebuilt first, from an empty file (the server
-    must be stopped: it would keep the old file open)."""
+    """Drop every read model (and the history) and replay the log into it, with a progress bar
+    and events/s."""
     import time
 
     from infrastructure.bootstrap import build_services
-    from infrastructure.history.sqlite_open import discard_history
 
     settings = load_settings()
-    embedded = not settings.redis_url
-    if embedded:
-        discard_history(settings.data_path)
     services = build_services(settings, replay=False)
     started = time.perf_counter()
 
@@ -118,21 +112,22 @@ def rebuild(_: argparse.Namespace) -> int:
         )
 
     try:
-        if embedded and services.history is not None:
-            applied = services.history.history.catch_up()
-            elapsed = time.perf_counter() - started
-            print(
-                f"fangxin: history rebuilt from {applied:,} events in {elapsed:.1f} s:"
-                f" {applied / max(elapsed, 1e-9):,.0f} events/s"
-            )
-            started = time.perf_counter()
         done = services.runner.rebuild(progress)
+        print(file=sys.stderr)
+        _rebuilt("", done, time.perf_counter() - started)
+        if services.history is not None:
+            # The history too: its tables and position go, and it applies the log again.
+            started = time.perf_counter()
+            done = services.history.rebuild()
+            _rebuilt("the history from ", done, time.perf_counter() - started)
     finally:
         services.close()
-    elapsed = time.perf_counter() - started
-    print(file=sys.stderr)
-    print(f"fangxin: rebuilt {done:,} events in {elapsed:.1f} s: {done / elapsed:,.0f} events/s")
     return 0
+
+
+def _rebuilt(what: str, done: int, elapsed: float) -> None:
+    rate = done / max(elapsed, 1e-9)
+    print(f"fangxin: rebuilt {what}{done:,} events in {elapsed:.1f} s: {rate:,.0f} events/s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,10 @@ class SQLiteHistory:
         self._batch = batch
         self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
         self.path = private_file(Path(data_dir) / FILE)
+        # The log's file, attached when retention deletes its rows (None: a log elsewhere).
+        pool = getattr(getattr(recorder, "datastore", None), "pool", None)
+        name = getattr(pool, "db_name", None)
+        self.events_path = name if name and not getattr(pool, "is_sqlite_memory_mode", 1) else None
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA secure_delete=ON")
@@ -323,6 +327,5 @@ class SQLiteHistory:
         """Delete every day before `day` whose key is destroyed, and the log's rows sealed
         under its key; how many days."""
         with self._lock:
-            events = getattr(getattr(self._recorder, "datastore", None), "db_name", None)
             table = getattr(self._recorder, "events_table_name", "stored_events")
-            return drop_days(self._db, self._keys, day, events, table)
+            return drop_days(self._db, self._keys, day, self.events_path, table)

@@ -8,10 +8,15 @@ period's millions.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.ports import VisitView
 from infrastructure.history.sqlite import _VISIT, FILE, SQLiteHistory
+from infrastructure.keys.keystore import KeyStore
 
 OPEN_INDEX = (
     "CREATE INDEX IF NOT EXISTS visits_open ON visits (checked_in) WHERE checked_out IS NULL"
@@ -32,7 +37,37 @@ class ResumableSQLiteHistory(SQLiteHistory):
         return [view for view in map(self._visit, rows) if view is not None]
 
 
-def discard_history(data_dir: Path) -> None:
-    """Delete the data folder's history (`fangxin rebuild` makes it again from the log)."""
-    for suffix in ("", "-wal", "-shm"):
-        (data_dir / f"{FILE}{suffix}").unlink(missing_ok=True)
+class HistoryFile:
+    """The embedded history in the data folder's `history.db`: `fresh` (`fangxin rebuild`)
+    deletes the file and opens a new one, `close` closes whichever is open."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        keys: KeyStore,
+        data_dir: Path,
+        default_max_dwell_minutes: int,
+    ) -> None:
+        self._open = partial(
+            ResumableSQLiteHistory,
+            recorder,
+            mapper,
+            keys,
+            data_dir,
+            default_max_dwell_minutes=default_max_dwell_minutes,
+        )
+        self._data_dir = data_dir
+        self.current = self._open()
+
+    def fresh(self) -> ResumableSQLiteHistory:
+        """The history from an empty file (the server stopped: it would keep the old one)."""
+        self.current.close()
+        for suffix in ("", "-wal", "-shm"):
+            (self._data_dir / f"{FILE}{suffix}").unlink(missing_ok=True)
+        self.current = self._open()
+        return self.current
+
+    def close(self) -> None:
+        """Close the file."""
+        self.current.close()

@@ -28,9 +28,12 @@ class HistoryFollower:
         newest: Callable[[], int],
         interval: float = CATCH_UP_EVERY_SECONDS,
         failures: Failures | None = None,
+        fresh: Callable[[], History] | None = None,
     ) -> None:
         self.history = history
         self._newest = newest
+        # Drops the history's tables and position, and opens it afresh (`rebuild`).
+        self._fresh = fresh
         self._interval = interval
         self._failures = failures or Failures(HISTORY)
         self._stop = threading.Event()
@@ -74,6 +77,15 @@ class HistoryFollower:
         """(position, how many events of the log the history has not applied yet)."""
         position = self.history.position()
         return position, max(0, self._newest() - position)
+
+    def rebuild(self) -> int:
+        """Drop the history and apply the whole log to it again (`fangxin rebuild`, with the
+        workers stopped); returns how many events. The ports built on the old store are not
+        to be read after it."""
+        if self._fresh is None:
+            return 0
+        self.history = self._fresh()
+        return self.history.catch_up()
 
     def stop(self) -> None:
         """Stop after the current catch-up."""

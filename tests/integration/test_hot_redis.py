@@ -16,7 +16,9 @@ from infrastructure.bootstrap import build_services
 from infrastructure.readmodels.records import Pseudonyms
 from infrastructure.services import Services
 from infrastructure.settings import load_settings
+from interface import cli
 from interface.http.app import create_app
+from tests.checkins import check_in
 from tests.conftest import ADMIN_TOKEN, MovableClock, World, bearer
 
 
@@ -140,3 +142,61 @@ def test_redis_grows_by_less_than_100_bytes_per_check_in(
     grown = own_bytes(redis_of(services), prefix) - before
     # Before issue 21, about 1,000 bytes each: every visit and its indexes stayed for 28 days.
     assert grown / check_ins < 100, (grown, check_ins)
+
+
+def test_fangxin_rebuild_rebuilds_the_history_from_the_log_too(
+    production: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings({}, **production)
+    services = build_services(settings)
+    app = services.app
+    merchant = app.register_merchant("M", "+8613900000000", None)
+    venue = app.register_venue(merchant.id, "V", "Rd", "110105", "c", None, 60, None)
+    code = app.codes_of(app.venues_of(merchant.id)[0]).code
+    people = [app.register_visitor(f"P{i}", f"+86138000000{i:02d}", [], None) for i in range(4)]
+    for person in people * 2:  # each visit but the last of each closed by the next check-in
+        check_in(services, person.id, code)
+    now = services.app.ports.clock.now()
+    window = (now - timedelta(days=1), now + timedelta(days=1))
+
+    def read(built: Services) -> list[Any]:
+        visits = built.app.ports.visits
+        return [visits.of_guardian(p.id, *window) for p in people] + [
+            built.app.ports.contacts.stays_at(venue, *window, now)
+        ]
+
+    before = read(services)
+    head = services.store.recorder.max_notification_id()
+    services.close()
+    for name, value in production.items():
+        monkeypatch.setenv(f"FANGXIN_{name.upper()}", value)
+
+    assert cli.main(["rebuild"]) == 0
+
+    assert f"rebuilt the history from {head:,} events" in capsys.readouterr().out
+    again = build_services(settings)
+    try:
+        assert again.history is not None
+        assert again.history.history.position() == head
+        assert read(again) == before
+        assert sum(len(found) for found in before[:4]) == 8
+    finally:
+        again.close()
+
+
+def test_health_reports_the_history_and_answers_503_once_its_catch_up_stops(
+    running: tuple[World, Services, MovableClock],
+) -> None:
+    world, services, _ = running
+    world.check_in(world.visitor(), world.venue(world.merchant()))
+
+    answer = world.client.get("/health").json()
+    assert answer["history"] == {"name": "history", "state": "running"}
+    assert answer["history_lag"] >= 0
+
+    assert services.history is not None
+    services.history.stop()
+    stopped = world.client.get("/health")
+    assert stopped.status_code == 503
+    assert stopped.json()["history"]["state"] == "stopped"
+    assert "the projection history is stopped" in stopped.json()["detail"]

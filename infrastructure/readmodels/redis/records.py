@@ -25,8 +25,8 @@ from infrastructure.readmodels.redis.cluster import one_slot
 T = TypeVar("T")
 
 _pack = msgspec.msgpack.Encoder(uuid_format="bytes")
-# The longest maximum dwell a venue may set: a planned dwell read from Redis (which the scripts
-# need in clear) is never believed past it.
+# The longest maximum dwell a venue may set: an open visit whose deadline is later than this
+# after a cutoff began after it (retention, `drop.lua`).
 LONGEST_DWELL_S = 24 * 3600.0
 
 
@@ -54,13 +54,6 @@ class StoredVisit(msgspec.Struct, frozen=True):
     s: float
     d: float
     i: str
-
-
-class FoundVisit(msgspec.Struct, frozen=True):
-    """A visit read back from Redis and found authentic, with its planned dwell."""
-
-    view: VisitView
-    max_dwell_s: float
 
 
 _stored = msgspec.json.Decoder(StoredVisit)
@@ -115,7 +108,7 @@ class RedisRecords:
         """A check-in sealed for the record of the visit of pseudonym `visit_p` (base64)."""
         return self.sealed_text(f"{self.prefix}visit:{visit_p}|in", visit)
 
-    def visit(self, visit_p: str, raw: bytes | str) -> FoundVisit | None:
+    def visit(self, visit_p: str, raw: bytes | str) -> VisitView | None:
         """The open visit kept under `visit:<visit_p>`, or None when its record is not authentic."""
         try:
             stored = _stored.decode(raw)
@@ -126,8 +119,7 @@ class RedisRecords:
         made = self.open_text(f"{name}|in", stored.i, _in, "visit")
         if made is None:
             return None
-        view = VisitView(*msgspec.structs.astuple(made))
-        return FoundVisit(view=view, max_dwell_s=min(stored.d, LONGEST_DWELL_S))
+        return VisitView(*msgspec.structs.astuple(made))
 
 
 def texts(items: Any) -> list[str]:
@@ -135,7 +127,7 @@ def texts(items: Any) -> list[str]:
     return [i.decode() if isinstance(i, bytes) else str(i) for i in items]
 
 
-def read_visits(client: redis.Redis, records: RedisRecords, replies: Any) -> list[FoundVisit]:
+def read_visits(client: redis.Redis, records: RedisRecords, replies: Any) -> list[VisitView]:
     """The authentic visits of these pseudonyms (an index's entries), in one round trip."""
     pseudonyms = list(dict.fromkeys(texts(replies)))
     if not pseudonyms:

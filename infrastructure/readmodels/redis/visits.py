@@ -54,15 +54,15 @@ class RedisVisitLog:
         self._looks: Gathered[_Look, Seen] = Gathered(self._look_all)
 
     def _visits(self, replies: Any) -> list[VisitView]:
-        return [found.view for found in read_visits(self._r, self._records, replies)]
+        return read_visits(self._r, self._records, replies)
 
     def get(self, visit_id: UUID) -> VisitView | None:
         """One visit: its record in Redis while it is open, else the history's."""
         pseudonym = self._records.pseudonyms.of(visit_id)
         raw = self._r.get(f"{self._p}visit:{pseudonym}")
         found = None if raw is None else self._records.visit(pseudonym, raw)
-        if found is not None and found.view.visit_id == visit_id:
-            return found.view
+        if found is not None and found.visit_id == visit_id:
+            return found
         return self._history.visit(visit_id)
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
@@ -99,8 +99,7 @@ class RedisVisitLog:
         for i, (people, visit_id) in enumerate(looks):
             visit = None
             if visit_id is not None and replies[i] is not None:
-                found = self._records.visit(of(visit_id), replies[i])
-                visit = None if found is None else found.view
+                visit = self._records.visit(of(visit_id), replies[i])
             open_visits: dict[UUID, list[VisitView]] = {}
             for person in people:
                 count = int(replies[at])
@@ -138,4 +137,4 @@ class RedisVisitLog:
 def _found_visits(records: RedisRecords, pseudonyms: Any, raws: Any) -> list[VisitView]:
     """The authentic visits among records read under these pseudonyms."""
     found = (records.visit(p, raw) for p, raw in zip(texts(pseudonyms), raws, strict=True) if raw)
-    return [f.view for f in found if f is not None]
+    return [f for f in found if f is not None]

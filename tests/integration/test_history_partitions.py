@@ -1,0 +1,82 @@
+"""The PostgreSQL history's day partitions: made for the days a batch writes, read only for
+the days a query names, and retention's VACUUM FULL leaving no dead tuple of a dropped day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from psycopg import sql
+
+from tests.history_log import populate
+from tests.history_stores import Stores, history_fixtures
+from tests.integration.conftest import DATABASE_URL
+from tests.integration.test_history_retention import (
+    FRAGMENT,
+    KEPT,
+    OLD,
+    TODAY,
+    heap_bytes,
+    partition_names,
+    partitions,
+    sealed_under,
+)
+
+stores, log, open_history = history_fixtures(["postgres"])
+
+DAYS = [TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
+
+
+def test_a_batch_makes_the_partitions_of_its_days(stores: Stores) -> None:
+    assert stores.schema is not None
+    stores.open()
+    assert partitions(stores.schema) == set()
+
+    populate(stores.log, DAYS)
+    stores.open()
+
+    assert partitions(stores.schema) == partition_names(DAYS)
+    with psycopg.connect(DATABASE_URL) as db:
+        (indexes,) = db.execute(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (stores.schema, f"history_visits_{DAYS[1]:%Y%m%d}"),
+        ).fetchone() or (0,)
+    assert indexes == 4  # (visit, day), (venue, in), (person, in), (guardian, in)
+
+
+def test_a_stay_lookup_reads_only_the_partitions_of_its_days(stores: Stores) -> None:
+    assert stores.schema is not None
+    world = populate(stores.log, DAYS)
+    history = stores.open()
+    middle = DAYS[1]
+    _, _, longest = history._reads.freshness(history._tracking, history._events)
+    assert longest < 12 * 3600  # so the window below reaches back into its own day only
+    t0, t1 = middle + timedelta(hours=12), middle + timedelta(hours=14)
+
+    for key, value in (
+        ("venue_id", world.venues[0]),
+        ("person", history._row_keys.person(world.people[0])),
+    ):
+        statement, params = history._reads.stays_query(key, value, t0, t1, longest)
+        with psycopg.connect(DATABASE_URL) as db:
+            plan = "\n".join(
+                row[0] for row in db.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+            )
+        scanned = {day for day in DAYS if f"history_visits_{day:%Y%m%d}" in plan}
+        assert scanned == {middle}, plan
+
+
+def test_vacuum_full_leaves_no_dead_tuple_of_a_dropped_day_in_the_heap_file(
+    stores: Stores,
+) -> None:
+    assert stores.schema is not None
+    populate(stores.log, OLD + KEPT)
+    history = stores.open(vacuum_full=True)
+    captured = sealed_under(stores.log, {day.date() for day in OLD})
+    stores.log.keys.destroy_days_before(KEPT[0].date())
+    stores.log.mapper.forget_all()
+    assert history.drop_days_before(KEPT[0].date()) == 2
+
+    heap = heap_bytes(stores.schema)
+    assert [f for f in (s[-FRAGMENT:] for s in captured) if f in heap] == []
+    assert any(s[-FRAGMENT:] in heap for s in sealed_under(stores.log, {KEPT[0].date()}))
