@@ -6,9 +6,10 @@ Writes a synthetic log (500 venues, 5,000 visitors, visits checked in and out ov
 and a few thousand visits left open) into an embedded data folder through the application
 (`bench.rebuild.write_log`), unless `--data` names a folder seeded already. Then starts the
 embedded deployment on it three times, each in a fresh process, as `make run` does
-(`build_services`, then `start`): the first start after the seeding, a second one with nothing
-new, and a third after 1,000 more events. Prints each start's time (imports apart), the
-position it resumed from and how many visits it found open, so two code trees can be compared:
+(`build_services`, then `start`): the first (which builds the history from the whole log when
+the folder has none yet), a second one with nothing new, and a third after 1,002 more events.
+Prints each start's time (imports apart), the position it resumed from and how many visits
+of the visitors it checked in it found open, so two code trees can be compared:
 `--code /path/to/other/checkout` runs the starts with that tree's code (same .venv).
 """
 
@@ -149,13 +150,14 @@ def main() -> None:
         people = people_file.read_text().split()
         code = Path(a.code).resolve()
         print(f"code: {code}")
-        for label in ("first start after seeding", "restart, nothing new", "restart, +1,000"):
-            if label.endswith("+1,000"):
+        labels = ("start 1 (a history to build?)", "start 2, nothing new", "start 3, +1,002 events")
+        for label in labels:
+            if label.startswith("start 3"):
                 people += add_open_visits(data, 500)
                 people_file.write_text("\n".join(people))
             imported, started, position, open_now = start(code, data, people)
             print(
-                f"{label:<28} start {started:6.2f} s (imports {imported:.2f} s), "
+                f"{label:<30} start {started:6.2f} s (imports {imported:.2f} s), "
                 f"position {position:,}, open visits of the seeded visitors {open_now:,}"
             )
     finally:
