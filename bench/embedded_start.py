@@ -32,7 +32,7 @@ OPEN_VISITS = 2000
 
 # Run in a fresh process with the code tree as working directory: one server start.
 START = """
-import sys, time
+import resource, sys, time
 began = time.perf_counter()
 from infrastructure.bootstrap import build_services
 from infrastructure.settings import load_settings
@@ -43,7 +43,8 @@ ready = time.perf_counter()
 print(f"{imported - began:.3f} {ready - imported:.3f} {services.runner.position}", end=" ")
 from uuid import UUID
 open_now = sum(len(services.visits.open_of(UUID(p))) for p in sys.argv[2:])
-print(open_now)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(open_now, rss)
 services.close()
 """
 
@@ -114,8 +115,9 @@ def add_open_visits(data: Path, count: int) -> list[str]:
     return ids
 
 
-def start(code: Path, data: Path, people: list[str]) -> tuple[float, float, int, int]:
-    """One server start in a fresh process: (import s, start s, position, open visits)."""
+def start(code: Path, data: Path, people: list[str]) -> tuple[float, float, int, int, int]:
+    """One server start in a fresh process: (import s, start s, position, open visits, peak
+    memory in MB)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
     env["PYTHONPATH"] = str(code)
     done = subprocess.run(
@@ -128,8 +130,8 @@ def start(code: Path, data: Path, people: list[str]) -> tuple[float, float, int,
     )
     if done.returncode != 0:
         raise SystemExit(f"the start failed:\n{done.stderr[-3000:]}")
-    imported, started, position, open_now = done.stdout.split()
-    return float(imported), float(started), int(position), int(open_now)
+    imported, started, position, open_now, rss = done.stdout.split()
+    return float(imported), float(started), int(position), int(open_now), int(rss)
 
 
 def main() -> None:
@@ -155,10 +157,11 @@ def main() -> None:
             if label.startswith("start 3"):
                 people += add_open_visits(data, 500)
                 people_file.write_text("\n".join(people))
-            imported, started, position, open_now = start(code, data, people)
+            imported, started, position, open_now, rss = start(code, data, people)
             print(
                 f"{label:<30} start {started:6.2f} s (imports {imported:.2f} s), "
-                f"position {position:,}, open visits of the seeded visitors {open_now:,}"
+                f"position {position:,}, open visits of the seeded visitors {open_now:,}, "
+                f"peak memory {rss:,} MB"
             )
     finally:
         if not a.data:
