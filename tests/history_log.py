@@ -99,7 +99,7 @@ class Log:
         self.save(visitor)
         return visitor
 
-    def visit(
+    def new_visit(
         self,
         person: UUID,
         venue: UUID,
@@ -107,6 +107,7 @@ class Log:
         out: datetime | None = None,
         guardian: UUID | None = None,
     ) -> Visit:
+        """A visit (checked out at `out`, if given), not saved yet."""
         visit = Visit(
             id=uuid.uuid4(),
             visitor_id=person,
@@ -117,6 +118,17 @@ class Log:
         )
         if out is not None:
             visit.check_out(out, CheckoutReason.SCAN)
+        return visit
+
+    def visit(
+        self,
+        person: UUID,
+        venue: UUID,
+        at: datetime,
+        out: datetime | None = None,
+        guardian: UUID | None = None,
+    ) -> Visit:
+        visit = self.new_visit(person, venue, at, out, guardian)
         self.save(visit)
         return visit
 

@@ -28,9 +28,10 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay
+from infrastructure.history import postgres_columns as cols
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.changes import Changes, grouped
-from infrastructure.history.log import BATCH, read_batch
+from infrastructure.history.log import BATCH, Batch, Follower
 from infrastructure.history.postgres_reads import Reads
 from infrastructure.history.postgres_retention import Retention
 from infrastructure.history.rows import DayKeys, Rows
@@ -68,20 +69,29 @@ class PostgresHistory:
         self._events = Identifier(log_schema, getattr(recorder, "events_table_name", ""))
         self._tracking = PostgresTrackingRecorder(found, tracking_table_name=schema.TRACKING)
         self._batch = batch
-        self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
+        self._default_dwell = default_max_dwell_minutes
+        self._day_keys = DayKeys(keys.key_id)
         self._lock = threading.Lock()
         self._days: set[date] = set()
-        # The position after this worker's last batch: venues changed by others since are read
-        # back before the next (`_venues_since`).
+        # The position after this worker's last batch: when another worker moved it since,
+        # the venues' dwell is read back before going on (`_start`).
         self._applied = -1
         self._lock_key = f"{self._schema}.{schema.TRACKING}"
         if create_tables:
             self.create_tables()
-        self._reads = Reads(found, self._names, self._row_keys)
+        self._reads = Reads(
+            found,
+            self._names,
+            self._row_keys,
+            Identifier(self._schema, schema.TRACKING),
+            self._events,
+            self.catch_up,
+        )
         self._retention = Retention(
             found, self._names, self._events, keys, self._lock_key, vacuum_full
         )
         self._load()
+        self._follower = Follower(recorder, mapper, self._fresh_rows, batch)
 
     def create_tables(self) -> None:
         """Make the tables (`fangxin migrate` in production; idempotent)."""
@@ -93,18 +103,15 @@ class PostgresHistory:
     def _load(self) -> None:
         with self._ds.transaction() as cursor:
             self._days = schema.partition_days(cursor, self._schema)
-            self._venues_since(cursor, -1)
-            self._applied = self._tracked(cursor)
 
-    def _venues_since(self, cursor: Cursor[DictRow], position: int) -> None:
-        """Learn the venues' maximum dwell that batches after `position` wrote (other
-        workers' batches, when this one's position is behind the table's)."""
-        cursor.execute(
-            self._sql("SELECT venue_id, max_dwell_minutes FROM {venues} WHERE position > %s"),
-            (position,),
-        )
-        for row in cursor.fetchall():
-            self._rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+    def _fresh_rows(self) -> Rows:
+        """Rows that know every venue's dwell as committed."""
+        rows = Rows(self._default_dwell, self._day_keys)
+        with self._ds.transaction() as cursor:
+            cursor.execute(self._sql("SELECT venue_id, max_dwell_minutes FROM {venues}"))
+            for row in cursor.fetchall():
+                rows.know_venue(row["venue_id"], row["max_dwell_minutes"])
+        return rows
 
     def _sql(self, text: str) -> Composed:
         return SQL(text).format(**self._names)
@@ -116,32 +123,36 @@ class PostgresHistory:
 
     def catch_up(self) -> int:
         """Apply every event beyond the tracking position, each exactly once; how many."""
-        applied = 0
         with self._lock:
-            while True:
-                count = self._apply_batch()
-                applied += count
-                if count < self._batch:
-                    return applied
+            return self._follower.catch_up(self._start, self._apply_batch)
 
-    def _apply_batch(self) -> int:
+    def _start(self) -> int:
+        """Where to read from; another worker moved the position since this one's last batch,
+        so the venues' dwell it knows may be behind: read back."""
+        position = self.position()
+        if position != self._applied:
+            self._follower.rows = self._fresh_rows()
+        return position
+
+    def _apply_batch(self, batch: Batch) -> bool:
+        """Write the batch, if the position is still where it starts; whether it did."""
         with self._ds.transaction(commit=True) as cursor:
+            cols.register(cursor)
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
             position = self._tracked(cursor)
-            if position != self._applied:
-                self._venues_since(cursor, self._applied)
-            cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
-            state = cursor.fetchone()
-            dropped_before = state["dropped_before"] if state else None
-            batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
+            if position != batch.start:
+                self._applied = -1
+                return False
             if not batch.count:
                 self._applied = position
-                return 0
-            groups = grouped(batch.operations, dropped_before)
+                return True
+            cursor.execute(self._sql("SELECT dropped_before FROM {state}"))
+            state = cursor.fetchone()
+            groups = grouped(batch.operations, state["dropped_before"] if state else None)
             self._ensure_partitions(set().union(*(group.days() for group in groups)))
             longest = 0.0
             for group in groups:
-                longest = max(longest, self._write(cursor, group, batch.last))
+                longest = max(longest, self._write(cursor, group))
             if longest:
                 cursor.execute(
                     self._sql("UPDATE {state} SET longest_seconds = %s WHERE longest_seconds < %s"),
@@ -154,7 +165,7 @@ class PostgresHistory:
             if cursor.fetchone() is None:
                 raise IntegrityError("the history's position moved under its lock")
         self._applied = batch.last
-        return batch.count
+        return True
 
     def _tracked(self, cursor: Cursor[DictRow]) -> int:
         cursor.execute(self._tracking.max_tracking_id_statement, (schema.APPLICATION,))
@@ -170,39 +181,40 @@ class PostgresHistory:
                 schema.create_partitions(cursor, self._schema, missing)
             self._days |= missing
 
-    def _write(self, cursor: Cursor[DictRow], group: Changes, last: int) -> float:
+    def _write(self, cursor: Cursor[DictRow], group: Changes) -> float:
         """Write one group; the longest stay it closed or opened, in seconds."""
         longest = 0.0
         if group.venues:
             cursor.execute(
                 self._sql(
-                    "INSERT INTO {venues} SELECT u.*, %s"
-                    " FROM unnest(%s::uuid[], %s::integer[]) AS u ON CONFLICT (venue_id)"
-                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes,"
-                    " position = excluded.position"
+                    "INSERT INTO {venues} SELECT * FROM unnest(%s::uuid[], %s::integer[])"
+                    " ON CONFLICT (venue_id)"
+                    " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes"
                 ),
-                (last, list(group.venues), list(group.venues.values())),
+                (list(group.venues), list(group.venues.values())),
             )
         if group.visits:
             self._insert_visits(cursor, group)
             longest = max(60.0 * v.max_dwell_minutes for v in group.visits)
-        for day, closes in group.closes.items():
-            cursor.execute(
+        # One statement a check-out, all sent at once (a pipeline), each a lookup of the
+        # (visit id, day) index: a join with the batch's array would be planned from the
+        # statistics of a partition filling faster than they follow, and scan it whole.
+        closes = [close for found in group.closes.values() for close in found]
+        if closes:
+            cursor.executemany(
                 self._sql(
-                    "UPDATE {visits} AS v SET checked_out = u.at, reason = u.reason,"
-                    " ends = greatest(u.at, v.checked_in)"
-                    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS u(id, at, reason)"
-                    " WHERE v.day = %s AND v.visit_id = u.id AND v.checked_out IS NULL"
-                    " RETURNING extract(epoch FROM v.ends - v.checked_in) AS seconds"
+                    "UPDATE {visits} SET checked_out = %s, reason = %s,"
+                    " ends = greatest(%s, checked_in)"
+                    " WHERE visit_id = %s AND day = %s AND checked_out IS NULL"
+                    " RETURNING extract(epoch FROM ends - checked_in) AS seconds"
                 ),
-                (
-                    [c.visit_id for c in closes],
-                    [c.at for c in closes],
-                    [c.reason for c in closes],
-                    day,
-                ),
+                [(c.at, c.reason, c.at, c.visit_id, c.day) for c in closes],
+                returning=True,
             )
-            longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
+            while True:
+                longest = max([longest, *(float(row["seconds"]) for row in cursor.fetchall())])
+                if not cursor.nextset():
+                    break
         for visitor_id in group.erased:
             person = self._row_keys.person(visitor_id)
             cursor.execute(
@@ -211,37 +223,41 @@ class PostgresHistory:
             )
         if group.exposures:
             self._insert_exposures(cursor, group)
-        for day, ids in group.log_rows.items():
+        if group.log_rows:
+            days = [day for day, ids in group.log_rows.items() for _ in ids]
+            ids = [i for found in group.log_rows.values() for i in found]
             cursor.execute(
                 self._sql(
                     "INSERT INTO {log_rows} (day, originator_id)"
-                    " SELECT %s, id FROM unnest(%s::uuid[]) AS u(id)"
+                    " SELECT * FROM unnest(%s::date[], %s::uuid[])"
                 ),
-                (day, ids),
+                (cols.dates(days), cols.uuids(ids)),
+                binary=True,
             )
         return longest
 
     def _insert_visits(self, cursor: Cursor[DictRow], group: Changes) -> None:
         keys = self._row_keys
-        columns: list[list[Any]] = [[] for _ in range(11)]
-        for added in group.visits:
-            v = added.visit
-            until = v.checked_in_at + timedelta(minutes=added.max_dwell_minutes)
-            values = (
-                added.day,
-                v.visit_id,
-                v.venue_id,
-                keys.person(v.visitor_id),
-                keys.person(v.guardian_id),
-                v.checked_in_at,
-                until,
-                until,
-                v.via,
-                keys.seal_people(v.visit_id, v.visitor_id, v.guardian_id),
-                None,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+        visits = [added.visit for added in group.visits]
+        until = [
+            v.checked_in_at + timedelta(minutes=added.max_dwell_minutes)
+            for v, added in zip(visits, group.visits, strict=True)
+        ]
+        columns = (
+            cols.dates([added.day for added in group.visits]),
+            cols.uuids([v.visit_id for v in visits]),
+            cols.uuids([v.venue_id for v in visits]),
+            cols.byteas([keys.person(v.visitor_id) for v in visits]),
+            cols.byteas([keys.person(v.guardian_id) for v in visits]),
+            cols.times([v.checked_in_at for v in visits]),
+            cols.times(until),
+            cols.times(until),
+            cols.texts([v.via for v in visits]),
+            cols.byteas(
+                [keys.seal_people(v.visit_id, v.visitor_id, v.guardian_id) for v in visits]
+            ),
+            cols.texts([None] * len(visits)),
+        )
         cursor.execute(
             self._sql(
                 "INSERT INTO {visits} (day, visit_id, venue_id, person, guardian, checked_in,"
@@ -280,43 +296,28 @@ class PostgresHistory:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _fresh(self) -> int:
-        """Catch up if the log moved past the position; the longest stay, in seconds."""
-        position, head, longest = self._reads.freshness(self._tracking, self._events)
-        if head > position:
-            self.catch_up()
-            longest = self._reads.freshness(self._tracking, self._events)[2]
-        return longest
-
     def visit(self, visit_id: UUID) -> VisitView | None:
         """One visit (open or closed): looked up in every day's partition."""
-        self._fresh()
         return self._reads.visit(visit_id)
 
     def of_guardian(self, guardian_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits of a visitor and their dependents that began in [start, end), oldest first."""
-        self._fresh()
         return self._reads.visits("guardian", self._row_keys.person(guardian_id), start, end)
 
     def at_venue(self, venue_id: UUID, start: datetime, end: datetime) -> list[VisitView]:
         """Visits at a venue that began in [start, end), oldest first."""
-        self._fresh()
         return self._reads.visits("venue_id", venue_id, start, end)
 
     def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays at a venue intersecting [t0, t1] (open ones end at in + max dwell, or now)."""
-        longest = self._fresh()
-        return self._reads.stays("venue_id", venue_id, t0, t1, now, longest)
+        return self._reads.stays("venue_id", venue_id, t0, t1, now)
 
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1], sorted by start."""
-        longest = self._fresh()
-        person = self._row_keys.person(visitor_id)
-        return self._reads.stays("person", person, t0, t1, now, longest)
+        return self._reads.stays("person", self._row_keys.person(visitor_id), t0, t1, now)
 
     def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures declared at a venue overlapping [start, end]."""
-        self._fresh()
         return self._reads.exposures(venue_id, start, end)
 
     # -- retention ----------------------------------------------------------------------------

@@ -1,14 +1,22 @@
 """The PostgreSQL history's queries: each names its UTC day range, so the planner reads only
 those days' partitions (a stay that began on an earlier day is reached by starting the range
-`longest` before the window, the longest any stay lasted)."""
+`longest` before the window, the longest any stay lasted).
+
+Each read is one round trip: in the same pipeline as its query goes the freshness check (the
+position, the log's head, the longest stay). Only when the log moved past the position (or a
+longer stay was written) is the history caught up and the query sent again: a client reads
+its own writes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
@@ -20,47 +28,71 @@ from infrastructure.history.sealing import RowKeys
 _VISIT = SQL("visit_id, venue_id, checked_in, checked_out, reason, via, people")
 _STAY = SQL("visit_id, venue_id, checked_in, checked_out, dwell_until, people")
 _KEYS = ("guardian", "venue_id", "person")
+Query = tuple[Composed, tuple[Any, ...]]
 
 
 class Reads:
     """Queries of the history tables."""
 
     def __init__(
-        self, datastore: PostgresDatastore, names: dict[str, Identifier], row_keys: RowKeys
+        self,
+        datastore: PostgresDatastore,
+        names: dict[str, Identifier],
+        row_keys: RowKeys,
+        tracking: Identifier,
+        events: Identifier,
+        catch_up: Callable[[], int],
     ) -> None:
         self._ds = datastore
         self._names = names
         self._row_keys = row_keys
+        self._catch_up = catch_up
+        # Only grows (retention never shortens it): a lookup made with a smaller one is sent
+        # again with the larger.
+        self._longest = 0
+        self._freshness = SQL(
+            "SELECT (SELECT notification_id FROM {tracking} WHERE application_name = %s) AS p,"
+            " (SELECT max(notification_id) FROM {events}) AS h,"
+            " (SELECT longest_seconds FROM {state}) AS l"
+        ).format(tracking=tracking, events=events, state=names["state"])
 
     def _sql(self, text: str, **more: Any) -> Composed:
         return SQL(text).format(**self._names, **more)
 
-    def freshness(
-        self, tracking: PostgresTrackingRecorder, events: Identifier
-    ) -> tuple[int, int, int]:
-        """(position, the log's head, the longest stay in seconds), in one round trip."""
-        statement = SQL(
-            "SELECT (SELECT notification_id FROM {tracking} WHERE application_name = %s) AS p,"
-            " (SELECT max(notification_id) FROM {events}) AS h,"
-            " (SELECT longest_seconds FROM {state}) AS l"
-        ).format(
-            tracking=Identifier(self._ds.schema, tracking.tracking_table_name),
-            events=events,
-            state=self._names["state"],
-        )
+    def freshness(self) -> tuple[int, int, int]:
+        """(position, the log's head, the longest stay in seconds)."""
         with self._ds.get_connection() as conn:
-            row = conn.execute(statement, (schema.APPLICATION,), prepare=True).fetchone()
+            row = conn.execute(self._freshness, (schema.APPLICATION,), prepare=True).fetchone()
         assert row is not None
         return int(row["p"] or 0), int(row["h"] or 0), int(row["l"] or 0)
 
+    def _fetch(self, make: Callable[[int], Query]) -> list[DictRow]:
+        """The rows of a query made for the longest stay known, with the freshness check in
+        the same round trip; sent again after catching up when the log moved."""
+        longest = self._longest
+        statement, params = make(longest)
+        with self._ds.get_connection() as conn:
+            with conn.pipeline():
+                fresh = conn.execute(self._freshness, (schema.APPLICATION,), prepare=True)
+                found = conn.execute(statement, params, prepare=True)
+            row = fresh.fetchone()
+            rows = found.fetchall()
+        assert row is not None
+        position, head = int(row["p"] or 0), int(row["h"] or 0)
+        if head <= position and int(row["l"] or 0) <= longest:
+            return rows
+        if head > position:
+            self._catch_up()
+        self._longest = max(self._longest, self.freshness()[2])
+        statement, params = make(self._longest)
+        with self._ds.get_connection() as conn:
+            return conn.execute(statement, params, prepare=True).fetchall()
+
     def visit(self, visit_id: UUID) -> VisitView | None:
         """One visit, from whichever day's partition holds it."""
-        with self._ds.get_connection() as conn:
-            row = conn.execute(
-                self._sql("SELECT {columns} FROM {visits} WHERE visit_id = %s", columns=_VISIT),
-                (visit_id,),
-            ).fetchone()
-        return None if row is None else self._visit(row)
+        statement = self._sql("SELECT {columns} FROM {visits} WHERE visit_id = %s", columns=_VISIT)
+        rows = self._fetch(lambda _: (statement, (visit_id,)))
+        return self._visit(rows[0]) if rows else None
 
     def visits(self, key: str, value: Any, start: datetime, end: datetime) -> list[VisitView]:
         """Visits whose `key` column is `value` that began in [start, end), oldest first."""
@@ -73,10 +105,8 @@ class Reads:
             columns=_VISIT,
             key=Identifier(key),
         )
-        with self._ds.get_connection() as conn:
-            rows = conn.execute(
-                statement, (value, utc_day(start), utc_day(end), start, end), prepare=True
-            ).fetchall()
+        params = (value, utc_day(start), utc_day(end), start, end)
+        rows = self._fetch(lambda _: (statement, params))
         return [view for view in map(self._visit, rows) if view is not None]
 
     def _visit(self, row: Any) -> VisitView | None:
@@ -110,13 +140,9 @@ class Reads:
         )
         return statement, (value, first, utc_day(t1), t1, t0)
 
-    def stays(
-        self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime, longest: int
-    ) -> list[Stay]:
+    def stays(self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
-        statement, params = self.stays_query(key, value, t0, t1, longest)
-        with self._ds.get_connection() as conn:
-            rows = conn.execute(statement, params, prepare=True).fetchall()
+        rows = self._fetch(lambda longest: self.stays_query(key, value, t0, t1, longest))
         found: list[Stay] = []
         for row in rows:
             people = self._row_keys.open_people(row["visit_id"], row["people"])
@@ -131,15 +157,12 @@ class Reads:
 
     def exposures(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures at a venue overlapping [start, end], in the order they were declared."""
-        with self._ds.get_connection() as conn:
-            rows = conn.execute(
-                self._sql(
-                    "SELECT exposure_id, venue_id, starts, ends, declared_at, sealed"
-                    " FROM {exposures} WHERE venue_id = %s AND starts <= %s AND ends >= %s"
-                    " ORDER BY declared_at, exposure_id"
-                ),
-                (venue_id, end, start),
-            ).fetchall()
+        statement = self._sql(
+            "SELECT exposure_id, venue_id, starts, ends, declared_at, sealed"
+            " FROM {exposures} WHERE venue_id = %s AND starts <= %s AND ends >= %s"
+            " ORDER BY declared_at, exposure_id"
+        )
+        rows = self._fetch(lambda _: (statement, (venue_id, end, start)))
         found = (
             self._row_keys.open_exposure(
                 r["exposure_id"],

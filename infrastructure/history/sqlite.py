@@ -24,7 +24,7 @@ from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay
 from infrastructure.files import private_file
 from infrastructure.history.changes import Changes, grouped
-from infrastructure.history.log import BATCH, head, read_batch
+from infrastructure.history.log import BATCH, Batch, Follower, head
 from infrastructure.history.rows import DayKeys, Rows
 from infrastructure.history.sealing import RowKeys
 from infrastructure.history.sqlite_retention import drop_days
@@ -61,7 +61,8 @@ class SQLiteHistory:
         self._keys = keys
         self._row_keys = row_keys or RowKeys.of(keys)
         self._batch = batch
-        self._rows = Rows(default_max_dwell_minutes, DayKeys(keys.key_id))
+        self._default_dwell = default_max_dwell_minutes
+        self._day_keys = DayKeys(keys.key_id)
         self.path = private_file(Path(data_dir) / FILE)
         # The log's file, attached when retention deletes its rows (None: a log elsewhere).
         pool = getattr(getattr(recorder, "datastore", None), "pool", None)
@@ -75,17 +76,17 @@ class SQLiteHistory:
         with self._lock:
             for statement in STATEMENTS:
                 self._db.execute(statement)
-            self._venues_since(-1)
-            self._applied = self._tracked()
+            # The position after this process's last batch (see `_start`).
+            self._applied = -1
+            self._follower = Follower(recorder, mapper, self._fresh_rows, batch)
 
-    def _venues_since(self, position: int) -> None:
-        """Learn the venues' maximum dwell that batches after `position` wrote (another
-        process's, when this one's position is behind the table's)."""
-        found = self._db.execute(
-            "SELECT venue_id, max_dwell_minutes FROM venues WHERE position > ?", (position,)
-        )
-        for venue_id, minutes in found:
-            self._rows.know_venue(UUID(bytes=venue_id), minutes)
+    def _fresh_rows(self) -> Rows:
+        """Rows that know every venue's dwell as committed."""
+        rows = Rows(self._default_dwell, self._day_keys)
+        with self._lock:
+            for venue_id, minutes in self._db.execute("SELECT * FROM venues"):
+                rows.know_venue(UUID(bytes=venue_id), minutes)
+        return rows
 
     def close(self) -> None:
         """Close the file."""
@@ -96,28 +97,32 @@ class SQLiteHistory:
 
     def catch_up(self) -> int:
         """Apply every event beyond the tracking position, each exactly once; how many."""
-        applied = 0
         with self._lock:
-            while True:
-                count = self._apply_batch()
-                applied += count
-                if count < self._batch:
-                    return applied
+            return self._follower.catch_up(self._start, self._apply_batch)
 
-    def _apply_batch(self) -> int:
+    def _start(self) -> int:
+        """Where to read from; another process moved the position since this one's last
+        batch, so the venues' dwell it knows may be behind: read back."""
+        position = self._tracked()
+        if position != self._applied:
+            self._follower.rows = self._fresh_rows()
+        return position
+
+    def _apply_batch(self, batch: Batch) -> bool:
+        """Write the batch, if the position is still where it starts; whether it did."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            position = self._tracked()
-            if position != self._applied:
-                self._venues_since(self._applied)
+            if self._tracked() != batch.start:
+                db.execute("ROLLBACK")
+                self._applied = -1
+                return False
             dropped = db.execute("SELECT dropped_before FROM state").fetchone()[0]
-            batch = read_batch(self._recorder, self._mapper, self._rows, position, self._batch)
             if batch.count:
                 before = None if dropped is None else from_day_number(dropped)
                 longest = 0.0
                 for group in grouped(batch.operations, before):
-                    longest = max(longest, self._write(group, batch.last))
+                    longest = max(longest, self._write(group))
                 db.execute(
                     "UPDATE state SET longest_seconds = max(longest_seconds, ?)",
                     (int(longest) + 1 if longest else 0,),
@@ -132,7 +137,7 @@ class SQLiteHistory:
             raise
         db.execute("COMMIT")
         self._applied = batch.last
-        return batch.count
+        return True
 
     def _tracked(self) -> int:
         row = self._db.execute(
@@ -140,13 +145,13 @@ class SQLiteHistory:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _write(self, group: Changes, last: int) -> float:
+    def _write(self, group: Changes) -> float:
         """Write one group; the longest stay it opened or closed, in seconds."""
         db, keys, longest = self._db, self._row_keys, 0.0
         db.executemany(
-            "INSERT INTO venues VALUES (?, ?, ?) ON CONFLICT (venue_id) DO UPDATE"
-            " SET max_dwell_minutes = excluded.max_dwell_minutes, position = excluded.position",
-            [(venue_id.bytes, minutes, last) for venue_id, minutes in group.venues.items()],
+            "INSERT INTO venues VALUES (?, ?) ON CONFLICT (venue_id)"
+            " DO UPDATE SET max_dwell_minutes = excluded.max_dwell_minutes",
+            [(venue_id.bytes, minutes) for venue_id, minutes in group.venues.items()],
         )
         rows = []
         for added in group.visits:

@@ -33,9 +33,7 @@ STATEMENTS = (
     " exposure_id BLOB PRIMARY KEY, venue_id BLOB NOT NULL, starts INTEGER NOT NULL,"
     " ends INTEGER NOT NULL, declared_at INTEGER NOT NULL, sealed BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS exposures_venue ON exposures (venue_id, starts)",
-    # `position`: the batch that wrote it, so a process reads back what others changed since.
-    "CREATE TABLE IF NOT EXISTS venues ("
-    " venue_id BLOB PRIMARY KEY, max_dwell_minutes INTEGER NOT NULL, position INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS venues (venue_id BLOB PRIMARY KEY, max_dwell_minutes INTEGER)",
     "CREATE TABLE IF NOT EXISTS state ("
     " id INTEGER PRIMARY KEY CHECK (id = 1), longest_seconds INTEGER NOT NULL,"
     " dropped_before INTEGER)",

@@ -301,3 +301,30 @@ def test_records_and_index_entries_moved_to_other_keys_are_refused(
     assert found.region == "110105"
     assert directory.guardian_of(child) == parent.id
     assert [v.visit_id for v in visits.open_of(parent.id)] == [visit.id]
+
+
+def test_a_closed_visits_record_left_by_an_older_version_is_not_read_as_open(
+    redis_client: redis.Redis, redis_prefix: str, tmp_path: Path
+) -> None:
+    # Given an open visit, and the history that knows it closed
+    records = records_of(redis_prefix)
+    projector = RedisProjector(redis_client, records, 180)
+    log = Log(sqlite_recorder(tmp_path / "events.db"), tmp_path)
+    visits = RedisVisitLog(
+        redis_client, records, projector, MemoryHistory(log.recorder, log.mapper)
+    )
+    visitor, venue = new_visitor(), new_venue(uuid.uuid4())
+    visit = new_visit(visitor.id, visitor.id, venue.id, T0)
+    made = events(visitor, venue, visit)
+    log.recorder.insert_events([log.mapper.to_stored_event(e) for e in made])
+    projector.apply_batch(list(enumerate(made, start=1)))
+    log.check_out(visit, T0 + timedelta(minutes=30))
+    # When its record carries an end, as records of closed visits did before issue 21
+    name = records.name("visit", visit.id)
+    stored = msgspec.json.decode(redis_client.get(name) or b"{}")
+    redis_client.set(name, msgspec.json.encode({**stored, "e": stored["s"] + 1800}))
+    # Then it is not taken for an open visit: the history answers, closed
+    assert visits.open_of(visitor.id) == []
+    found = visits.get(visit.id)
+    assert found is not None
+    assert found.checked_out_at == T0 + timedelta(minutes=30)
