@@ -1,8 +1,8 @@
 """The PostgreSQL history: contacts of a case at 10^6 and 10^7 stored visits, and rebuild speed.
 
 Run from the repository root (PostgreSQL at FANGXIN_BENCH_DATABASE_URL, default the test one):
-    python -m bench.history [--sizes 1000000 10000000] [--events 200000] [--seed 1]
-                            [--person-visits 56] [--depth1 200] [--depth2 50]
+    python -m bench.history [--sizes 1000000 10000000] [--events 200000] [--embedded 0]
+                            [--person-visits 56] [--depth1 200] [--depth2 50] [--seed 1]
 
 Contacts: each size gets a schema of its own, seeded straight into the history's tables
 (COPY, rows pseudonymised and sealed as the projection writes them): 28 UTC days of visits,
@@ -15,6 +15,8 @@ read checks the log's head in the same round trip).
 
 Rebuild: writes --events encrypted events (venues, visitors, visits checked in and out) into
 a fresh log, then times `catch_up` from position 0 into an empty history: events/s.
+--embedded does the same with SQLite, then times a start (the history opened again resumes
+from its position).
 
 Prints figures only; nothing here fails on a timing.
 """
@@ -25,6 +27,7 @@ import argparse
 import math
 import os
 import random
+import shutil
 import tempfile
 import time
 import uuid
@@ -40,8 +43,9 @@ from domain.visits import CheckoutReason, Visit
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.postgres import PostgresHistory
 from infrastructure.history.sealing import RowKeys
+from infrastructure.history.sqlite import SQLiteHistory
 from infrastructure.readmodels.records import Pseudonyms, Seals
-from tests.history_log import Log, postgres_recorder
+from tests.history_log import Log, postgres_recorder, sqlite_recorder
 
 DATABASE_URL = os.environ.get(
     "FANGXIN_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -217,39 +221,39 @@ def contacts(
             place.drop()
 
 
+def write_log(log: Log, n_events: int, rng: random.Random) -> int:
+    """About n_events events in time order, as they reach the log: 200 venues, 2,000
+    visitors, then each minute 500 check-ins and the check-outs of those 40 minutes before."""
+    venues = [log.venue(max_dwell_minutes=rng.choice([60, 120, 180])) for _ in range(200)]
+    people = [log.visitor().id for _ in range(2000)]
+    written = 2200
+    clock = START
+    leaving: list[list[Visit]] = []
+    while written < n_events:
+        arriving = []
+        for _ in range(500):
+            at = clock + timedelta(seconds=rng.randrange(60))
+            arriving.append(log.new_visit(rng.choice(people), rng.choice(venues).id, at))
+        log.save(*arriving)
+        leaving.append(arriving)
+        if len(leaving) > 40:
+            gone = leaving.pop(0)
+            for visit in gone:
+                visit.check_out(visit.checked_in_at + timedelta(minutes=40), CheckoutReason.SCAN)
+            log.save(*gone)
+            written += 500
+        clock += timedelta(minutes=1)
+        written += 500
+    return written
+
+
 def rebuild(n_events: int, seed_value: int) -> None:
     """Write about n_events events, then time a rebuild of the history from position 0."""
-    rng = random.Random(seed_value)
     place = Place("rebuild")
     try:
-        log = place.log
-        venues = [log.venue(max_dwell_minutes=rng.choice([60, 120, 180])) for _ in range(200)]
-        people = [log.visitor().id for _ in range(2000)]
-        written = 2200
-        clock = START
-        leaving: list[list[Visit]] = []
         began = time.perf_counter()
-        while written < n_events:
-            # In time order, as they reach the log: a minute's 500 check-ins, and the check-outs
-            # of the visits that began 40 minutes before.
-            arriving = []
-            for _ in range(500):
-                at = clock + timedelta(seconds=rng.randrange(60))
-                arriving.append(log.new_visit(rng.choice(people), rng.choice(venues).id, at))
-            log.save(*arriving)
-            leaving.append(arriving)
-            if len(leaving) > 40:
-                gone = leaving.pop(0)
-                for visit in gone:
-                    visit.check_out(
-                        visit.checked_in_at + timedelta(minutes=40), CheckoutReason.SCAN
-                    )
-                log.save(*gone)
-                written += 500
-            clock += timedelta(minutes=1)
-            written += 500
-        wrote = time.perf_counter() - began
-        print(f"log: {written} events written in {wrote:.0f} s")
+        written = write_log(place.log, n_events, random.Random(seed_value))
+        print(f"log: {written} events written in {time.perf_counter() - began:.0f} s")
         history = place.history()
         began = time.perf_counter()
         applied = history.catch_up()
@@ -259,10 +263,36 @@ def rebuild(n_events: int, seed_value: int) -> None:
         place.drop()
 
 
+def embedded(n_events: int, seed_value: int) -> None:
+    """The same into SQLite (the embedded deployment); then a start: opening the history
+    again, which resumes from its position instead of replaying the log."""
+    folder = Path(tempfile.mkdtemp(prefix="fangxin-bench-"))
+    log = Log(sqlite_recorder(folder / "events.db"), folder)
+    try:
+        began = time.perf_counter()
+        written = write_log(log, n_events, random.Random(seed_value))
+        print(f"embedded log: {written} events written in {time.perf_counter() - began:.0f} s")
+        history = SQLiteHistory(log.recorder, log.mapper, log.keys, folder, row_keys=ROW_KEYS)
+        began = time.perf_counter()
+        applied = history.catch_up()
+        took = time.perf_counter() - began
+        print(f"embedded rebuild: {applied} events in {took:.1f} s = {applied / took:,.0f} ev/s")
+        history.close()
+        began = time.perf_counter()
+        reopened = SQLiteHistory(log.recorder, log.mapper, log.keys, folder, row_keys=ROW_KEYS)
+        assert reopened.catch_up() == 0
+        print(f"embedded start: history resumed in {time.perf_counter() - began:.3f} s")
+        reopened.close()
+    finally:
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--events", type=int, default=200_000, help="0: no rebuild")
+    parser.add_argument("--embedded", type=int, default=0, help="events for the SQLite run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--depth1", type=int, default=200)
     parser.add_argument("--depth2", type=int, default=50)
@@ -276,6 +306,8 @@ def main() -> None:
     )
     if args.events:
         rebuild(args.events, args.seed)
+    if args.embedded:
+        embedded(args.embedded, args.seed)
     contacts(args.sizes, args.seed, args.depth1, args.depth2, args.person_visits)
 
 

@@ -62,6 +62,8 @@ class PostgresHistory:
         found: Any = datastore or getattr(recorder, "datastore", None)
         if not isinstance(found, PostgresDatastore):
             raise TypeError("the PostgreSQL history needs a PostgreSQL datastore")
+        if found.pool.max_size < 2:  # a batch makes a day's partitions on a second connection
+            raise ValueError("the PostgreSQL history needs a pool of at least two connections")
         self._ds = found
         self._schema = found.schema
         self._names = schema.names(self._schema)
@@ -218,7 +220,9 @@ class PostgresHistory:
         for visitor_id in group.erased:
             person = self._row_keys.person(visitor_id)
             cursor.execute(
-                self._sql("DELETE FROM {visits} WHERE guardian = %s OR person = %s"),
+                self._sql(
+                    "DELETE FROM {visits} WHERE person = %s OR guardian = %s AND guardian <> person"
+                ),
                 (person, person),
             )
         if group.exposures:
@@ -326,6 +330,7 @@ class PostgresHistory:
         """Drop every day before `day` whose key is destroyed: its partitions whole, and the
         log's rows sealed under its key (then VACUUM the events table); how many days."""
         with self._lock:
+            self._load()  # other workers may have made partitions since
             dropped = self._retention.drop_days_before(day, sorted(self._days))
             self._days -= set(dropped)
             return len(dropped)

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay
@@ -96,18 +96,29 @@ class Reads:
 
     def visits(self, key: str, value: Any, start: datetime, end: datetime) -> list[VisitView]:
         """Visits whose `key` column is `value` that began in [start, end), oldest first."""
+        query = self.visits_query(key, value, start, end)
+        rows = self._fetch(lambda _: query)
+        return [view for view in map(self._visit, rows) if view is not None]
+
+    def visits_query(self, key: str, value: Any, start: datetime, end: datetime) -> Query:
+        """The statement and parameters of `visits` (the planner prunes by the day range)."""
         if key not in _KEYS:
             raise ValueError(key)
+        if key == "guardian":  # their own visits by `person`, their dependents' by `guardian`
+            match: Composable = SQL(
+                "(person = %s AND guardian = %s OR guardian = %s AND guardian <> person)"
+            )
+            values: tuple[Any, ...] = (value, value, value)
+        else:
+            match, values = SQL("{0} = %s").format(Identifier(key)), (value,)
         statement = self._sql(
-            "SELECT {columns} FROM {visits} WHERE {key} = %s"
+            "SELECT {columns} FROM {visits} WHERE {match}"
             " AND day BETWEEN %s AND %s AND checked_in >= %s AND checked_in < %s"
             " ORDER BY checked_in, visit_id",
             columns=_VISIT,
-            key=Identifier(key),
+            match=match,
         )
-        params = (value, utc_day(start), utc_day(end), start, end)
-        rows = self._fetch(lambda _: (statement, params))
-        return [view for view in map(self._visit, rows) if view is not None]
+        return statement, (*values, utc_day(start), utc_day(end), start, end)
 
     def _visit(self, row: Any) -> VisitView | None:
         people = self._row_keys.open_people(row["visit_id"], row["people"])

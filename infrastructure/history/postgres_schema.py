@@ -3,7 +3,8 @@
 Native declarative partitioning (`PARTITION BY RANGE (day)`), one partition per day, made on
 demand for the days a batch writes (`CREATE TABLE IF NOT EXISTS ... PARTITION OF`). Indexes are
 declared on the parent, so PostgreSQL makes them on every partition: (venue, checked in),
-(person, checked in), (guardian, checked in), and (visit id, day), unique. A query names its
+(person, checked in), (guardian, checked in) of dependents' visits only, and (visit id, day),
+unique. A query names its
 day range, so the planner reads only those days' partitions; retention drops a day's
 partitions whole (no DELETE, no dead tuples, no VACUUM of the history).
 
@@ -39,7 +40,9 @@ _PARENTS = (
     "CREATE UNIQUE INDEX IF NOT EXISTS {visits_id} ON {visits} (visit_id, day)",
     "CREATE INDEX IF NOT EXISTS {visits_venue} ON {visits} (venue_id, checked_in)",
     "CREATE INDEX IF NOT EXISTS {visits_person} ON {visits} (person, checked_in)",
-    "CREATE INDEX IF NOT EXISTS {visits_guardian} ON {visits} (guardian, checked_in)",
+    # A guardian's own visits are found by `person`; only their dependents' need this one.
+    "CREATE INDEX IF NOT EXISTS {visits_guardian} ON {visits} (guardian, checked_in)"
+    " WHERE guardian <> person",
     "CREATE TABLE IF NOT EXISTS {log_rows} ("
     " day date NOT NULL, originator_id uuid NOT NULL) PARTITION BY RANGE (day)",
     "CREATE TABLE IF NOT EXISTS {exposures} ("

@@ -106,13 +106,25 @@ class DayKeys:
     name, made in memory by `KeyStore.key_id`: no I/O)."""
 
     def __init__(self, key_id: Callable[[str], bytes], today: date | None = None) -> None:
-        center = today or datetime.now(UTC).date()
+        self._key_id = key_id
+        self._fixed = today is not None
+        self._center = today or datetime.now(UTC).date()
+        self._days = self._around(self._center)
+
+    def _around(self, center: date) -> dict[bytes, date]:
         days = (center + timedelta(days=offset) for offset in range(-KNOWN_DAYS, 3))
-        self._days = {key_id(f"{DAY_SCOPE}{day.isoformat()}"): day for day in days}
+        return {self._key_id(f"{DAY_SCOPE}{day.isoformat()}"): day for day in days}
 
     def day_of(self, state: bytes) -> date | None:
         """The day whose key a stored state names in clear first, if it is a day key."""
-        return self._days.get(bytes(state[2 : 2 + KEY_ID_BYTES]))
+        key_id = bytes(state[2 : 2 + KEY_ID_BYTES])
+        found = self._days.get(key_id)
+        if found is None and not self._fixed:
+            today = datetime.now(UTC).date()
+            if today != self._center:  # a process running for days: name the new ones
+                self._center, self._days = today, self._around(today)
+                found = self._days.get(key_id)
+        return found
 
 
 class Rows:

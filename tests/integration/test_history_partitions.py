@@ -67,6 +67,24 @@ def test_a_stay_lookup_reads_only_the_partitions_of_its_days(stores: Stores) -> 
         assert scanned == {middle}, plan
 
 
+def test_a_guardian_lookup_reads_only_its_days_through_indexes(stores: Stores) -> None:
+    world = populate(stores.log, DAYS)
+    history = stores.open()
+    middle = DAYS[1]
+    guardian = history._row_keys.person(world.people[0])
+    statement, params = history._reads.visits_query(
+        "guardian", guardian, middle, middle + timedelta(hours=23)
+    )
+    with psycopg.connect(DATABASE_URL) as db:
+        db.execute("SET enable_seqscan = off")  # the tables are tiny: ask what it could use
+        plan = "\n".join(
+            row[0] for row in db.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+        )
+    assert {day for day in DAYS if f"history_visits_{day:%Y%m%d}" in plan} == {middle}, plan
+    assert "person_checked_in_idx" in plan, plan
+    assert "guardian_checked_in_idx" in plan, plan
+
+
 def test_vacuum_full_leaves_no_dead_tuple_of_a_dropped_day_in_the_heap_file(
     stores: Stores,
 ) -> None:
