@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 from infrastructure.bootstrap import build_services
 from infrastructure.services import Services
 from infrastructure.settings import Settings
+from interface import cli
 from interface.http.app import create_app
 from tests.conftest import PRODUCTION, MovableClock, World, bearer
 
@@ -184,4 +185,31 @@ def test_a_restart_after_erasure_shows_nothing_of_the_erased_visitor(
         assert town.seen(client) == before
         gone = client.get("/v1/me/visits", headers=bearer(town.friend["token"]))
         assert gone.status_code == 401
+    second.close()
+
+
+def test_fangxin_rebuild_makes_the_history_again_from_the_log(
+    settings: Settings,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = MovableClock()
+    first = build_services(settings, clock=clock)
+    with TestClient(create_app(settings, services=first)) as client:
+        town = Town(World(client), clock)
+        before = town.seen(client)
+    head = log_head(first)
+    first.close()
+    with closing(sqlite3.connect(data_dir / "history.db")) as db, db:
+        db.execute("DELETE FROM visits")  # damaged: only a rebuild from the log brings it back
+    monkeypatch.setenv("FANGXIN_DATA_DIR", str(data_dir))
+
+    assert cli.main(["rebuild"]) == 0
+
+    assert f"rebuilt the history from {head:,} events" in capsys.readouterr().out
+    second = build_services(settings, clock=clock)
+    assert history_position(second) == head
+    with TestClient(create_app(settings, services=second)) as client:
+        assert town.seen(client) == before
     second.close()
