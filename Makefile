@@ -112,5 +112,10 @@ bench-memory: $(VENV)/.dev
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.redis_memory --duration 20 --concurrency 32
 
+# The embedded start with 10^6 events in the log (issue 21): seeded once, started three times.
+.PHONY: bench-start
+bench-start: $(VENV)/.dev
+	$(BIN)/python -m bench.embedded_start --events 1000000
+
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -37,6 +37,7 @@ from infrastructure.files import close_folder
 from infrastructure.history.port import History
 from infrastructure.history.postgres import PostgresHistory
 from infrastructure.history.reset import reset_postgres
+from infrastructure.history.sqlite_open import HistoryFile
 from infrastructure.keys.crypto import TokenCredentials, VenueCodeSigner
 from infrastructure.keys.keystore import KeyBackend, KeyStore
 from infrastructure.keys.masterkeys import MASTER_KEY_FILE, MasterKeyFile, MasterKeys
@@ -48,14 +49,15 @@ from infrastructure.ops.regions import national_regions
 from infrastructure.outreach import embedded_outreach, production_outreach
 from infrastructure.projections.history_follower import HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
+from infrastructure.projections.resume import resume
 from infrastructure.projections.runner import ProjectionRunner, Runner
 from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
+from infrastructure.readmodels.history_visits import HistoryVisitLog
 from infrastructure.readmodels.memory.answers import MemoryAnswerStore
 from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.open_visits import MemoryOpenVisits
 from infrastructure.readmodels.memory.projection import ReadModelProjector
 from infrastructure.readmodels.memory.roster import MemoryRoster
-from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
-from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.records import Pseudonyms, Seals
 from infrastructure.readmodels.redis.answers import RedisAnswerStore
 from infrastructure.readmodels.redis.cluster import open_client
@@ -245,20 +247,26 @@ def build_services(
     )
     if settings.redis_url:
         return _production(shared)
-    directory, visits = MemoryDirectory(), MemoryVisitLog()
-    contacts, exposures = MemoryContactIndex(), MemoryExposureLog()
-    roster = MemoryRoster()
+    return _embedded(shared, replay)
+
+
+def _embedded(shared: _Shared, replay: bool) -> Services:
+    """Memory keeps what is hot, the history the rest; a start resumes both from the history's
+    position rather than replaying the log (issue 21)."""
+    settings, mapper = shared.settings, shared.mapper
+    dwell = settings.default_max_dwell_minutes
+    file = HistoryFile(shared.log.recorder, mapper, shared.keys, settings.data_path, dwell)
+    history = file.current
+    directory, hot, roster = MemoryDirectory(), MemoryOpenVisits(), MemoryRoster()
     ports = Ports(
         directory=directory,
-        visits=visits,
-        contacts=contacts,
-        exposures=exposures,
+        visits=HistoryVisitLog(hot, history),
+        contacts=HistoryContactIndex(history),
+        exposures=HistoryExposureLog(history),
         roster=roster,
         **shared.common,
     )
-    projector = ReadModelProjector(
-        directory, visits, contacts, exposures, settings.default_max_dwell_minutes, roster
-    )
+    projector = ReadModelProjector(directory, hot, None, None, dwell, roster)
     runner = ProjectionRunner(shared.log.recorder, mapper, [projector])
     committer = group_commit(settings, shared.log, on_saved=runner.apply_own)
     store, app = shared.application(ports, runner, committer)
@@ -267,7 +275,9 @@ def build_services(
         app, DurableAuditTrail(shared.audit), directory, runner, settings.retention_days
     )
     if replay:
-        runner.rebuild(progress=_quietly)
+        resume(history, runner, hot, directory, dwell)
+    newest = shared.log.recorder.max_notification_id
+    follower = HistoryFollower(history, lambda: newest() or 0, fresh=file.fresh)
     return shared.services(
         store,
         app,
@@ -277,12 +287,10 @@ def build_services(
         on_exposure=projector.on_exposure,
         new_admin_token=shared.admin.first_start(),
         outreach=outreach,
-        _closers=[committer.close],
+        history=follower,
+        # The follower stops before the history's file closes.
+        _closers=[committer.close, follower.stop, file.close],
     )
-
-
-def _quietly(done: int, total: int) -> None:
-    """No progress shown (the embedded server's start)."""
 
 
 def _production(shared: _Shared) -> Services:

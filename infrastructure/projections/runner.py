@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -120,6 +120,31 @@ class ProjectionRunner:
             finally:
                 if freezing:
                     gc.unfreeze()
+
+    def resume(self, position: int, topics: Sequence[str]) -> int:
+        """Give the (fresh) projectors only the events of `topics` up to `position`, then stand
+        at `position`: what the other events made, the read models were given from elsewhere
+        (the embedded start loads the open visits from the history instead of replaying every
+        check-in). Returns events applied."""
+        done = 0
+        with self._lock:
+            self._position = 0
+            self._partial = None
+            while True:
+                notifications = self._recorder.select_notifications(
+                    start=self._position,
+                    limit=BATCH,
+                    stop=position,
+                    topics=topics,
+                    inclusive_of_start=False,
+                )
+                for notification in notifications:
+                    self._apply(notification.id, self._mapper.to_domain_event(notification))
+                done += len(notifications)
+                if len(notifications) < BATCH:
+                    break
+            self._position = position
+        return done
 
     def _apply_next(self, limit: int) -> int:
         """Apply up to `limit` events after the position (the caller holds the lock)."""

@@ -1,5 +1,6 @@
-"""One contract for the read models: the memory adapters and production's (Redis for what is
-hot, the history for the rest) behave alike."""
+"""One contract for the read models: the memory adapters, the embedded deployment's (memory for
+what is hot, the SQLite history for the rest) and production's (Redis for what is hot, the
+history for the rest) behave alike."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from domain.ports import ContactIndex, Directory, ExposureLog, VisitLog
 from domain.venues import Venue
 from domain.visits import CheckoutReason, Visit
 from infrastructure.history.memory import MemoryHistory
+from infrastructure.history.sqlite_open import ResumableSQLiteHistory
 from infrastructure.readmodels.history_reads import HistoryContactIndex, HistoryExposureLog
+from infrastructure.readmodels.history_visits import HistoryVisitLog
 from infrastructure.readmodels.memory.directory import MemoryDirectory
+from infrastructure.readmodels.memory.open_visits import MemoryOpenVisits
 from infrastructure.readmodels.memory.projection import ReadModelProjector
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
 from infrastructure.readmodels.memory.visits import MemoryVisitLog
@@ -45,6 +49,9 @@ class Models:
     project: Callable[[list[Any]], None]
     # Closes the running event loop's Redis client (memory: nothing to close).
     close_loop_client: Callable[[], Awaitable[None]] | None = None
+    # Destroys the keys of the days before one, as retention does first (where the store
+    # drops only days whose key is gone).
+    shred_days_before: Callable[[date], object] = lambda day: 0
 
 
 def memory_models() -> Models:
@@ -81,10 +88,35 @@ def redis_models(client: redis.Redis, prefix: str, folder: Path) -> Models:
     )
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def embedded_models(folder: Path) -> Iterator[Models]:
+    """The embedded deployment's: memory for what is hot, the SQLite history for the rest."""
+    directory, hot = MemoryDirectory(), MemoryOpenVisits()
+    projector = ReadModelProjector(directory, hot, None, None, 180)
+    log = Log(sqlite_recorder(folder / "events.db"), folder)
+    history = ResumableSQLiteHistory(log.recorder, log.mapper, log.keys, folder)
+
+    def project(events: list[Any]) -> None:
+        log.recorder.insert_events([log.mapper.to_stored_event(e) for e in events])
+        for event in events:
+            projector.apply(event)
+
+    yield Models(
+        directory,
+        HistoryVisitLog(hot, history),
+        HistoryContactIndex(history),
+        HistoryExposureLog(history),
+        project,
+        shred_days_before=log.keys.destroy_days_before,
+    )
+    history.close()
+
+
+@pytest.fixture(params=["memory", "embedded", pytest.param("redis", marks=pytest.mark.integration)])
 def models(request: pytest.FixtureRequest) -> Iterator[Models]:
     if request.param == "memory":
         yield memory_models()
+    elif request.param == "embedded":
+        yield from embedded_models(request.getfixturevalue("tmp_path"))
     else:
         client: redis.Redis = request.getfixturevalue("redis_client")
         prefix: str = request.getfixturevalue("redis_prefix")
@@ -407,6 +439,7 @@ def test_retention_drops_visits_that_began_before_the_cutoff(models: Models) -> 
     old = new_visit(visitor.id, visitor.id, venue.id, T0 - timedelta(days=30))
     new = new_visit(visitor.id, visitor.id, venue.id, T0)
     models.project(events(visitor, venue, old, new))
+    models.shred_days_before((T0 - timedelta(days=1)).date())
     assert models.visits.drop_before(T0 - timedelta(days=1)) == 1
     models.contacts.drop_before(T0 - timedelta(days=1))  # the application trims both
     assert models.visits.get(old.id) is None

@@ -1,9 +1,14 @@
-"""The memory read models' projection: each event of the log applied to the in-memory views."""
+"""The memory read models' projection: each event of the log applied to the in-memory views.
+
+With a history (the embedded deployment), only what is hot is in memory: the open visits
+(`MemoryOpenVisits`), no stays and no exposures; those the history projects itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -11,18 +16,24 @@ from eventsourcing.domain import DomainEventProtocol
 from domain.cases import ExposureNotice
 from domain.forgetting import Forgotten
 from domain.people import Account, Agency, Auditor, Merchant, Officer, Visitor
-from domain.ports import (
-    ExposureView,
-    VenueView,
-)
+from domain.ports import ExposureView, VenueView, VisitView
 from domain.venues import Venue
 from domain.visits import Visit
 from infrastructure.readmodels import views
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.roster import MemoryRoster
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex, MemoryExposureLog
-from infrastructure.readmodels.memory.visits import MemoryVisitLog
 from infrastructure.readmodels.rosters import new_principal, roster_entry
+
+
+class VisitSink(Protocol):
+    """Where the projection files visits: every visit (`MemoryVisitLog`) or the open ones."""
+
+    def checked_in(self, visit: VisitView, deadline: datetime) -> None: ...
+
+    def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None: ...
+
+    def forget_guardian(self, guardian_id: UUID) -> None: ...
 
 
 class ReadModelProjector:
@@ -31,9 +42,9 @@ class ReadModelProjector:
     def __init__(
         self,
         directory: MemoryDirectory,
-        visits: MemoryVisitLog,
-        contacts: MemoryContactIndex,
-        exposures: MemoryExposureLog,
+        visits: VisitSink,
+        contacts: MemoryContactIndex | None,
+        exposures: MemoryExposureLog | None,
         default_max_dwell_minutes: int = 180,
         roster: MemoryRoster | None = None,
     ) -> None:
@@ -96,14 +107,16 @@ class ReadModelProjector:
 
     def _exposure_declared(self, e: ExposureNotice.Declared) -> None:
         exposure = views.exposure_view(e)
-        self.exposures.add(exposure)
+        if self.exposures is not None:
+            self.exposures.add(exposure)
         for listener in self._exposure_listeners:
             listener(exposure)
 
     def _visitor_erased(self, e: Visitor.Erased) -> None:
         visitor = self.directory.visitor(e.originator_id)
         for person in (e.originator_id, *(visitor.dependents.values() if visitor else ())):
-            self.contacts.forget_visitor(person)
+            if self.contacts is not None:
+                self.contacts.forget_visitor(person)
         self.directory.remove_tokens_of(e.originator_id)
         self.directory.remove_visitor(e.originator_id)
         self.visits.forget_guardian(e.originator_id)
@@ -124,14 +137,16 @@ class ReadModelProjector:
     def _checked_in(self, e: Visit.CheckedIn) -> None:
         venue = self.directory.venue(e.venue_id)
         max_dwell = venue.max_dwell_minutes if venue else self._default_max_dwell
-        self.contacts.check_in(
-            e.originator_id, e.visitor_id, e.venue_id, e.at, timedelta(minutes=max_dwell)
-        )
+        if self.contacts is not None:
+            self.contacts.check_in(
+                e.originator_id, e.visitor_id, e.venue_id, e.at, timedelta(minutes=max_dwell)
+            )
         self.visits.checked_in(views.visit_view(e), deadline=e.at + timedelta(minutes=max_dwell))
 
     def _checked_out(self, e: Visit.CheckedOut) -> None:
         self.visits.checked_out(e.originator_id, e.at, e.reason)
-        self.contacts.check_out(e.originator_id, e.at)
+        if self.contacts is not None:
+            self.contacts.check_out(e.originator_id, e.at)
 
 
 def _with_code_version(venue: VenueView, version: int) -> VenueView:
