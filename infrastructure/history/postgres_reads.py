@@ -142,14 +142,14 @@ class Reads:
         """The statement and parameters of `stays` (the planner prunes by the day range)."""
         if key not in _KEYS:
             raise ValueError(key)
-        first = utc_day(t0 - timedelta(seconds=longest))
+        earliest = t0 - timedelta(seconds=longest)
         statement = self._sql(
-            "SELECT {columns} FROM {visits} WHERE {key} = %s"
-            " AND day BETWEEN %s AND %s AND checked_in <= %s AND ends >= %s",
+            "SELECT {columns} FROM {visits} WHERE {key} = %s AND day BETWEEN %s AND %s"
+            " AND checked_in BETWEEN %s AND %s AND ends >= %s",
             columns=_STAY,
             key=Identifier(key),
         )
-        return statement, (value, first, utc_day(t1), t1, t0)
+        return statement, (value, utc_day(earliest), utc_day(t1), earliest, t1, t0)
 
     def stays(self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""

@@ -147,3 +147,33 @@ def in_files(files: list[Path], fragments: list[bytes]) -> list[str]:
                 if any(f in content for f in fragments):
                     found.append(candidate.name)
     return found
+
+
+def test_the_logs_last_row_keeps_its_id_taken_until_a_newer_one_exists(stores: Stores) -> None:
+    world = populate(stores.log, OLD)
+    stores.log.visit(world.people[0], world.venues[0], OLD[0] + timedelta(hours=9))  # last
+    history = stores.open()
+    captured = sealed_under(stores.log, {day.date() for day in OLD})
+    last = stores.log.recorder.max_notification_id() or 0
+    assert _state_at(stores.log, last) in captured
+    stores.log.keys.destroy_days_before(KEPT[0].date())
+    stores.log.mapper.forget_all()
+    assert history.drop_days_before(KEPT[0].date()) == 2
+
+    remaining = {n.state for n in stores.log.recorder.select_notifications(1, 1_000_000)}
+    # SQLite gives a new event the highest id plus one: deleting the last row would hand its
+    # id out again, below every position. It stays until a newer event is written.
+    kept = remaining & set(captured)
+    assert kept == ({_state_at(stores.log, last)} if stores.kind == "sqlite" else set())
+    populate(stores.log, KEPT, seed=5)
+    assert history.catch_up() > 0
+    history.drop_days_before(KEPT[0].date())
+
+    remaining = {n.state for n in stores.log.recorder.select_notifications(1, 1_000_000)}
+    assert remaining.isdisjoint(captured)
+    assert (stores.log.recorder.max_notification_id() or 0) > last
+
+
+def _state_at(log: Log, notification_id: int) -> bytes | None:
+    found = log.recorder.select_notifications(start=notification_id, limit=1)
+    return found[0].state if found else None
