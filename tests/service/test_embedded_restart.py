@@ -1,6 +1,7 @@
 """An embedded restart resumes from the history kept in the data folder: it reads none of the
 visits' events again, yet shows the same visits, contacts, statistics and occupancy, applies
-nothing twice, and brings back nothing of an erased visitor."""
+nothing twice, and brings back nothing of an erased visitor. (Embedded only: `make unit` runs
+tests/service on the embedded deployment; the production suite is tests/http.)"""
 
 from __future__ import annotations
 
@@ -19,9 +20,7 @@ from infrastructure.services import Services
 from infrastructure.settings import Settings
 from interface import cli
 from interface.http.app import create_app
-from tests.conftest import PRODUCTION, MovableClock, World, bearer
-
-pytestmark = pytest.mark.skipif(PRODUCTION, reason="the embedded deployment's data folder")
+from tests.conftest import MovableClock, World, bearer
 
 
 def unreadable_visits(data_dir: Path) -> int:
