@@ -214,7 +214,8 @@ def in_turns(
     for turn in range(1, rounds + 1):
         kind = "production" if production else "embedded"
         log(f"{store}, round {turn} of {rounds}: a fresh Fangxin deployment ({kind})")
-        with fangxin(production) as (url, _), tempfile.TemporaryDirectory() as work:
+        with fangxin(production) as deployment, tempfile.TemporaryDirectory() as work:
+            url = deployment.url
             pairs = seed(url, Path(work))
             for concurrency in concurrencies:
                 # Whoever goes second may meet what the first left behind (PostgreSQL's
