@@ -10,7 +10,7 @@ its own writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -26,7 +26,8 @@ from infrastructure.history.rows import utc_day
 from infrastructure.history.sealing import RowKeys
 
 _VISIT = SQL("visit_id, venue_id, checked_in, checked_out, reason, via, people")
-_STAY = SQL("visit_id, venue_id, checked_in, checked_out, dwell_until, people")
+_STAY_COLUMNS = ("visit_id", "venue_id", "checked_in", "checked_out", "dwell_until", "people")
+_STAY = SQL(", ").join(map(Identifier, _STAY_COLUMNS))
 _KEYS = ("guardian", "venue_id", "person")
 Query = tuple[Composed, tuple[Any, ...]]
 
@@ -154,17 +155,74 @@ class Reads:
     def stays(self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
         rows = self._fetch(lambda longest: self.stays_query(key, value, t0, t1, longest))
-        found: list[Stay] = []
-        for row in rows:
-            people = self._row_keys.open_people(row["visit_id"], row["people"])
-            if people is None:
-                continue
-            start, out = row["checked_in"], row["checked_out"]
-            end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
-            if end >= t0:
-                found.append(Stay(row["visit_id"], people[0], row["venue_id"], start, end))
+        found = [stay for row in rows if (stay := self._stay(row, t0, now)) is not None]
         found.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found
+
+    def stays_many_query(
+        self, key: str, windows: Sequence[tuple[Any, datetime, datetime]], longest: int
+    ) -> Query:
+        """The statement and parameters of `stays_many`: the windows as arrays, joined to the
+        visits by their key. The whole day range is named as constants (the planner prunes
+        every other day's partitions) and each window's own days too (pruned again per window
+        as the join runs)."""
+        if key not in _KEYS:
+            raise ValueError(key)
+        back = timedelta(seconds=longest)
+        earliest = [t0 - back for _, t0, _ in windows]
+        ends = [t1 for _, _, t1 in windows]
+        statement = self._sql(
+            "SELECT w.i, {columns} FROM unnest(%s::{kind}[], %s::timestamptz[],"
+            " %s::timestamptz[], %s::timestamptz[], %s::date[], %s::date[])"
+            " WITH ORDINALITY AS w(k, t0, t1, earliest, d0, d1, i)"
+            " JOIN {visits} v ON v.{key} = w.k AND v.day BETWEEN w.d0 AND w.d1"
+            " AND v.checked_in BETWEEN w.earliest AND w.t1 AND v.ends >= w.t0"
+            " WHERE v.day BETWEEN %s AND %s",
+            columns=SQL(", ").join(SQL("v.{}").format(Identifier(c)) for c in _STAY_COLUMNS),
+            kind=SQL("bytea" if key in ("person", "guardian") else "uuid"),
+            key=Identifier(key),
+        )
+        first_days = [utc_day(t) for t in earliest]
+        last_days = [utc_day(t) for t in ends]
+        params = (
+            [value for value, _, _ in windows],
+            [t0 for _, t0, _ in windows],
+            ends,
+            earliest,
+            first_days,
+            last_days,
+            min(first_days),
+            max(last_days),
+        )
+        return statement, params
+
+    def stays_many(
+        self, key: str, windows: Sequence[tuple[Any, datetime, datetime]], now: datetime
+    ) -> list[list[Stay]]:
+        """`stays` of each (value, t0, t1) window, in their order: one query, one round trip."""
+        if not windows:
+            return []
+        rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest))
+        found: list[list[Stay]] = [[] for _ in windows]
+        for row in rows:
+            i = row["i"] - 1
+            stay = self._stay(row, windows[i][1], now)
+            if stay is not None:
+                found[i].append(stay)
+        for stays in found:
+            stays.sort(key=lambda stay: (stay.start, stay.visit_id))
+        return found
+
+    def _stay(self, row: Any, t0: datetime, now: datetime) -> Stay | None:
+        """The stay of a row, if it can be opened and ends by t0."""
+        people = self._row_keys.open_people(row["visit_id"], row["people"])
+        if people is None:
+            return None
+        start, out = row["checked_in"], row["checked_out"]
+        end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
+        if end < t0:
+            return None
+        return Stay(row["visit_id"], people[0], row["venue_id"], start, end)
 
     def exposures(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures at a venue overlapping [start, end], in the order they were declared."""

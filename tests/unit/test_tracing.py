@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -12,13 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.tracing import (
+    END_OF_TIME,
     Contact,
     ContactRule,
     Exposure,
     Stay,
+    Window,
     close_contacts,
     effective_end,
     exposure_of,
+    one_by_one,
 )
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex
 
@@ -230,8 +233,8 @@ def traced(case: Case, lookups: tuple[Lookup, Lookup]) -> list[Contact]:
         case.index_people,
         case.rule,
         case.depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
         until=case.until,
     )
 
@@ -309,8 +312,8 @@ def contacts_of(
         frozenset({person}),
         rule,
         depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     return {c.visitor_id: c.depth for c in found}
 
@@ -408,8 +411,8 @@ def test_depth_two_ignores_the_contacts_stays_that_start_after_until() -> None:
             frozenset({PEOPLE[0]}),
             ContactRule(),
             2,
-            stays_at=stays_at,
-            stays_of=stays_of,
+            stays_at_many=one_by_one(stays_at),
+            stays_of_many=one_by_one(stays_of),
             until=until,
         )
         return [c.visitor_id for c in found]
@@ -435,8 +438,8 @@ def test_exposures_are_sorted_by_start_and_contacts_by_depth_then_visitor() -> N
         frozenset({PEOPLE[0]}),
         ContactRule(),
         2,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     assert [(c.visitor_id, c.depth) for c in found] == [
         (PEOPLE[1], 1),
@@ -446,28 +449,85 @@ def test_exposures_are_sorted_by_start_and_contacts_by_depth_then_visitor() -> N
     assert [e.start for e in found[1].exposures] == [at(0), at(500)]
 
 
-def test_lookups_are_asked_only_for_the_windows_around_the_traced_stays() -> None:
-    world = [stay(0, 0, 600, 660), stay(1, 0, 650, 700), stay(1, 1, 800, 830)]
+def test_each_level_asks_one_batch_of_the_windows_around_the_traced_stays() -> None:
+    world = [
+        stay(0, 0, 600, 660),
+        stay(1, 0, 650, 700),
+        stay(1, 1, 800, 830),
+        stay(2, 0, 640, 700),
+        stay(2, 2, 900, 960),
+    ]
     rule = ContactRule(before=timedelta(minutes=10), after=timedelta(minutes=30))
-    asked: list[tuple[UUID, datetime, datetime]] = []
+    at_batches: list[list[Window]] = []
+    of_batches: list[list[Window]] = []
     exact_at, exact_of = exact_lookups(world)
 
-    def stays_at(venue: UUID, t0: datetime, t1: datetime) -> Iterable[Stay]:
-        asked.append((venue, t0, t1))
-        return exact_at(venue, t0, t1)
+    def stays_at_many(windows: Sequence[Window]) -> list[Iterable[Stay]]:
+        at_batches.append(list(windows))
+        return [exact_at(*window) for window in windows]
 
-    close_contacts(world[:1], frozenset({PEOPLE[0]}), rule, 2, stays_at=stays_at, stays_of=exact_of)
-    assert asked == [
-        (VENUES[0], at(590), at(690)),
-        (VENUES[0], at(640), at(730)),
-        (VENUES[1], at(790), at(860)),
-    ]
+    def stays_of_many(windows: Sequence[Window]) -> list[Iterable[Stay]]:
+        of_batches.append(list(windows))
+        return [exact_of(*window) for window in windows]
+
+    close_contacts(
+        world[:1],
+        frozenset({PEOPLE[0]}),
+        rule,
+        2,
+        stays_at_many=stays_at_many,
+        stays_of_many=stays_of_many,
+    )
+    # Depth 1: the index stay's window; depth 2: both contacts' stays in one call (from their
+    # exposure on), then all their windows in one call.
+    assert at_batches[0] == [(VENUES[0], at(590), at(690))]
+    assert sorted(of_batches[0]) == sorted(
+        [(PEOPLE[1], at(650), END_OF_TIME), (PEOPLE[2], at(640), END_OF_TIME)]
+    )
+    assert len(of_batches) == 1
+    assert sorted(at_batches[1]) == sorted(
+        [
+            (VENUES[0], at(640), at(730)),
+            (VENUES[1], at(790), at(860)),
+            (VENUES[0], at(630), at(730)),
+            (VENUES[2], at(890), at(990)),
+        ]
+    )
+    assert len(at_batches) == 2
+
+
+def test_depth_one_asks_no_person_and_nothing_is_asked_without_index_stays() -> None:
+    asked: list[str] = []
+
+    def stays_at_many(windows: Sequence[Window]) -> list[Iterable[Stay]]:
+        asked.append("at")
+        return [[] for _ in windows]
+
+    def stays_of_many(windows: Sequence[Window]) -> list[Iterable[Stay]]:
+        asked.append("of")
+        return [[] for _ in windows]
+
+    lookups = {"stays_at_many": stays_at_many, "stays_of_many": stays_of_many}
+    assert close_contacts([], frozenset({PEOPLE[0]}), ContactRule(), 2, **lookups) == []
+    assert asked == []
+    assert (
+        close_contacts([stay(0, 0, 0, 60)], frozenset({PEOPLE[0]}), ContactRule(), 2, **lookups)
+        == []
+    )
+    assert asked == ["at"]
 
 
 def test_a_depth_other_than_one_or_two_is_refused() -> None:
     stays_at, stays_of = exact_lookups([])
     with pytest.raises(ValueError, match="depth"):
-        close_contacts([], frozenset(), ContactRule(), 3, stays_at=stays_at, stays_of=stays_of)
+        close_contacts(
+            [],
+            frozenset(),
+            ContactRule(),
+            3,
+            stays_at_many=one_by_one(stays_at),
+            stays_of_many=one_by_one(stays_of),
+        )
 
 
 def test_a_negative_margin_is_refused() -> None:
@@ -488,8 +548,8 @@ def test_identical_exposures_from_two_index_persons_are_listed_once() -> None:
         frozenset(PEOPLE[:2]),
         ContactRule(),
         1,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     assert [(c.visitor_id, len(c.exposures)) for c in found] == [(PEOPLE[2], 1)]
 
