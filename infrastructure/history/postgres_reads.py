@@ -11,6 +11,7 @@ its own writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,7 @@ _STAY_COLUMNS = ("visit_id", "venue_id", "checked_in", "checked_out", "dwell_unt
 _STAY = SQL(", ").join(map(Identifier, _STAY_COLUMNS))
 _KEYS = ("guardian", "venue_id", "person")
 Query = tuple[Composed, tuple[Any, ...]]
+_NO_JIT = SQL("SET LOCAL jit = off")
 
 
 class Reads:
@@ -67,13 +69,19 @@ class Reads:
         assert row is not None
         return int(row["p"] or 0), int(row["h"] or 0), int(row["l"] or 0)
 
-    def _fetch(self, make: Callable[[int], Query]) -> list[DictRow]:
+    def _fetch(self, make: Callable[[int], Query], *, jit: bool = True) -> list[DictRow]:
         """The rows of a query made for the longest stay known, with the freshness check in
-        the same round trip; sent again after catching up when the log moved."""
+        the same round trip; sent again after catching up when the log moved.
+
+        Without `jit`, the query runs in a transaction that turns JIT compilation off: a
+        batch's plan is costed for thousands of index lookups, past the JIT threshold, and
+        compiling it takes longer than the short indexed reads it does."""
         longest = self._longest
         statement, params = make(longest)
         with self._ds.get_connection() as conn:
-            with conn.pipeline():
+            with conn.pipeline(), conn.transaction() if not jit else nullcontext():
+                if not jit:
+                    conn.execute(_NO_JIT, prepare=True)
                 fresh = conn.execute(self._freshness, (schema.APPLICATION,), prepare=True)
                 found = conn.execute(statement, params, prepare=True)
             row = fresh.fetchone()
@@ -86,7 +94,9 @@ class Reads:
             self._catch_up()
         self._longest = max(self._longest, self.freshness()[2])
         statement, params = make(self._longest)
-        with self._ds.get_connection() as conn:
+        with self._ds.get_connection() as conn, conn.transaction() if not jit else nullcontext():
+            if not jit:
+                conn.execute(_NO_JIT, prepare=True)
             return conn.execute(statement, params, prepare=True).fetchall()
 
     def visit(self, visit_id: UUID) -> VisitView | None:
@@ -172,13 +182,13 @@ class Reads:
         earliest = [t0 - back for _, t0, _ in windows]
         ends = [t1 for _, _, t1 in windows]
         statement = self._sql(
-            "SELECT w.i, {columns} FROM unnest(%s::{kind}[], %s::timestamptz[],"
+            "SELECT w.i, v.* FROM unnest(%s::{kind}[], %s::timestamptz[],"
             " %s::timestamptz[], %s::timestamptz[], %s::date[], %s::date[])"
             " WITH ORDINALITY AS w(k, t0, t1, earliest, d0, d1, i)"
-            " JOIN {visits} v ON v.{key} = w.k AND v.day BETWEEN w.d0 AND w.d1"
-            " AND v.checked_in BETWEEN w.earliest AND w.t1 AND v.ends >= w.t0"
-            " WHERE v.day BETWEEN %s AND %s",
-            columns=SQL(", ").join(SQL("v.{}").format(Identifier(c)) for c in _STAY_COLUMNS),
+            " CROSS JOIN LATERAL (SELECT {columns} FROM {visits}"
+            " WHERE {key} = w.k AND day BETWEEN w.d0 AND w.d1 AND day BETWEEN %s AND %s"
+            " AND checked_in BETWEEN w.earliest AND w.t1 AND ends >= w.t0 OFFSET 0) v",
+            columns=_STAY,
             kind=SQL("bytea" if key in ("person", "guardian") else "uuid"),
             key=Identifier(key),
         )
@@ -202,7 +212,7 @@ class Reads:
         """`stays` of each (value, t0, t1) window, in their order: one query, one round trip."""
         if not windows:
             return []
-        rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest))
+        rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest), jit=False)
         found: list[list[Stay]] = [[] for _ in windows]
         for row in rows:
             i = row["i"] - 1
