@@ -89,6 +89,7 @@ def test_a_batched_stay_lookup_reads_only_the_partitions_of_its_windows_days(
         ):
             statement, params = history._reads.stays_many_query(key, windows, longest)
             with psycopg.connect(DATABASE_URL) as db:
+                db.execute("SET enable_seqscan = off")  # tiny tables: ask what it could use
                 plan = "\n".join(
                     row[0] for row in db.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
                 )
