@@ -10,8 +10,9 @@ one venue per 500 visits (busier and quieter ones), people making two visits a d
 average (--person-visits 5 gives bench.trace's sparser world), check-ins between 07:00 and
 22:00 China time with meal peaks, dwell log-uniform 5-120 min, 3 % never checked out. A query
 traces one random person with a stay in the last 14 days through `close_contacts` (the
-default rule), its lookups going through the `PostgresHistory` port as Casework's do (each
-read checks the log's head in the same round trip).
+default rule), its lookups going through the `PostgresHistory` port as Casework's do: one
+batched lookup per level of the search (each read checks the log's head in the same round
+trip).
 
 Rebuild: writes --events encrypted events (venues, visitors, visits checked in and out) into
 a fresh log, then times `catch_up` from position 0 into an empty history: events/s.
