@@ -165,7 +165,7 @@ class Reads:
     def stays(self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
         rows = self._fetch(lambda longest: self.stays_query(key, value, t0, t1, longest))
-        found = [stay for row in rows if (stay := self._stay(row, t0, now)) is not None]
+        found = [s for row in rows if (s := self._stay(row, now)) is not None and s.end >= t0]
         found.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found
 
@@ -214,24 +214,26 @@ class Reads:
             return []
         rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest), jit=False)
         found: list[list[Stay]] = [[] for _ in windows]
+        # Windows of one batch overlap (contacts met at the same venues): open each row once.
+        opened: dict[UUID, Stay | None] = {}
         for row in rows:
+            visit_id = row["visit_id"]
+            stay = opened[visit_id] if visit_id in opened else self._stay(row, now)
+            opened[visit_id] = stay
             i = row["i"] - 1
-            stay = self._stay(row, windows[i][1], now)
-            if stay is not None:
+            if stay is not None and stay.end >= windows[i][1]:
                 found[i].append(stay)
         for stays in found:
             stays.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found
 
-    def _stay(self, row: Any, t0: datetime, now: datetime) -> Stay | None:
-        """The stay of a row, if it can be opened and ends by t0."""
+    def _stay(self, row: Any, now: datetime) -> Stay | None:
+        """The stay of a row (open ones resolved at `now`), if it can be opened."""
         people = self._row_keys.open_people(row["visit_id"], row["people"])
         if people is None:
             return None
         start, out = row["checked_in"], row["checked_out"]
         end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
-        if end < t0:
-            return None
         return Stay(row["visit_id"], people[0], row["venue_id"], start, end)
 
     def exposures(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
