@@ -10,8 +10,9 @@ one venue per 500 visits (busier and quieter ones), people making two visits a d
 average (--person-visits 5 gives bench.trace's sparser world), check-ins between 07:00 and
 22:00 China time with meal peaks, dwell log-uniform 5-120 min, 3 % never checked out. A query
 traces one random person with a stay in the last 14 days through `close_contacts` (the
-default rule), its lookups going through the `PostgresHistory` port as Casework's do (each
-read checks the log's head in the same round trip).
+default rule), its lookups going through the `PostgresHistory` port as Casework's do: one
+batched lookup per level of the search (each read checks the log's head in the same round
+trip).
 
 Rebuild: writes --events encrypted events (venues, visitors, visits checked in and out) into
 a fresh log, then times `catch_up` from position 0 into an empty history: events/s.
@@ -31,6 +32,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -38,7 +40,7 @@ from uuid import UUID
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.tracing import Contact, ContactRule, Stay, Window, close_contacts
 from domain.visits import CheckoutReason, Visit
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.postgres import PostgresHistory
@@ -153,19 +155,19 @@ def seed(place: Place, n_visits: int, rng: random.Random, person_visits: int) ->
 def trace(history: PostgresHistory, person: UUID, depth: int) -> list[Contact]:
     """One contacts query for the last 14 days, as Casework runs it."""
 
-    def stays_at(venue: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-        return history.stays_at(venue, t0, t1, NOW)
+    def stays_at_many(windows: Sequence[Window]) -> list[list[Stay]]:
+        return history.stays_at_many(windows, NOW)
 
-    def stays_of(who: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-        return history.stays_of(who, t0, t1, NOW)
+    def stays_of_many(windows: Sequence[Window]) -> list[list[Stay]]:
+        return history.stays_of_many(windows, NOW)
 
     return close_contacts(
-        stays_of(person, NOW - WINDOW, NOW),
+        history.stays_of(person, NOW - WINDOW, NOW, NOW),
         frozenset({person}),
         ContactRule(),
         depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=stays_at_many,
+        stays_of_many=stays_of_many,
         until=NOW,
     )
 

@@ -23,13 +23,14 @@ import gc
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.tracing import Contact, ContactRule, Stay, Window, close_contacts
 from domain.visits import Visit
 from infrastructure.readmodels.memory.directory import MemoryDirectory
 from infrastructure.readmodels.memory.projection import ReadModelProjector
@@ -130,19 +131,19 @@ def build_index(
 def trace(index: MemoryContactIndex, visitor: UUID, depth: int) -> list[Contact]:
     """One contacts query for the last 14 days, as the contacts endpoint would run it."""
 
-    def stays_at(venue: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-        return index.stays_at(venue, t0, t1, NOW)
+    def stays_at_many(windows: Sequence[Window]) -> list[list[Stay]]:
+        return index.stays_at_many(windows, NOW)
 
-    def stays_of(person: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-        return index.stays_of(person, t0, t1, NOW)
+    def stays_of_many(windows: Sequence[Window]) -> list[list[Stay]]:
+        return index.stays_of_many(windows, NOW)
 
     return close_contacts(
-        stays_of(visitor, NOW - WINDOW, NOW),
+        index.stays_of(visitor, NOW - WINDOW, NOW, NOW),
         frozenset({visitor}),
         ContactRule(),
         depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=stays_at_many,
+        stays_of_many=stays_of_many,
         until=NOW,
     )
 

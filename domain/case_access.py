@@ -94,8 +94,10 @@ class CaseAccess:
 
     def _index_stays(self, case: Case, now: datetime, jurisdiction: list[str] | None) -> list[Stay]:
         stays: list[Stay] = []
-        for person in case.index_ids:
-            for stay in self.ports.contacts.stays_of(person, case.start, case.end, now):
+        windows = [(person, case.start, case.end) for person in case.index_ids]
+        found = self.ports.contacts.stays_of_many(windows, now) if windows else []
+        for person_stays in found:
+            for stay in person_stays:
                 if stay.start < case.start or stay.start > case.end:
                     continue
                 if jurisdiction is None or self._inside(stay.venue_id, jurisdiction):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from uuid import UUID
 
 import msgspec
@@ -12,7 +12,7 @@ from domain.cases import Case, in_jurisdiction
 from domain.errors import GoneError, InvalidInputError
 from domain.people import Visitor
 from domain.ports import NotStoredError, Principal, VenueView, VisitView
-from domain.tracing import Contact, ContactRule, Stay, close_contacts
+from domain.tracing import Contact, ContactRule, Stay, Window, close_contacts
 
 MAX_DEPTH = 2
 
@@ -97,16 +97,19 @@ class CaseReads(CaseAccess):
         now = self.ports.clock.now()
         index = self.ports.contacts
 
-        def stays_at(venue_id: UUID, t0: datetime, t1: datetime) -> list[Stay]:
-            if not self._inside(venue_id, jurisdiction):
-                return []
-            return index.stays_at(venue_id, t0, t1, now)
+        def inside(venue_id: UUID) -> bool:
+            return self._inside(venue_id, jurisdiction)
 
-        def stays_of(person: UUID, t0: datetime, t1: datetime) -> list[Stay]:
+        def stays_at_many(windows: Sequence[Window]) -> list[list[Stay]]:
+            # Venues outside the jurisdiction are not asked about: they have no stays here.
+            asked = [window for window in windows if inside(window[0])]
+            found = iter(index.stays_at_many(asked, now) if asked else [])
+            return [next(found) if inside(window[0]) else [] for window in windows]
+
+        def stays_of_many(windows: Sequence[Window]) -> list[list[Stay]]:
             return [
-                s
-                for s in index.stays_of(person, t0, t1, now)
-                if self._inside(s.venue_id, jurisdiction)
+                [s for s in stays if inside(s.venue_id)]
+                for stays in index.stays_of_many(windows, now)
             ]
 
         return close_contacts(
@@ -114,8 +117,8 @@ class CaseReads(CaseAccess):
             frozenset(case.index_ids),
             rule,
             depth,
-            stays_at=stays_at,
-            stays_of=stays_of,
+            stays_at_many=stays_at_many,
+            stays_of_many=stays_of_many,
             # Contacts of contacts only inside the case's window: a case is no live tracking.
             until=min(now, case.end + rule.after),
         )

@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.domain import Aggregate
 
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 from domain.venues import CodeKind, VenueCode
 
 
@@ -245,6 +245,14 @@ class ContactIndex(Protocol):
 
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1]."""
+        ...
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order, in one lookup."""
+        ...
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order, in one lookup."""
         ...
 
 

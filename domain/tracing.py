@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -14,7 +14,11 @@ ZERO = timedelta(0)
 # The far future, for a depth-2 search that has no horizon; never shifted by a duration.
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
+# A lookup window: a venue's (or a person's) id, and the interval [t0, t1] asked for.
+Window: TypeAlias = "tuple[UUID, datetime, datetime]"
 StayLookup: TypeAlias = "Callable[[UUID, datetime, datetime], Iterable[Stay]]"
+# Many windows in one call (one round trip to a store): one answer per window, in their order.
+StaysLookup: TypeAlias = "Callable[[Sequence[Window]], Sequence[Iterable[Stay]]]"
 
 
 class Stay(msgspec.Struct, frozen=True, gc=False):
@@ -100,6 +104,15 @@ def exposure_of(index: Stay, other: Stay, rule: ContactRule) -> Exposure | None:
     return Exposure(other.visit_id, other.venue_id, start, end, overlap)
 
 
+def one_by_one(lookup: StayLookup) -> StaysLookup:
+    """A batched lookup that asks `lookup` once per window (where a lookup costs no trip)."""
+
+    def many(windows: Sequence[Window]) -> list[Iterable[Stay]]:
+        return [lookup(*window) for window in windows]
+
+    return many
+
+
 def _exposure_order(exposure: Exposure) -> tuple[datetime, datetime, UUID, UUID]:
     return (exposure.start, exposure.end, exposure.venue_id, exposure.visit_id)
 
@@ -107,16 +120,19 @@ def _exposure_order(exposure: Exposure) -> tuple[datetime, datetime, UUID, UUID]
 def _expose(
     index_stays: Iterable[Stay],
     rule: ContactRule,
-    stays_at: StayLookup,
+    stays_at_many: StaysLookup,
     found: dict[UUID, set[Exposure]],
     excluded: Callable[[UUID], bool],
 ) -> None:
-    for index in index_stays:
-        # [start - before, end + after] is exactly the index window: a stay overlaps the window
-        # (even by 0 s) iff it intersects it, so asking for these bounds misses nobody.
-        window_start = index.start - rule.before
-        window_end = index.end + rule.after
-        for other in stays_at(index.venue_id, window_start, window_end):
+    indexes = list(index_stays)
+    if not indexes:
+        return
+    # [start - before, end + after] is exactly the index window: a stay overlaps the window
+    # (even by 0 s) iff it intersects it, so asking for these bounds misses nobody. Every
+    # window of the level goes in one lookup.
+    windows = [(i.venue_id, i.start - rule.before, i.end + rule.after) for i in indexes]
+    for index, others in zip(indexes, stays_at_many(windows), strict=True):
+        for other in others:
             if excluded(other.visitor_id):
                 continue
             exposure = exposure_of(index, other, rule)
@@ -143,45 +159,48 @@ def close_contacts(
     rule: ContactRule,
     depth: int,
     *,
-    stays_at: StayLookup,
-    stays_of: StayLookup,
+    stays_at_many: StaysLookup,
+    stays_of_many: StaysLookup,
     until: datetime | None = None,
 ) -> list[Contact]:
     """The close contacts of the index stays, to depth 1 or 2, sorted by (depth, visitor_id).
 
-    `stays_at(venue, t0, t1)` must return at least every stay at the venue that intersects
-    [t0, t1] and `stays_of(visitor, t0, t1)` at least every stay of the visitor that does;
-    extra stays are filtered out. Depth 2 takes each depth-1 contact's stays that end strictly
-    after their earliest exposure start t_e (and start no later than `until`, when given),
-    clips them to start at t_e, and applies the same rule to them. A person is listed once, at
-    the lowest depth; index persons are never listed.
+    `stays_at_many` answers, for each (venue, t0, t1) window, at least every stay at the
+    venue that intersects [t0, t1]; `stays_of_many`, for each (visitor, t0, t1), at least
+    every stay of the visitor that does; extra stays are filtered out. Each level asks one
+    batch: depth 1 the index stays' windows; depth 2 the contacts' stays, then their windows.
+    Depth 2 takes each depth-1 contact's stays that end strictly after their earliest
+    exposure start t_e (and start no later than `until`, when given), clips them to start at
+    t_e, and applies the same rule to them. A person is listed once, at the lowest depth;
+    index persons are never listed.
     """
     if depth not in (1, 2):
         raise ValueError("depth must be 1 or 2")
     first: dict[UUID, set[Exposure]] = {}
-    _expose(index_stays, rule, stays_at, first, index_visitor_ids.__contains__)
+    _expose(index_stays, rule, stays_at_many, first, index_visitor_ids.__contains__)
     contacts = [
         Contact(visitor, 1, tuple(sorted(found, key=_exposure_order)))
         for visitor, found in first.items()
     ]
-    if depth == 2:
+    if depth == 2 and contacts:
         horizon = END_OF_TIME if until is None else until
         second: dict[UUID, set[Exposure]] = {}
 
         def excluded(visitor: UUID) -> bool:
             return visitor in index_visitor_ids or visitor in first
 
-        for contact in contacts:
-            exposed_at = contact.exposures[0].start
-            # A stay that starts by the horizon and ends after t_e intersects [t_e, t_e] even
-            # when the horizon comes first, so the window never runs backwards.
-            stays = _after_exposure(
-                stays_of(contact.visitor_id, exposed_at, max(exposed_at, horizon)),
-                contact.visitor_id,
-                exposed_at,
-                horizon,
-            )
-            _expose(stays, rule, stays_at, second, excluded)
+        # A stay that starts by the horizon and ends after t_e intersects [t_e, t_e] even
+        # when the horizon comes first, so a window never runs backwards.
+        asked = [
+            (c.visitor_id, c.exposures[0].start, max(c.exposures[0].start, horizon))
+            for c in contacts
+        ]
+        stays = [
+            stay
+            for (visitor, exposed_at, _), found in zip(asked, stays_of_many(asked), strict=True)
+            for stay in _after_exposure(found, visitor, exposed_at, horizon)
+        ]
+        _expose(stays, rule, stays_at_many, second, excluded)
         contacts.extend(
             Contact(visitor, 2, tuple(sorted(found, key=_exposure_order)))
             for visitor, found in second.items()

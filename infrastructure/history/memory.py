@@ -8,13 +8,14 @@ log's rows (the on-disk stores do, `drop_days_before`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.ports import ExposureView, VisitView
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 from infrastructure.history.log import BATCH, head, read_batch
 from infrastructure.history.rows import (
     AddExposure,
@@ -120,6 +121,16 @@ class MemoryHistory:
         """A person's stays intersecting [t0, t1], sorted by start."""
         self._fresh()
         return self._contacts.stays_of(visitor_id, t0, t1, now)
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order."""
+        self._fresh()
+        return self._contacts.stays_at_many(windows, now)
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order."""
+        self._fresh()
+        return self._contacts.stays_of_many(windows, now)
 
     def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures declared at a venue overlapping [start, end]."""

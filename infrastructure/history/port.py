@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 from domain.ports import ExposureView, VisitView
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 
 
 class History(Protocol):
@@ -44,6 +45,14 @@ class History(Protocol):
 
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1]."""
+        ...
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order: one read of the store."""
+        ...
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order: one read of the store."""
         ...
 
     def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:

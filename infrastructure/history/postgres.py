@@ -16,6 +16,7 @@ Rows hold pseudonymous ids and times only (`sealing`). Retention: `postgres_rete
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 from infrastructure.history import postgres_columns as cols
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.changes import Changes, grouped
@@ -319,6 +320,15 @@ class PostgresHistory:
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1], sorted by start."""
         return self._reads.stays("person", self._row_keys.person(visitor_id), t0, t1, now)
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order: one query."""
+        return self._reads.stays_many("venue_id", windows, now)
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order: one query."""
+        person = self._row_keys.person
+        return self._reads.stays_many("person", [(person(p), t0, t1) for p, t0, t1 in windows], now)
 
     def exposures_at(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures declared at a venue overlapping [start, end]."""

@@ -10,7 +10,8 @@ its own writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -26,9 +27,11 @@ from infrastructure.history.rows import utc_day
 from infrastructure.history.sealing import RowKeys
 
 _VISIT = SQL("visit_id, venue_id, checked_in, checked_out, reason, via, people")
-_STAY = SQL("visit_id, venue_id, checked_in, checked_out, dwell_until, people")
+_STAY_COLUMNS = ("visit_id", "venue_id", "checked_in", "checked_out", "dwell_until", "people")
+_STAY = SQL(", ").join(map(Identifier, _STAY_COLUMNS))
 _KEYS = ("guardian", "venue_id", "person")
 Query = tuple[Composed, tuple[Any, ...]]
+_NO_JIT = SQL("SET LOCAL jit = off")
 
 
 class Reads:
@@ -66,13 +69,19 @@ class Reads:
         assert row is not None
         return int(row["p"] or 0), int(row["h"] or 0), int(row["l"] or 0)
 
-    def _fetch(self, make: Callable[[int], Query]) -> list[DictRow]:
+    def _fetch(self, make: Callable[[int], Query], *, jit: bool = True) -> list[DictRow]:
         """The rows of a query made for the longest stay known, with the freshness check in
-        the same round trip; sent again after catching up when the log moved."""
+        the same round trip; sent again after catching up when the log moved.
+
+        Without `jit`, the query runs in a transaction that turns JIT compilation off: a
+        batch's plan is costed for thousands of index lookups, past the JIT threshold, and
+        compiling it takes longer than the short indexed reads it does."""
         longest = self._longest
         statement, params = make(longest)
         with self._ds.get_connection() as conn:
-            with conn.pipeline():
+            with conn.pipeline(), conn.transaction() if not jit else nullcontext():
+                if not jit:
+                    conn.execute(_NO_JIT, prepare=True)
                 fresh = conn.execute(self._freshness, (schema.APPLICATION,), prepare=True)
                 found = conn.execute(statement, params, prepare=True)
             row = fresh.fetchone()
@@ -85,7 +94,9 @@ class Reads:
             self._catch_up()
         self._longest = max(self._longest, self.freshness()[2])
         statement, params = make(self._longest)
-        with self._ds.get_connection() as conn:
+        with self._ds.get_connection() as conn, conn.transaction() if not jit else nullcontext():
+            if not jit:
+                conn.execute(_NO_JIT, prepare=True)
             return conn.execute(statement, params, prepare=True).fetchall()
 
     def visit(self, visit_id: UUID) -> VisitView | None:
@@ -154,17 +165,76 @@ class Reads:
     def stays(self, key: str, value: Any, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays whose `key` column is `value` intersecting [t0, t1], sorted by start."""
         rows = self._fetch(lambda longest: self.stays_query(key, value, t0, t1, longest))
-        found: list[Stay] = []
-        for row in rows:
-            people = self._row_keys.open_people(row["visit_id"], row["people"])
-            if people is None:
-                continue
-            start, out = row["checked_in"], row["checked_out"]
-            end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
-            if end >= t0:
-                found.append(Stay(row["visit_id"], people[0], row["venue_id"], start, end))
+        found = [s for row in rows if (s := self._stay(row, now)) is not None and s.end >= t0]
         found.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found
+
+    def stays_many_query(
+        self, key: str, windows: Sequence[tuple[Any, datetime, datetime]], longest: int
+    ) -> Query:
+        """The statement and parameters of `stays_many`: the windows as arrays, joined to the
+        visits by their key. The whole day range is named as constants (the planner prunes
+        every other day's partitions) and each window's own days too (pruned again per window
+        as the join runs)."""
+        if key not in _KEYS:
+            raise ValueError(key)
+        back = timedelta(seconds=longest)
+        earliest = [t0 - back for _, t0, _ in windows]
+        ends = [t1 for _, _, t1 in windows]
+        statement = self._sql(
+            "SELECT w.i, v.* FROM unnest(%s::{kind}[], %s::timestamptz[],"
+            " %s::timestamptz[], %s::timestamptz[], %s::date[], %s::date[])"
+            " WITH ORDINALITY AS w(k, t0, t1, earliest, d0, d1, i)"
+            " CROSS JOIN LATERAL (SELECT {columns} FROM {visits}"
+            " WHERE {key} = w.k AND day BETWEEN w.d0 AND w.d1 AND day BETWEEN %s AND %s"
+            " AND checked_in BETWEEN w.earliest AND w.t1 AND ends >= w.t0 OFFSET 0) v",
+            columns=_STAY,
+            kind=SQL("bytea" if key in ("person", "guardian") else "uuid"),
+            key=Identifier(key),
+        )
+        first_days = [utc_day(t) for t in earliest]
+        last_days = [utc_day(t) for t in ends]
+        params = (
+            [value for value, _, _ in windows],
+            [t0 for _, t0, _ in windows],
+            ends,
+            earliest,
+            first_days,
+            last_days,
+            min(first_days),
+            max(last_days),
+        )
+        return statement, params
+
+    def stays_many(
+        self, key: str, windows: Sequence[tuple[Any, datetime, datetime]], now: datetime
+    ) -> list[list[Stay]]:
+        """`stays` of each (value, t0, t1) window, in their order: one query, one round trip."""
+        if not windows:
+            return []
+        rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest), jit=False)
+        found: list[list[Stay]] = [[] for _ in windows]
+        # Windows of one batch overlap (contacts met at the same venues): open each row once.
+        opened: dict[UUID, Stay | None] = {}
+        for row in rows:
+            visit_id = row["visit_id"]
+            stay = opened[visit_id] if visit_id in opened else self._stay(row, now)
+            opened[visit_id] = stay
+            i = row["i"] - 1
+            if stay is not None and stay.end >= windows[i][1]:
+                found[i].append(stay)
+        for stays in found:
+            stays.sort(key=lambda stay: (stay.start, stay.visit_id))
+        return found
+
+    def _stay(self, row: Any, now: datetime) -> Stay | None:
+        """The stay of a row (open ones resolved at `now`), if it can be opened."""
+        people = self._row_keys.open_people(row["visit_id"], row["people"])
+        if people is None:
+            return None
+        start, out = row["checked_in"], row["checked_out"]
+        end = max(out, start) if out is not None else max(start, min(row["dwell_until"], now))
+        return Stay(row["visit_id"], people[0], row["venue_id"], start, end)
 
     def exposures(self, venue_id: UUID, start: datetime, end: datetime) -> list[ExposureView]:
         """Exposures at a venue overlapping [start, end], in the order they were declared."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.ports import ExposureView, VisitView
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 from infrastructure.files import private_file
 from infrastructure.history.changes import Changes, grouped
 from infrastructure.history.log import BATCH, Batch, Follower, head
@@ -276,16 +277,28 @@ class SQLiteHistory:
 
     def stays_at(self, venue_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """Stays at a venue intersecting [t0, t1] (open ones end at in + max dwell, or now)."""
-        return self._stays("venue_id", venue_id.bytes, t0, t1, now)
+        return self._stays("venue_id", venue_id.bytes, t0, t1, now, self._fresh())
 
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1], sorted by start."""
-        return self._stays("person", self._row_keys.person(visitor_id), t0, t1, now)
+        person = self._row_keys.person(visitor_id)
+        return self._stays("person", person, t0, t1, now, self._fresh())
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order: one freshness check, then
+        a lookup of the index each (in process, no round trip to save)."""
+        longest = self._fresh()
+        return [self._stays("venue_id", v.bytes, t0, t1, now, longest) for v, t0, t1 in windows]
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order (as `stays_at_many`)."""
+        longest = self._fresh()
+        person = self._row_keys.person
+        return [self._stays("person", person(p), t0, t1, now, longest) for p, t0, t1 in windows]
 
     def _stays(
-        self, key: str, value: bytes, t0: datetime, t1: datetime, now: datetime
+        self, key: str, value: bytes, t0: datetime, t1: datetime, now: datetime, longest: int
     ) -> list[Stay]:
-        longest = self._fresh()
         rows = self._query(
             "SELECT visit_id, venue_id, checked_in, checked_out, dwell_until, people"  # noqa: S608
             f" FROM visits WHERE {key} = ? AND checked_in BETWEEN ? AND ? AND ends >= ?",

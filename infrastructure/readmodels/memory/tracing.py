@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
 
 from domain.ports import ExposureView
-from domain.tracing import Stay, effective_end
+from domain.tracing import Stay, Window, effective_end
 
 _DAY_SECONDS = 86_400
 
@@ -197,6 +198,14 @@ class MemoryContactIndex:
                     found.append(stay)
         found.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_at` of each (venue, t0, t1) window, in their order (no trip to save)."""
+        return [self.stays_at(venue_id, t0, t1, now) for venue_id, t0, t1 in windows]
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]:
+        """`stays_of` of each (visitor, t0, t1) window, in their order (no trip to save)."""
+        return [self.stays_of(visitor_id, t0, t1, now) for visitor_id, t0, t1 in windows]
 
     def _file(self, visit: _Visit) -> None:
         visit.days = range(_day(visit.start), _day(visit.latest_end()) + 1)
