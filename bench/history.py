@@ -32,7 +32,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -40,7 +39,8 @@ from uuid import UUID
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from domain.tracing import Contact, ContactRule, Stay, Window, close_contacts
+from bench.trace import percentile, trace
+from domain.tracing import ContactRule
 from domain.visits import CheckoutReason, Visit
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.postgres import PostgresHistory
@@ -152,31 +152,6 @@ def seed(place: Place, n_visits: int, rng: random.Random, person_visits: int) ->
     return people
 
 
-def trace(history: PostgresHistory, person: UUID, depth: int) -> list[Contact]:
-    """One contacts query for the last 14 days, as Casework runs it."""
-
-    def stays_at_many(windows: Sequence[Window]) -> list[list[Stay]]:
-        return history.stays_at_many(windows, NOW)
-
-    def stays_of_many(windows: Sequence[Window]) -> list[list[Stay]]:
-        return history.stays_of_many(windows, NOW)
-
-    return close_contacts(
-        history.stays_of(person, NOW - WINDOW, NOW, NOW),
-        frozenset({person}),
-        ContactRule(),
-        depth,
-        stays_at_many=stays_at_many,
-        stays_of_many=stays_of_many,
-        until=NOW,
-    )
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
 def measure(history: PostgresHistory, people: list[UUID], depth: int, n: int) -> str:
     """Time n queries for random people who were somewhere in the last 14 days."""
     rng = random.Random(depth)
@@ -187,11 +162,11 @@ def measure(history: PostgresHistory, people: list[UUID], depth: int, n: int) ->
         if not history.stays_of(person, NOW - WINDOW, NOW, NOW):
             continue
         began = time.perf_counter()
-        found = trace(history, person, depth)
+        found = trace(history, person, depth, NOW, WINDOW)
         latencies.append((time.perf_counter() - began) * 1000)
         answers.append(len(found))
     return (
-        f"p50 {_percentile(latencies, 0.5):8.2f} ms  p99 {_percentile(latencies, 0.99):8.2f} ms"
+        f"p50 {percentile(latencies, 0.5):8.2f} ms  p99 {percentile(latencies, 0.99):8.2f} ms"
         f"  contacts/query {sum(answers) / n:6.1f}"
     )
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -128,24 +129,40 @@ def build_index(
     return index, visitor_ids
 
 
-def trace(index: MemoryContactIndex, visitor: UUID, depth: int) -> list[Contact]:
-    """One contacts query for the last 14 days, as the contacts endpoint would run it."""
+def trace(
+    index: Stays, person: UUID, depth: int, now: datetime = NOW, window: timedelta = WINDOW
+) -> list[Contact]:
+    """One contacts query for the `window` before `now`, as Casework runs it: one batched
+    lookup per level of the search (any ContactIndex: memory here, the history in
+    bench.history)."""
 
     def stays_at_many(windows: Sequence[Window]) -> list[list[Stay]]:
-        return index.stays_at_many(windows, NOW)
+        return index.stays_at_many(windows, now)
 
     def stays_of_many(windows: Sequence[Window]) -> list[list[Stay]]:
-        return index.stays_of_many(windows, NOW)
+        return index.stays_of_many(windows, now)
 
     return close_contacts(
-        index.stays_of(visitor, NOW - WINDOW, NOW, NOW),
-        frozenset({visitor}),
+        index.stays_of(person, now - window, now, now),
+        frozenset({person}),
         ContactRule(),
         depth,
         stays_at_many=stays_at_many,
         stays_of_many=stays_of_many,
-        until=NOW,
+        until=now,
     )
+
+
+class Stays(Protocol):
+    """What a contacts query reads: a memory ContactIndex, or the history."""
+
+    def stays_of(
+        self, visitor_id: UUID, t0: datetime, t1: datetime, now: datetime
+    ) -> list[Stay]: ...
+
+    def stays_at_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]: ...
+
+    def stays_of_many(self, windows: Sequence[Window], now: datetime) -> list[list[Stay]]: ...
 
 
 @dataclass(frozen=True)
@@ -157,8 +174,10 @@ class Figures:
     contacts: float
 
 
-def _percentile(sorted_values: list[float], share: float) -> float:
-    return sorted_values[max(0, math.ceil(share * len(sorted_values)) - 1)]
+def percentile(values: list[float], share: float) -> float:
+    """The value at `share` (0.5: the median) of the values, by the nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def measure(index: MemoryContactIndex, people: list[UUID], depth: int, n: int) -> Figures:
@@ -175,7 +194,7 @@ def measure(index: MemoryContactIndex, people: list[UUID], depth: int, n: int) -
         latencies.append((time.perf_counter() - began) * 1000)
         answers.append(len(found))
     latencies.sort()
-    return Figures(_percentile(latencies, 0.5), _percentile(latencies, 0.99), sum(answers) / n)
+    return Figures(percentile(latencies, 0.5), percentile(latencies, 0.99), sum(answers) / n)
 
 
 def main() -> None:
