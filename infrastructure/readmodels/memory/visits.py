@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import heapq
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,11 +13,14 @@ from domain.ports import (
     Seen,
     VisitView,
 )
+from infrastructure.readmodels.memory.open_visits import MemoryOpenVisits
 from infrastructure.readmodels.views import closed_view
 
 
 class MemoryVisitLog:
-    """Visits by id, by guardian, by venue (sorted by check-in), open ones and their deadlines."""
+    """Visits by id, by guardian, by venue (sorted by check-in); the open ones, their occupancy
+    and deadlines are a `MemoryOpenVisits` of its own (the hot part the embedded deployment
+    keeps alone)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -27,9 +29,7 @@ class MemoryVisitLog:
         # collector stops tracking, so its pauses do not grow with the number of visits.
         self._by_guardian: dict[UUID, list[tuple[datetime, int]]] = defaultdict(list)
         self._by_venue: dict[UUID, list[tuple[datetime, int]]] = defaultdict(list)
-        self._open_of: dict[UUID, set[UUID]] = defaultdict(set)
-        self._open_at: dict[UUID, int] = defaultdict(int)
-        self._deadlines: list[tuple[datetime, int]] = []
+        self._open = MemoryOpenVisits()
 
     def get(self, visit_id: UUID) -> VisitView | None:
         """One visit."""
@@ -42,13 +42,13 @@ class MemoryVisitLog:
 
     def open_of(self, visitor_id: UUID) -> list[VisitView]:
         """Open visits of one person."""
-        with self._lock:
-            return [self._visits[v] for v in self._open_of.get(visitor_id, ())]
+        return self._open.open_of(visitor_id)
 
     async def look(self, people: Sequence[UUID], visit_id: UUID | None) -> Seen:
-        """Open visits of these people and one visit (memory: nothing to await)."""
+        """Open visits of these people and one visit, open or closed (memory: nothing to
+        await)."""
         return Seen(
-            open_visits={person: self.open_of(person) for person in people},
+            open_visits={person: self._open.open_of(person) for person in people},
             visit=None if visit_id is None else self.get(visit_id),
         )
 
@@ -67,29 +67,14 @@ class MemoryVisitLog:
 
     def occupancy(self, venue_id: UUID) -> int:
         """Open visits at a venue."""
-        return self._open_at.get(venue_id, 0)
+        return self._open.occupancy(venue_id)
 
     def due(self, now: datetime, limit: int) -> list[VisitView]:
         """Open visits past their deadline, earliest first."""
-        found: list[VisitView] = []
-        with self._lock:
-            for deadline, visit_id in heapq.nsmallest(limit * 2 + 16, self._deadlines):
-                if deadline > now or len(found) >= limit:
-                    break
-                visit = self._visits.get(UUID(int=visit_id))
-                if visit is not None and visit.checked_out_at is None:
-                    found.append(visit)
-            # Entries of visits closed meanwhile are dropped lazily.
-            while self._deadlines and self._is_stale(self._deadlines[0][1]):
-                heapq.heappop(self._deadlines)
-        return found
-
-    def _is_stale(self, visit_id: int) -> bool:
-        visit = self._visits.get(UUID(int=visit_id))
-        return visit is None or visit.checked_out_at is not None
+        return self._open.due(now, limit)
 
     def checked_in(self, visit: VisitView, deadline: datetime) -> None:
-        """Add an open visit."""
+        """Add a visit (open unless it says it is closed)."""
         with self._lock:
             if visit.visit_id in self._visits:
                 return
@@ -97,10 +82,7 @@ class MemoryVisitLog:
             entry = (visit.checked_in_at, visit.visit_id.int)
             _insort(self._by_guardian[visit.guardian_id], entry)
             _insort(self._by_venue[visit.venue_id], entry)
-            if visit.checked_out_at is None:
-                self._open_of[visit.visitor_id].add(visit.visit_id)
-                self._open_at[visit.venue_id] += 1
-                heapq.heappush(self._deadlines, (deadline, visit.visit_id.int))
+        self._open.checked_in(visit, deadline)
 
     def checked_out(self, visit_id: UUID, at: datetime, reason: str) -> None:
         """Close a visit."""
@@ -109,30 +91,25 @@ class MemoryVisitLog:
             if visit is None or visit.checked_out_at is not None:
                 return
             self._visits[visit_id] = closed_view(visit, at, reason)
-            self._open_of[visit.visitor_id].discard(visit_id)
-            self._open_at[visit.venue_id] -= 1
+        self._open.checked_out(visit_id, at, reason)
 
     def forget_guardian(self, guardian_id: UUID) -> None:
         """Drop every visit of a visitor and their dependents."""
         with self._lock:
             for _, visit_id in self._by_guardian.pop(guardian_id, []):
-                self._remove(UUID(int=visit_id))
+                self._visits.pop(UUID(int=visit_id), None)
+        self._open.forget_guardian(guardian_id)
 
     def drop_before(self, cutoff: datetime) -> int:
         """Drop visits that began before the cutoff."""
         with self._lock:
-            old = [v for v in self._visits.values() if v.checked_in_at < cutoff]
-            for visit in old:
-                self._remove(visit.visit_id)
+            old = [v.visit_id for v in self._visits.values() if v.checked_in_at < cutoff]
+            for visit_id in old:
+                del self._visits[visit_id]
             for index in (*self._by_guardian.values(), *self._by_venue.values()):
                 del index[: bisect.bisect_left(index, (cutoff, 0))]
-            return len(old)
-
-    def _remove(self, visit_id: UUID) -> None:
-        visit = self._visits.pop(visit_id, None)
-        if visit is not None and visit.checked_out_at is None:
-            self._open_of[visit.visitor_id].discard(visit_id)
-            self._open_at[visit.venue_id] -= 1
+        self._open.drop_before(cutoff)
+        return len(old)
 
 
 def _insort(entries: list[tuple[datetime, int]], entry: tuple[datetime, int]) -> None:
