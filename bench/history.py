@@ -3,6 +3,7 @@
 Run from the repository root (PostgreSQL at FANGXIN_BENCH_DATABASE_URL, default the test one):
     python -m bench.history [--sizes 1000000 10000000] [--events 200000] [--embedded 0]
                             [--person-visits 56] [--depth1 200] [--depth2 50] [--seed 1]
+                            [--keep]
 
 Contacts: each size gets a schema of its own, seeded straight into the history's tables
 (COPY, rows pseudonymised and sealed as the projection writes them): 28 UTC days of visits,
@@ -13,6 +14,10 @@ traces one random person with a stay in the last 14 days through `close_contacts
 default rule), its lookups going through the `PostgresHistory` port as Casework's do: one
 batched lookup per level of the search (each read checks the log's head in the same round
 trip).
+
+--keep keeps each size's seeded schema (named by size, visits a person, seed and day) and a
+later run with --keep reads it again instead of seeding (10^7 visits take minutes to seed);
+drop them with `DROP SCHEMA bench_contacts_... CASCADE` when done.
 
 Rebuild: writes --events encrypted events (venues, visitors, visits checked in and out) into
 a fresh log, then times `catch_up` from position 0 into an empty history: events/s.
@@ -25,6 +30,7 @@ Prints figures only; nothing here fails on a timing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import random
@@ -79,10 +85,15 @@ def _local_minute(rng: random.Random) -> float:
 class Place:
     """A schema of its own holding an (empty) log and a history."""
 
-    def __init__(self, label: str) -> None:
-        self.schema = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+    def __init__(self, label: str, name: str | None = None) -> None:
+        self.schema = f"bench_{label}_{name or uuid.uuid4().hex[:8]}"
         with psycopg.connect(DATABASE_URL, autocommit=True) as db:
-            db.execute(f"CREATE SCHEMA {self.schema}")
+            self.existed = bool(
+                db.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+                ).fetchone()
+            )
+            db.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
         self.keys_dir = Path(tempfile.mkdtemp(prefix="fangxin-bench-"))
         self.log = Log(
             postgres_recorder(conninfo_to_dict(DATABASE_URL), self.schema), self.keys_dir
@@ -93,20 +104,32 @@ class Place:
             self.log.recorder, self.log.mapper, self.log.keys, row_keys=ROW_KEYS, batch=batch
         )
 
-    def drop(self) -> None:
+    def drop(self, keep: bool = False) -> None:
         self.log.close()
+        shutil.rmtree(self.keys_dir, ignore_errors=True)
+        if keep:
+            return
         with psycopg.connect(DATABASE_URL, autocommit=True) as db:
             db.execute(f"DROP SCHEMA {self.schema} CASCADE")
 
 
-def seed(place: Place, n_visits: int, rng: random.Random, person_visits: int) -> list[UUID]:
-    """COPY n_visits visit rows into the history; returns the people."""
-    place.history()  # makes the tables
+def world(
+    n_visits: int, rng: random.Random, person_visits: int
+) -> tuple[list[UUID], list[float], list[UUID]]:
+    """The venues, their popularity and the people (the first draws of `rng`)."""
     n_venues = max(1, n_visits // VISITS_PER_VENUE)
     n_people = max(1, n_visits // person_visits)
     venues = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(n_venues)]
     popularity = [rng.lognormvariate(0, 0.75) for _ in range(n_venues)]
     people = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(n_people)]
+    return venues, popularity, people
+
+
+def seed(place: Place, n_visits: int, rng: random.Random, person_visits: int) -> list[UUID]:
+    """COPY n_visits visit rows into the history; returns the people."""
+    place.history()  # makes the tables
+    venues, popularity, people = world(n_visits, rng, person_visits)
+    n_venues, n_people = len(venues), len(people)
     pseudonyms = [ROW_KEYS.person(p) for p in people]
     with psycopg.connect(DATABASE_URL, autocommit=True) as db:
         days = {(START + timedelta(days=d)).date() for d in range(-1, DAYS + 1)}
@@ -157,6 +180,7 @@ def measure(history: PostgresHistory, people: list[UUID], depth: int, n: int) ->
     rng = random.Random(depth)
     latencies: list[float] = []
     answers: list[int] = []
+    digest = hashlib.sha256()
     while len(latencies) < n:
         person = rng.choice(people)
         if not history.stays_of(person, NOW - WINDOW, NOW, NOW):
@@ -165,37 +189,56 @@ def measure(history: PostgresHistory, people: list[UUID], depth: int, n: int) ->
         found = trace(history, person, depth, NOW, WINDOW)
         latencies.append((time.perf_counter() - began) * 1000)
         answers.append(len(found))
+        for contact in found:
+            digest.update(contact.visitor_id.bytes + bytes([contact.depth]))
+            for e in contact.exposures:
+                digest.update(f"{e.visit_id}{e.start.isoformat()}{e.end.isoformat()}".encode())
     return (
         f"p50 {percentile(latencies, 0.5):8.2f} ms  p99 {percentile(latencies, 0.99):8.2f} ms"
-        f"  contacts/query {sum(answers) / n:6.1f}"
+        f"  contacts/query {sum(answers) / n:6.1f}  answers {digest.hexdigest()[:12]}"
     )
 
 
 def contacts(
-    sizes: list[int], seed_value: int, depth1: int, depth2: int, person_visits: int
+    sizes: list[int],
+    seed_value: int,
+    depth1: int,
+    depth2: int,
+    person_visits: int,
+    keep: bool = False,
 ) -> None:
     for size in sizes:
-        place = Place("contacts")
+        name = f"{size}_{person_visits}_{seed_value}_{NOW:%Y%m%d}" if keep else None
+        place = Place("contacts", name)
         try:
             began = time.perf_counter()
-            people = seed(place, size, random.Random(seed_value), person_visits)
+            if place.existed:
+                people = world(size, random.Random(seed_value), person_visits)[2]
+                print(f"{size:>9} visits  reusing {place.schema} (--keep)")
+            else:
+                people = seed(place, size, random.Random(seed_value), person_visits)
             seeded = time.perf_counter() - began
-            with psycopg.connect(DATABASE_URL) as db:
+            history = place.history()
+            # As autovacuum does to the days past: hint bits and the visibility map set (an
+            # index-only scan reads no heap page of an all-visible one).
+            with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+                db.execute(f"VACUUM (ANALYZE) {place.schema}.{schema.VISITS}")
                 (total,) = db.execute(
                     "SELECT pg_total_relation_size(%s) + coalesce(sum(pg_total_relation_size("
                     "inhrelid)), 0) FROM pg_inherits WHERE inhparent = %s::regclass",
                     (f"{place.schema}.{schema.VISITS}",) * 2,
                 ).fetchone() or (0,)
             print(
-                f"{size:>9} visits  seeded in {seeded:.0f} s;"
-                f" history visits {total / size:.0f} bytes/visit (heap and indexes)"
+                f"{size:>9} visits  {'' if place.existed else f'seeded in {seeded:.0f} s; '}"
+                f"history visits {total / size:.0f} bytes/visit (heap and indexes)"
             )
-            history = place.history()
             measure(history, people, 1, 20)  # warm-up
             print(f"{'':>9} depth 1: {measure(history, people, 1, depth1)}")
             print(f"{'':>9} depth 2: {measure(history, people, 2, depth2)}")
         finally:
-            place.drop()
+            place.drop(keep)
+            if keep:
+                print(f"{'':>9} kept {place.schema}")
 
 
 def write_log(log: Log, n_events: int, rng: random.Random) -> int:
@@ -276,6 +319,9 @@ def main() -> None:
     parser.add_argument(
         "--person-visits", type=int, default=PERSON_VISITS, help="a person's visits in 28 days"
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep seeded schemas, and reuse kept ones"
+    )
     args = parser.parse_args()
     print(
         f"rule {ContactRule()}; window {WINDOW.days} days;"
@@ -285,7 +331,7 @@ def main() -> None:
         rebuild(args.events, args.seed)
     if args.embedded:
         embedded(args.embedded, args.seed)
-    contacts(args.sizes, args.seed, args.depth1, args.depth2, args.person_visits)
+    contacts(args.sizes, args.seed, args.depth1, args.depth2, args.person_visits, args.keep)
 
 
 if __name__ == "__main__":
