@@ -2,11 +2,10 @@
 
 Native declarative partitioning (`PARTITION BY RANGE (day)`), one partition per day, made on
 demand for the days a batch writes (`CREATE TABLE IF NOT EXISTS ... PARTITION OF`). Indexes are
-declared on the parent, so PostgreSQL makes them on every partition: (venue, checked in),
-(person, checked in), (guardian, checked in) of dependents' visits only, and (visit id, day),
-unique. A query names its
-day range, so the planner reads only those days' partitions; retention drops a day's
-partitions whole (no DELETE, no dead tuples, no VACUUM of the history).
+declared on the parent, so PostgreSQL makes them on every partition: (venue, checked in)
+holding a stay's columns too, (person, checked in), (guardian, checked in) of dependents'
+visits only, and (visit id, day), unique. A query names its day range, so the planner reads
+only those days' partitions; retention drops a day's partitions whole (no DELETE).
 
 `history_log_rows` records, for each day, the log's streams sealed under that day's key
 (visits, merchants' notices): retention deletes them from the events table with the day.
@@ -38,7 +37,14 @@ _PARENTS = (
     " via text NOT NULL, reason text, people bytea NOT NULL"
     ") PARTITION BY RANGE (day)",
     "CREATE UNIQUE INDEX IF NOT EXISTS {visits_id} ON {visits} (visit_id, day)",
-    "CREATE INDEX IF NOT EXISTS {visits_venue} ON {visits} (venue_id, checked_in)",
+    # A contacts search looks up thousands of (venue, time) windows: this index holds every
+    # column a stay needs, so on a day VACUUM has marked all-visible each window is one
+    # index-only range, its rows side by side in the index, and no heap page is read. It
+    # costs the check-out its HOT update (`ends`, `checked_out` are in it), see ADR 0013.
+    "CREATE INDEX IF NOT EXISTS {visits_venue_stays} ON {visits} (venue_id, checked_in)"
+    " INCLUDE (ends, day, visit_id, checked_out, dwell_until, people)",
+    # Its narrower predecessor, from before the covering one (same key: nothing else needs it).
+    "DROP INDEX IF EXISTS {visits_venue_before}",
     "CREATE INDEX IF NOT EXISTS {visits_person} ON {visits} (person, checked_in)",
     # A guardian's own visits are found by `person`; only their dependents' need this one.
     "CREATE INDEX IF NOT EXISTS {visits_guardian} ON {visits} (guardian, checked_in)"
@@ -69,9 +75,16 @@ def names(schema: str) -> dict[str, Identifier]:
         "state": STATE,
     }
     found = {key: Identifier(schema, name) for key, name in tables.items()}
-    for index in ("visits_id", "visits_venue", "visits_person", "visits_guardian"):
+    for index in (
+        "visits_id",
+        "visits_venue_stays",
+        "visits_person",
+        "visits_guardian",
+    ):
         found[index] = Identifier(f"{VISITS}_{index.removeprefix('visits_')}_idx")
     found["exposures_venue"] = Identifier(f"{EXPOSURES}_venue_idx")
+    # An index is dropped by its schema's name (made in its table's schema, named alone).
+    found["visits_venue_before"] = Identifier(schema, f"{VISITS}_venue_idx")
     return found
 
 
@@ -89,8 +102,9 @@ def partition(table: str, day: date) -> str:
 def create_partitions(cursor: Cursor[DictRow], schema: str, days: set[date]) -> None:
     """Make the partitions of these days, if missing.
 
-    A visit's pages keep room for its check-out (`fillfactor`): the update changes no indexed
-    column, so PostgreSQL can write it on the same page without touching any index (HOT).
+    A visit's pages keep room for its check-out (`fillfactor`): the row's new version stays on
+    its page. (The update changes `ends`, which the venue index holds, so it is not HOT: each
+    index gets an entry for it, and autovacuum clears the old ones.)
     """
     for day in sorted(days):
         for table, options in ((VISITS, " WITH (fillfactor = 75)"), (LOG_ROWS, "")):
