@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, Row, RowFactory, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.ports import ExposureView, VisitView
 from domain.tracing import Stay
+from infrastructure.history import postgres_columns as cols
 from infrastructure.history import postgres_schema as schema
 from infrastructure.history.rows import utc_day
 from infrastructure.history.sealing import RowKeys
@@ -69,13 +70,37 @@ class Reads:
         assert row is not None
         return int(row["p"] or 0), int(row["h"] or 0), int(row["l"] or 0)
 
-    def _fetch(self, make: Callable[[int], Query], *, jit: bool = True) -> list[DictRow]:
+    @overload
+    def _fetch(
+        self, make: Callable[[int], Query], *, jit: bool = ..., binary: bool = ...
+    ) -> list[DictRow]: ...
+
+    @overload
+    def _fetch(
+        self,
+        make: Callable[[int], Query],
+        *,
+        jit: bool = ...,
+        binary: bool = ...,
+        rows: RowFactory[Row],
+    ) -> list[Row]: ...
+
+    def _fetch(
+        self,
+        make: Callable[[int], Query],
+        *,
+        jit: bool = True,
+        binary: bool = False,
+        rows: RowFactory[Any] | None = None,
+    ) -> list[Any]:
         """The rows of a query made for the longest stay known, with the freshness check in
         the same round trip; sent again after catching up when the log moved.
 
         Without `jit`, the query runs in a transaction that turns JIT compilation off: a
         batch's plan is costed for thousands of index lookups, past the JIT threshold, and
-        compiling it takes longer than the short indexed reads it does."""
+        compiling it takes longer than the short indexed reads it does. `rows` makes its rows
+        (dicts by default) and `binary` has them sent in binary: where thousands are read,
+        tuples and binary uuids, times and bytea cost the client less to decode."""
         longest = self._longest
         statement, params = make(longest)
         with self._ds.get_connection() as conn:
@@ -83,13 +108,15 @@ class Reads:
                 if not jit:
                     conn.execute(_NO_JIT, prepare=True)
                 fresh = conn.execute(self._freshness, (schema.APPLICATION,), prepare=True)
-                found = conn.execute(statement, params, prepare=True)
+                found = conn.cursor(row_factory=rows or conn.row_factory)
+                cols.register(found)
+                found.execute(statement, params, prepare=True, binary=binary)
             row = fresh.fetchone()
-            rows = found.fetchall()
+            result = found.fetchall()
         assert row is not None
         position, head = int(row["p"] or 0), int(row["h"] or 0)
         if head <= position and int(row["l"] or 0) <= longest:
-            return rows
+            return result
         if head > position:
             self._catch_up()
         self._longest = max(self._longest, self.freshness()[2])
@@ -97,7 +124,9 @@ class Reads:
         with self._ds.get_connection() as conn, conn.transaction() if not jit else nullcontext():
             if not jit:
                 conn.execute(_NO_JIT, prepare=True)
-            return conn.execute(statement, params, prepare=True).fetchall()
+            again = conn.cursor(row_factory=rows or conn.row_factory)
+            cols.register(again)
+            return again.execute(statement, params, prepare=True, binary=binary).fetchall()
 
     def visit(self, visit_id: UUID) -> VisitView | None:
         """One visit, from whichever day's partition holds it."""
@@ -194,13 +223,16 @@ class Reads:
         )
         first_days = [utc_day(t) for t in earliest]
         last_days = [utc_day(t) for t in ends]
+        values = [value for value, _, _ in windows]
+        # Packed in the binary wire format in one pass each (psycopg's generic array dumper
+        # goes element by element: thousands of windows at depth 2).
         params = (
-            [value for value, _, _ in windows],
-            [t0 for _, t0, _ in windows],
-            ends,
-            earliest,
-            first_days,
-            last_days,
+            cols.byteas(values) if key in ("person", "guardian") else cols.uuids(values),
+            cols.times([t0 for _, t0, _ in windows]),
+            cols.times(ends),
+            cols.times(earliest),
+            cols.dates(first_days),
+            cols.dates(last_days),
             min(first_days),
             max(last_days),
         )
@@ -212,17 +244,29 @@ class Reads:
         """`stays` of each (value, t0, t1) window, in their order: one query, one round trip."""
         if not windows:
             return []
-        rows = self._fetch(lambda longest: self.stays_many_query(key, windows, longest), jit=False)
+        rows = self._fetch(
+            lambda longest: self.stays_many_query(key, windows, longest),
+            jit=False,
+            binary=True,
+            rows=tuple_row,
+        )
         found: list[list[Stay]] = [[] for _ in windows]
-        # Windows of one batch overlap (contacts met at the same venues): open each row once.
+        # Windows of one batch overlap (contacts met at the same venues): open each row once,
+        # and only its visitor (the guardian is no part of a stay).
         opened: dict[UUID, Stay | None] = {}
-        for row in rows:
-            visit_id = row["visit_id"]
-            stay = opened[visit_id] if visit_id in opened else self._stay(row, now)
-            opened[visit_id] = stay
-            i = row["i"] - 1
-            if stay is not None and stay.end >= windows[i][1]:
-                found[i].append(stay)
+        open_visitor = self._row_keys.open_visitor
+        for i, visit_id, venue_id, start, out, dwell_until, people in rows:
+            if visit_id in opened:
+                stay = opened[visit_id]
+            else:
+                visitor_id = open_visitor(visit_id, people)
+                end = max(out, start) if out is not None else max(start, min(dwell_until, now))
+                stay = (
+                    None if visitor_id is None else Stay(visit_id, visitor_id, venue_id, start, end)
+                )
+                opened[visit_id] = stay
+            if stay is not None and stay.end >= windows[i - 1][1]:
+                found[i - 1].append(stay)
         for stays in found:
             stays.sort(key=lambda stay: (stay.start, stay.visit_id))
         return found

@@ -60,6 +60,11 @@ class RowKeys:
             return None
         return UUID(bytes=plain[:16]), UUID(bytes=plain[16:32])
 
+    def open_visitor(self, visit_id: UUID, sealed: bytes) -> UUID | None:
+        """The visitor's id alone (what a stay needs), or None (logged) as `open_people`."""
+        plain = self._seals.open(f"history:visit:{visit_id}", bytes(sealed), "history visit")
+        return None if plain is None else UUID(bytes=plain[:16])
+
     def seal_exposure(self, exposure: ExposureView) -> bytes:
         """An exposure's advice and exempt persons, sealed for this exposure only."""
         plain = msgspec.msgpack.encode(_Exposure(exposure.advice, list(exposure.exempt)))
