@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.live import REPO, Server, fangxin_env, migrate, running_server
+from tests.resilience.processes import followers
 
 WAIT_SECONDS = 30
 T = TypeVar("T")
@@ -34,29 +35,12 @@ def wait_for(what: Callable[[], T | None], timeout: float = WAIT_SECONDS) -> T:
     raise AssertionError(f"not within {timeout} s: {what.__doc__}")
 
 
-def followers_of(parent: int) -> list[int]:
-    """The `fangxin follow` processes whose parent is `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue  # gone meanwhile
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"follow" in command and b"interface.cli" in command:
-            found.append(int(entry.name))
-    return found
-
-
 def one_follower(server: Server) -> int:
     """The server's one follower process (waiting for it to be started)."""
 
     def started() -> list[int]:
         """a follower process of the server"""
-        return followers_of(server.pid)
+        return followers(server.pid)
 
     found = wait_for(started)
     assert len(found) == 1, found
@@ -156,7 +140,7 @@ def test_serve_runs_one_niced_follower_process_and_no_worker_follows(
         finally:
             os.kill(follower, signal.SIGCONT)
         wait_for(caught_up(client))
-        assert followers_of(server.pid) == [follower]
+        assert followers(server.pid) == [follower]
 
 
 def test_a_killed_follower_is_replaced_and_the_history_catches_up_again(
@@ -168,10 +152,10 @@ def test_a_killed_follower_is_replaced_and_the_history_catches_up_again(
 
         def replaced() -> list[int]:
             """another follower process"""
-            return [pid for pid in followers_of(server.pid) if pid != first]
+            return [pid for pid in followers(server.pid) if pid != first]
 
         second = wait_for(replaced)
-        assert followers_of(server.pid) == second
+        assert followers(server.pid) == second
         check_in_someone(client, 1)
         wait_for(caught_up(client))
 
@@ -181,7 +165,7 @@ def test_an_external_follower_keeps_the_history_of_a_server_that_starts_none(
 ) -> None:
     settings = {"history_follower": "external", "history_stalled_seconds": "1"}
     with served(production, **settings) as (server, client):
-        assert followers_of(server.pid) == []
+        assert followers(server.pid) == []
         history: Any = wait_for(stalled(client))["history"]
         assert history["state"] == "stalled"
         assert history["behind_since"]
