@@ -47,7 +47,7 @@ from infrastructure.ops.admin import AdminTokens
 from infrastructure.ops.duties import KeyCompaction
 from infrastructure.ops.regions import national_regions
 from infrastructure.outreach import embedded_outreach, production_outreach
-from infrastructure.projections.history_follower import HistoryFollower
+from infrastructure.projections.history_follower import FollowedElsewhere, HistoryFollower
 from infrastructure.projections.redis_runner import RedisProjectionRunner
 from infrastructure.projections.resume import resume
 from infrastructure.projections.runner import ProjectionRunner, Runner
@@ -309,7 +309,7 @@ def _production(shared: _Shared) -> Services:
         client, records, cache_seconds=CACHE_SECONDS, loop_clients=loop_clients
     )
     # Redis keeps what is hot; visits, stays and exposures are read from the history (issue 21).
-    history = production_history(shared, shared.create_tables)
+    history = production_history(shared.log, keys, settings, shared.create_tables)
     ports = Ports(
         directory=directory,
         visits=RedisVisitLog(client, records, projector, history, loop_clients),
@@ -358,29 +358,40 @@ def _production(shared: _Shared) -> Services:
         outreach=outreach,
         redis=client,
         loop_clients=loop_clients,
-        history=history_follower(shared, history),
+        history=history_follower(shared.log, keys, settings, history, here=False),
         _closers=[feed.stop, committer.close],
     )
 
 
-def production_history(shared: _Shared, create_tables: bool) -> PostgresHistory:
+def production_history(
+    log: EventLog, keys: KeyStore, settings: Settings, create_tables: bool
+) -> PostgresHistory:
     """The history of the production deployment: day partitions in the log's own database,
     in tables of its own (made by `fangxin migrate`, or by a deployment that makes its own)."""
     return PostgresHistory(
-        shared.log.recorder,
-        shared.mapper,
-        shared.keys,
+        log.recorder,
+        log.mapper,
+        keys,
         create_tables=create_tables,
-        default_max_dwell_minutes=shared.settings.default_max_dwell_minutes,
+        default_max_dwell_minutes=settings.default_max_dwell_minutes,
     )
 
 
-def history_follower(shared: _Shared, history: History) -> HistoryFollower:
-    """Catches the history up in the background; `fangxin rebuild` makes it afresh."""
-    recorder: Any = shared.log.recorder
+def history_follower(
+    log: EventLog, keys: KeyStore, settings: Settings, history: History, here: bool
+) -> HistoryFollower:
+    """Catches the history up (`here`: on a thread of this process, as `fangxin follow` does;
+    otherwise an HTTP worker's watch of the process that does, ADR 0014); `fangxin rebuild`
+    makes it afresh."""
+    recorder: Any = log.recorder
 
     def fresh() -> History:
         reset_postgres(recorder.datastore)
-        return production_history(shared, create_tables=True)
+        return production_history(log, keys, settings, create_tables=True)
 
-    return HistoryFollower(history, lambda: recorder.max_notification_id() or 0, fresh=fresh)
+    def newest() -> int:
+        return recorder.max_notification_id() or 0
+
+    if here:
+        return HistoryFollower(history, newest, fresh=fresh)
+    return FollowedElsewhere(history, newest, fresh, settings.history_stalled_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -49,6 +50,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # second of work, and 30 s outlasts a runner handover (the lock lives 5 s) or a restart.
     projection_max_lag: int = 10_000
     projection_lag_grace_seconds: float = 30.0
+    # Production: who catches the history up (ADR 0014). `serve` starts one `fangxin follow`
+    # process beside its workers; `external`: the operator runs it (one per deployment).
+    history_follower: Literal["serve", "external"] = "serve"
+    # `fangxin follow` lowers its own CPU priority by this much (os.nice): under load the
+    # check-ins come first, and the history catches up in the cores' spare time.
+    history_nice: int = 10
+    # /health answers 503 once the history has stayed behind the log this long without moving
+    # (its follower is gone or failing). A follower catches up every 0.2 s, and a restart
+    # takes a second or two.
+    history_stalled_seconds: float = 10.0
 
     @property
     def base_url(self) -> str:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import sys
 
 from infrastructure.settings import load_settings
+from interface.follower_process import FollowerProcess, follower_beside
 from interface.keys_cli import add_commands as add_key_commands
+
+PARENT_CHECK_SECONDS = 0.5
 
 
 def serve(_: argparse.Namespace) -> int:
@@ -43,17 +48,63 @@ def serve(_: argparse.Namespace) -> int:
         # Each answer in one socket write (see interface/http/transport.py).
         http="interface.http.transport:HttpProtocol",
     )
-    if settings.workers > 1:
-        from interface.workers import SpreadWorkers, listening_sockets
+    # Production's history follows in a process of its own beside the workers (ADR 0014).
+    with follower_beside(settings) as follower:
+        if settings.workers > 1:
+            from interface.workers import SpreadWorkers, listening_sockets
 
-        # A socket per worker, so that new connections are spread evenly over them.
-        sockets = listening_sockets(settings.host, settings.port, settings.workers)
-        SpreadWorkers(config, sockets).run()
-        return 0
-    server = uvicorn.Server(config)
-    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: it stopped already
-        server.run()
-    return 0 if server.started else STARTUP_FAILURE
+            # A socket per worker, so that new connections are spread evenly over them.
+            sockets = listening_sockets(settings.host, settings.port, settings.workers)
+            SpreadWorkers(config, sockets).run()
+            return 0
+        server = uvicorn.Server(config)
+        if follower is not None:
+            # uvicorn stops gracefully on SIGTERM, then raises it again as a service manager
+            # expects: the follower is stopped first, and then the process ends of the signal.
+            signal.signal(signal.SIGTERM, lambda *_: _end_of_sigterm(follower))
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: it stopped already
+            server.run()
+        return 0 if server.started else STARTUP_FAILURE
+
+
+def _end_of_sigterm(follower: FollowerProcess) -> None:
+    follower.stop()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGTERM)
+
+
+def follow(args: argparse.Namespace) -> int:
+    """Keep production's history caught up with the log, niced, until SIGTERM or SIGINT (or,
+    started by `fangxin serve`, until that server is gone)."""
+    import threading
+
+    from infrastructure.follow import build_following
+    from interface.http.observability import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not (settings.uses_postgres and settings.redis_url):
+        print(
+            "fangxin: `follow` is for the production deployment (FANGXIN_DATABASE_URL and"
+            " FANGXIN_REDIS_URL); the embedded one follows in its own process",
+            file=sys.stderr,
+        )
+        return 2
+    os.nice(settings.history_nice)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Beside a server, a Ctrl+C for the server's terminal is the server's to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if args.parent else lambda *_: stop.set())
+    following = build_following(settings)
+    following.follower.start()
+    print(f"fangxin: following the history (pid {os.getpid()})", flush=True)
+    try:
+        while not stop.wait(PARENT_CHECK_SECONDS):
+            if args.parent and os.getppid() != args.parent:
+                break  # the server that started this one is gone
+    finally:
+        following.close()
+    return 0
 
 
 def admin_token(_: argparse.Namespace) -> int:
@@ -137,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="start the HTTP service").set_defaults(func=serve)
     commands.add_parser("migrate", help="create the schema once").set_defaults(func=migrate)
     commands.add_parser("rebuild", help="rebuild every read model").set_defaults(func=rebuild)
+    following = commands.add_parser("follow", help="keep the history caught up (production)")
+    following.add_argument(
+        "--parent", type=int, default=0, help="stop when this process is gone (`serve` sets it)"
+    )
+    following.set_defaults(func=follow)
     admin = commands.add_parser("admin", help="platform admin chores")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("token", help="make a new admin token").set_defaults(func=admin_token)

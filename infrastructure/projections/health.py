@@ -31,10 +31,11 @@ LONGEST_RETRY = 30.0
 
 @dataclass(frozen=True)
 class RunnerState:
-    """What a projection runner does now: applies events, fails (since when, with what), or
-    has stopped."""
+    """What a projection runner does now: applies events, fails (since when, with what), has
+    stopped, or (seen from another process: `FollowedElsewhere`) stays behind without moving
+    (since when)."""
 
-    state: Literal["running", "failing", "stopped"]
+    state: Literal["running", "failing", "stopped", "stalled"]
     since: datetime | None = None
     error: str | None = None
 
@@ -149,7 +150,10 @@ class LagWatch:
     """Whether a projection has stayed more than `limit` events behind for `grace` seconds.
 
     Asked by each `/health` request; a lag over the limit is counted from the first answer
-    that saw it. A short burst of writes (a few group commits) never lasts that long.
+    that saw it. A short burst of writes (a few group commits) never lasts that long. Given the
+    projection's position too, a position that moved since the last answer counts afresh: a
+    projection applied in another process is then judged by whether it moves, not by whether
+    it ever reaches the very newest event of a busy log.
     """
 
     def __init__(
@@ -160,15 +164,19 @@ class LagWatch:
         self._clock = clock
         self._lock = threading.Lock()
         self._over_since: tuple[float, datetime] | None = None
+        self._position: int | None = None
 
-    def behind_since(self, lag: int) -> datetime | None:
-        """When the lag went over the limit, once it has stayed over it for the grace period."""
+    def behind_since(self, lag: int, position: int | None = None) -> datetime | None:
+        """When the lag went over the limit, once it has stayed over it for the grace period
+        (and, given the position, without the position moving meanwhile)."""
         now = self._clock()
         with self._lock:
+            moved = position is not None and position != self._position
+            self._position = position
             if lag <= self._limit:
                 self._over_since = None
                 return None
-            if self._over_since is None:
+            if self._over_since is None or moved:
                 self._over_since = (now, datetime.now(UTC))
             started, since = self._over_since
         return since if now - started >= self._grace else None

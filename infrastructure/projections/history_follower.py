@@ -1,22 +1,29 @@
-"""Keeps the history close behind the log: a thread per worker that catches it up every 0.2 s.
+"""Keeps the history close behind the log: a thread that catches it up every 0.2 s.
 
 Reads catch the history up themselves (so a client reads its own writes); this thread only keeps
-that catch-up short. Workers may all run one: the store serializes catch-ups (an advisory lock
-in PostgreSQL), and each event is applied exactly once whoever applies it. A failure is logged
-without its message and retried after a growing wait (`Failures`), like the runner's; `/health`
-reports the history's state and lag beside the read models'.
+that catch-up short. The embedded deployment runs it in its one process; production runs it in
+one process of its own per deployment (`fangxin follow`, started by `fangxin serve`), niced, so
+that the projection's CPU is not taken from the HTTP workers' event loops; its workers only
+watch it (`FollowedElsewhere`). Several followers at once are still safe: the store serializes
+catch-ups (an advisory lock in PostgreSQL), and each event is applied exactly once whoever
+applies it. A failure is logged without its message and retried after a growing wait
+(`Failures`), like the runner's; `/health` reports the history's state and lag beside the read
+models'.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from infrastructure.history.port import History
-from infrastructure.projections.health import RUNNING, STOPPED, Failures, RunnerState
+from infrastructure.projections.health import RUNNING, STOPPED, Failures, LagWatch, RunnerState
 
 HISTORY = "history"
 CATCH_UP_EVERY_SECONDS = 0.2
+# How long the history may stay behind without moving before a watcher calls it stalled.
+STALLED_AFTER_SECONDS = 10.0
 
 
 class HistoryFollower:
@@ -92,3 +99,41 @@ class HistoryFollower:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class FollowedElsewhere(HistoryFollower):
+    """The history as an HTTP worker of production sees it: another process follows the log
+    (`fangxin follow`), and this one only judges from the position whether it does.
+
+    It runs no thread. Each `lag()` (asked by `/health` and `/metrics`) notes the position:
+    the history is `running` while it is caught up or its position moved since the last look,
+    and `stalled` once it has stayed behind without moving for `stalled_after` seconds (the
+    follower is gone, or fails on an event: its own log says which). The same `LagWatch` as
+    the read models', with no lag allowed but a moving position forgiven.
+    """
+
+    def __init__(
+        self,
+        history: History,
+        newest: Callable[[], int],
+        fresh: Callable[[], History] | None = None,
+        stalled_after: float = STALLED_AFTER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(history, newest, fresh=fresh)
+        self._watch = LagWatch(0, stalled_after, clock)
+        self._judged = RUNNING
+
+    def start(self) -> None:
+        """Nothing to start: the follower runs in a process of its own."""
+
+    def lag(self) -> tuple[int, int]:
+        """(position, lag), noted for `state`."""
+        position, lag = super().lag()
+        since = self._watch.behind_since(lag, position)
+        self._judged = RUNNING if since is None else RunnerState("stalled", since)
+        return position, lag
+
+    def state(self) -> RunnerState:
+        """Running, or stalled (since when), as of the last `lag()`."""
+        return self._judged

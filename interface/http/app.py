@@ -53,8 +53,9 @@ log = logging.getLogger("fangxin.http")
 
 class ProjectionHealth(msgspec.Struct, omit_defaults=True):
     """A projection's runner: `running`, `failing` (since when) or `stopped`, and since when
-    its lag has stayed over the limit. The error itself goes to the log, not to anonymous
-    callers."""
+    its lag has stayed over the limit; the history of production, followed by another
+    process, is `running` or `stalled` (behind, and not moving since when). The error itself
+    goes to the log, not to anonymous callers."""
 
     name: str
     state: str
@@ -155,16 +156,20 @@ def _history_health(
     follower = services.history
     if follower is None:
         return None, None
-    state = follower.state()
     lag = None
     try:
         lag = follower.lag()[1]
     except Exception:  # the store's failure is reported, not raised
         down.append("the history is unavailable")
+    # After the lag: a follower in another process is judged from what `lag()` saw.
+    state = follower.state()
     if state.state != "running":
         down.append(f"the projection {HISTORY} is {state.state}")
     failing_since = _second(state.since) if state.state == "failing" else None
-    return ProjectionHealth(name=HISTORY, state=state.state, failing_since=failing_since), lag
+    behind_since = _second(state.since) if state.state == "stalled" else None
+    return ProjectionHealth(
+        name=HISTORY, state=state.state, failing_since=failing_since, behind_since=behind_since
+    ), lag
 
 
 def _second(at: datetime | None) -> datetime | None:

@@ -1,4 +1,5 @@
-"""The worker processes of a running server, read from /proc, so a test can kill one."""
+"""The worker processes of a running server (and its history follower), read from /proc, so a
+test can kill one."""
 
 from __future__ import annotations
 
@@ -43,3 +44,8 @@ def children(pid: int) -> list[int]:
 def workers(supervisor: int) -> list[int]:
     """The supervisor's uvicorn workers: its multiprocessing children, not its helpers."""
     return [pid for pid in children(supervisor) if "spawn_main" in _cmdline(pid) and alive(pid)]
+
+
+def followers(supervisor: int) -> list[int]:
+    """The server's history follower (`fangxin follow`, production): one child, or none."""
+    return [pid for pid in children(supervisor) if " follow " in f"{_cmdline(pid)} " and alive(pid)]

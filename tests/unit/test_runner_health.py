@@ -134,3 +134,21 @@ def test_a_lag_that_falls_back_under_the_limit_starts_the_grace_period_over() ->
     clock.now += 20.0
 
     assert watch.behind_since(500) is None
+
+
+def test_a_position_that_moves_starts_the_grace_period_over_however_far_behind() -> None:
+    # How a worker judges the history that another process follows (`FollowedElsewhere`).
+    clock = Clock()
+    watch = LagWatch(limit=0, grace=10.0, clock=clock)
+    assert watch.behind_since(5, position=40) is None
+    clock.now += 9.0
+    assert watch.behind_since(300, position=41) is None  # it moves: a busy log, not a stall
+    clock.now += 9.0
+    assert watch.behind_since(700, position=90) is None
+    clock.now += 10.0
+
+    stalled = watch.behind_since(700, position=90)  # ten seconds without moving
+    assert stalled is not None
+    clock.now += 5.0
+    assert watch.behind_since(800, position=90) == stalled
+    assert watch.behind_since(0, position=800) is None  # caught up
