@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,10 +233,37 @@ def in_turns(
                     else:
                         result = load(url, pairs, concurrency, duration)
                         row = {"label": label, "concurrency": concurrency, **result}
+                        # The history's follower may have fallen behind under the load (it is
+                        # niced, ADR 0014): it catches up before the next load, so that the
+                        # peer's turn does not pay for Fangxin's deferred work.
+                        row.update(history_settled(url))
                     rows.append({**row, "round": turn})
                     print(json.dumps(rows[-1]), flush=True)
             report_batches(label, url)
     return rows
+
+
+HISTORY_LAG = re.compile(r'^fangxin_projection_lag_events\{projection="history"\} (\d+)', re.M)
+
+
+def history_settled(url: str, timeout: float = 300.0) -> dict[str, object]:
+    """The history's lag right after a load, and the seconds until it is caught up (nothing
+    where the deployment has no history)."""
+    started = time.perf_counter()
+    first: int | None = None
+    while True:
+        text = httpx.get(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+        ).text
+        match = HISTORY_LAG.search(text)
+        if match is None:
+            return {}
+        lag = int(match.group(1))
+        first = lag if first is None else first
+        waited = time.perf_counter() - started
+        if lag == 0 or waited > timeout:
+            return {"history_lag_after": first, "history_caught_up_s": round(waited, 1)}
+        time.sleep(0.2)
 
 
 def report_batches(label: str, url: str) -> None:
