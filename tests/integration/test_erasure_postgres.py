@@ -85,9 +85,18 @@ def files() -> Iterator[ServerFiles]:
     except psycopg.OperationalError:
         unavailable(f"PostgreSQL is not reachable at {DATABASE_URL}")
         raise
+    # A replication slot holds every WAL segment from now on: a checkpoint would otherwise
+    # remove or recycle the segments that hold what the test looks for, depending on how much
+    # WAL the server expects to need (a quiet server keeps fewer), and the test would fail
+    # by chance.
+    slot = f"fangxin_wal_{uuid.uuid4().hex[:12]}"
     with db:
         try:
-            yield ServerFiles(db)
+            db.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+            try:
+                yield ServerFiles(db)
+            finally:
+                db.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
         except psycopg.errors.InsufficientPrivilege as error:
             unavailable(f"reading the server's files needs more rights: {error}")
 
