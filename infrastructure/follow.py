@@ -41,7 +41,7 @@ class Following:
 
 def build_following(settings: Settings) -> Following:
     """The production deployment's history follower (its tables made by `fangxin migrate`)."""
-    if not settings.uses_postgres or not settings.redis_url:
+    if not settings.is_production:
         raise ValueError("the history follows in a process of its own only in production")
     close_folder(Path(settings.data_dir))
     keys = open_keys(settings)

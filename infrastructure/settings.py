@@ -100,6 +100,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Whether the event store and key store live in PostgreSQL."""
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
+    @property
+    def is_production(self) -> bool:
+        """PostgreSQL and Redis: the deployment whose history follows in a process of its own."""
+        return self.uses_postgres and bool(self.redis_url)
+
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read FANGXIN_* variables (strings converted to the field types), then apply overrides."""

@@ -83,7 +83,7 @@ def follow(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    if not (settings.uses_postgres and settings.redis_url):
+    if not settings.is_production:
         print(
             "fangxin: `follow` is for the production deployment (FANGXIN_DATABASE_URL and"
             " FANGXIN_REDIS_URL); the embedded one follows in its own process",

@@ -111,7 +111,7 @@ class FollowerProcess:
 def follower_beside(settings: Settings) -> Iterator[FollowerProcess | None]:
     """A follower process while the server runs, where the server is to start it: production
     with `FANGXIN_HISTORY_FOLLOWER=serve` (embedded follows on a thread of its one process)."""
-    if not (settings.uses_postgres and settings.redis_url) or settings.history_follower != "serve":
+    if not settings.is_production or settings.history_follower != "serve":
         yield None
         return
     follower = FollowerProcess()
